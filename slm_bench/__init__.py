@@ -1,0 +1,6 @@
+"""slm-bench: SLM-Lab benchmarks as a Snakemake build graph.
+
+The logic lives here, one module per concept; the Snakemake rules and scripts only adapt it.
+"""
+
+__version__ = "0.1.0"

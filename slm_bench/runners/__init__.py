@@ -1,0 +1,74 @@
+"""Runners: the seam between the pipeline and whatever trains.
+
+A runner takes (SPEC_FILE, SPEC_NAME, ``-s`` sets, mode) and produces an SLM-Lab run: a log with
+SLM-Lab's lines (``SLM-Lab: Running ...``, ``trial_metrics: ...``) and a data folder in SLM-Lab's
+layout that ends up in the store. Everything downstream reads only those, so runners are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run and where its traces go.
+
+    ``workdir`` is the current directory of the run: SLM-Lab-style runners create ``data/FOLDER``
+    under it. ``log_path`` receives the run's console output. ``marker_path`` is the cell's run
+    marker, which a runner may write early (e.g. a remote run name before waiting) so a restarted
+    pipeline can re-attach.
+    """
+
+    spec_file: str
+    spec_name: str
+    sets: dict[str, str]
+    workdir: Path
+    log_path: Path
+    marker_path: Path
+    time_limit_s: float
+    threads: int = 1
+    mode: str = "train"
+    cell: str = ""
+
+
+@dataclass
+class RunResult:
+    """A finished run: its name, the data folder's name (``FOLDER`` in ``data/FOLDER``), the local
+    copy of that folder when the runner has one, and runner-specific facts (cost, gpu, attempts).
+    """
+
+    run_name: str
+    runner: str
+    data_folder: str
+    folder_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    name: str
+
+    def run(self, request: RunRequest) -> RunResult: ...
+
+
+def make_runner(name: str, options: dict | None = None) -> Runner:
+    """Build the runner called ``name`` from its config ``options``."""
+    options = options or {}
+    if name == "embedded":
+        from slm_bench.runners.process import embedded_runner
+
+        return embedded_runner(options)
+    if name == "slm-lab":
+        from slm_bench.runners.process import slm_lab_runner
+
+        return slm_lab_runner(options)
+    if name == "dstack":
+        from slm_bench.runners.dstack import DstackRunner
+
+        return DstackRunner(options)
+    from slm_bench.errors import BenchError
+
+    raise BenchError(f"config.yaml: runner: unknown runner '{name}' (expected embedded, slm-lab or dstack)")
