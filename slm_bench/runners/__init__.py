@@ -18,9 +18,12 @@ class RunRequest:
     """What to run and where its traces go.
 
     ``workdir`` is the current directory of the run: SLM-Lab-style runners create ``data/FOLDER``
-    under it. ``log_path`` receives the run's console output. ``marker_path`` is the cell's run
-    marker, which a runner may write early (e.g. a remote run name before waiting) so a restarted
-    pipeline can re-attach.
+    under it. ``log_path`` receives the run's console output (the pipeline renames it into place
+    when the run succeeds). ``journal_path`` is the cell's run journal: a JSON file that is not a
+    Snakemake output, so it survives a restart; a remote runner records its run name and attempts
+    there *before* waiting, and a restarted pipeline re-attaches to what it finds. ``fingerprint``
+    identifies the resolved spec + settings, so a journal entry is only re-attached for the same
+    work.
     """
 
     spec_file: str
@@ -28,11 +31,12 @@ class RunRequest:
     sets: dict[str, str]
     workdir: Path
     log_path: Path
-    marker_path: Path
+    journal_path: Path
     time_limit_s: float
     threads: int = 1
     mode: str = "train"
     cell: str = ""
+    fingerprint: str = ""
 
 
 @dataclass
