@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
 
+from slm_bench.errors import BenchError
 from slm_bench.metrics import SCALAR_KEYS
 
 # loguru's colour markup, as ANSI codes: <green>, <cyan>, <level> (per-level colour), reset.
@@ -96,3 +101,240 @@ def upload_messages(folder: str, repo: str) -> tuple[str, str]:
         f"Uploading data/{folder} to {repo}/data/{folder}...",
         f"✅ Upload complete: https://huggingface.co/datasets/{repo}/tree/main/data/{folder}",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+# A console line starts with its timestamp (possibly behind a colour code); any other line
+# continues the message of the line before it.
+_LINE_START_RE = re.compile(rb"^(?:\x1b\[[0-9;]*m)*\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+# `trial_metrics:` followed by a first `key:` - not a traceback quoting the logging call.
+_TRIAL_METRICS_RE = re.compile(rb"trial_metrics:[ \t]*(?:\x1b\[[0-9;]*m)*[A-Za-z_]\w*:")
+_TRIAL_METRICS_TEXT_RE = re.compile(r"trial_metrics:\s*(?=[A-Za-z_]\w*:)")
+_METRIC_PAIR_RE = re.compile(r"^([A-Za-z_]\w*):(\S+)$")
+_RUNNING_RE = re.compile(
+    r"SLM-Lab: Running (?P<spec_file>\S+) (?P<spec_name>\S+) (?P<mode>\w+)"
+    r"(?: with (?P<sessions>\d+) sessions)? \| output: (?:\S*/)?data/(?P<folder>[^/\s]+)/"
+)
+_OUTPUT_RE = re.compile(r"Output: (?:\S*/)?data/(?P<folder>[^/\s]+)")
+_UPLOADING_RE = re.compile(r"Uploading (?:\S*/)?data/(?P<folder>[^/\s]+)")
+_UPLOAD_TARGET_RE = re.compile(
+    r"Uploading (?:\S*/)?data/[^/\s]+ to (?P<target>\S+?)(?:\.\.\.)?(?=\s|$)"
+)
+
+HEAD_BYTES = 512 * 1024  # where the Running line is looked for
+TAIL_BYTES = 4 * 1024 * 1024  # the end window: last trial_metrics, Output and Uploading lines
+BLOCK_BYTES = 8 * 1024 * 1024  # backward scan step when the end window holds no trial_metrics
+RECORD_BYTES = 64 * 1024  # at most this much of one (multi-line) message is read
+MAX_CONTINUATION_LINES = 50
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI colour codes."""
+    return ANSI_RE.sub("", text)
+
+
+def _parse_metric_pairs(text: str) -> dict[str, float]:
+    """``key:value | key:value`` -> dict; whitespace inside a part is dropped (wrapped lines)."""
+    metrics: dict[str, float] = {}
+    for part in text.split("|"):
+        part = "".join(part.split())
+        if not part:
+            continue
+        match = _METRIC_PAIR_RE.match(part)
+        if not match:
+            raise ValueError(f"expected key:value, got {part!r}")
+        key, value = match.groups()
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            raise ValueError(f"{key}: expected a number, nan or inf, got {value!r}") from None
+    return metrics
+
+
+def parse_trial_metrics(line: str) -> dict[str, float]:
+    """The metrics of a ``trial_metrics:`` console line or bare message (ANSI codes allowed)."""
+    text = strip_ansi(line)
+    match = _TRIAL_METRICS_TEXT_RE.search(text)
+    if not match:
+        shown = text.strip()[:200]
+        raise BenchError(f"expected a 'trial_metrics: key:value | ...' line, got {shown!r}")
+    try:
+        return _parse_metric_pairs(text[match.end() :])
+    except ValueError as error:
+        raise BenchError(f"malformed trial_metrics line: {error}") from None
+
+
+@dataclass
+class RunLog:
+    """What an SLM-Lab log says about its run."""
+
+    data_folder: str | None = None
+    mode: str | None = None  # the Running line's mode ("train", "search", ...), or inferred
+    spec_file: str | None = None
+    spec_name: str | None = None
+    trial_metrics: dict[str, float] | None = None  # the last trial_metrics line
+    n_trial_metrics: int = 0  # trial_metrics lines in the window read (>= 2 means search)
+    uploaded_to: str | None = None  # ``{repo}/data/{folder}`` of the last Uploading line
+
+    @property
+    def is_search(self) -> bool:
+        return self.mode == "search" or self.n_trial_metrics >= 2
+
+
+def _line_start(buf: bytes, pos: int) -> int:
+    return buf.rfind(b"\n", 0, pos) + 1
+
+
+def _record_lines(buf: bytes, pos: int) -> list[str]:
+    """The physical line holding ``pos`` then its continuation lines, decoded, without ANSI/CR."""
+    start = _line_start(buf, pos)
+    lines: list[str] = []
+    while start < len(buf) and len(lines) <= MAX_CONTINUATION_LINES:
+        end = buf.find(b"\n", start)
+        end = len(buf) if end < 0 else end
+        raw = buf[start:end]
+        if lines and (_LINE_START_RE.match(raw) or _TRIAL_METRICS_RE.search(raw)):
+            break
+        lines.append(strip_ansi(raw.decode("utf-8", "replace")).rstrip("\r"))
+        start = end + 1
+    return lines
+
+
+def _last_match(buf: bytes, marker: bytes, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """The last message in ``buf`` holding ``marker`` that ``pattern`` matches."""
+    pos = len(buf)
+    while (pos := buf.rfind(marker, 0, pos)) >= 0:
+        match = pattern.search("".join(_record_lines(buf, pos)))
+        if match:
+            return match
+    return None
+
+
+def _trial_metrics_at(buf: bytes, pos: int, path: Path) -> dict[str, float]:
+    """Parse the trial_metrics message at ``pos``.
+
+    A message wrapped over several lines is joined line by line while the joined text still
+    parses and scalar keys are missing, so raw output printed after the line is not taken in.
+    """
+    lines = _record_lines(buf, pos)
+    text = ""
+    best: dict[str, float] | None = None
+    error: ValueError | None = None
+    for line in lines:
+        text += line
+        match = _TRIAL_METRICS_TEXT_RE.search(text)
+        try:
+            metrics = _parse_metric_pairs(text[match.end() :]) if match else None
+        except ValueError as bad:
+            if best is not None:
+                break
+            error = error or bad
+            continue
+        best = metrics or best
+        if best is not None and all(key in best for key in SCALAR_KEYS):
+            break
+    if best is None:
+        raise BenchError(f"{path}: malformed trial_metrics line: {error}")
+    return best
+
+
+def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
+    handle.seek(offset)
+    return handle.read(size)
+
+
+def read_run_log(path: str | os.PathLike) -> RunLog:
+    """Read the run's folder, mode and last trial_metrics from an SLM-Lab log.
+
+    Only the head (the Running line) and the end of the file are read, so a log of any size
+    takes milliseconds; the file is scanned backwards only when its end holds no trial_metrics.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise BenchError(f"{path}: cannot read log: {error.strerror or error}") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        run = RunLog()
+
+        head = _read_at(handle, 0, HEAD_BYTES + RECORD_BYTES)
+        head_end = min(HEAD_BYTES, len(head))
+        pos = head.find(b"SLM-Lab: Running", 0, head_end)
+        while pos >= 0:
+            match = _RUNNING_RE.search("".join(_record_lines(head, pos)))
+            if match:
+                run.data_folder = match["folder"]
+                run.mode = match["mode"]
+                run.spec_file = match["spec_file"]
+                run.spec_name = match["spec_name"]
+                break
+            pos = head.find(b"SLM-Lab: Running", pos + 1, head_end)
+
+        tail_start = max(0, size - TAIL_BYTES)
+        tail = _read_at(handle, tail_start, size - tail_start)
+        if tail_start > 0:  # drop the partial first line; the backward scan covers it
+            cut = tail.find(b"\n") + 1
+            tail, tail_start = tail[cut:], tail_start + cut
+        hits = list(_TRIAL_METRICS_RE.finditer(tail))
+        if hits:
+            run.n_trial_metrics = len(hits)
+            run.trial_metrics = _trial_metrics_at(tail, hits[-1].start(), path)
+        else:
+            _scan_back_for_trial_metrics(handle, tail_start, path, run)
+
+        if run.data_folder is None:
+            match = _last_match(tail, b"Output: ", _OUTPUT_RE) or _last_match(
+                tail, b"Uploading ", _UPLOADING_RE
+            )
+            run.data_folder = match["folder"] if match else None
+        upload = _last_match(tail, b"Uploading ", _UPLOAD_TARGET_RE)
+        run.uploaded_to = upload["target"] if upload else None
+
+    if run.n_trial_metrics >= 2:
+        run.mode = "search"
+    elif run.mode is None and run.n_trial_metrics == 1:
+        run.mode = "train"
+    return run
+
+
+def _scan_back_for_trial_metrics(handle: BinaryIO, end: int, path: Path, run: RunLog) -> None:
+    """Find the last trial_metrics line before byte ``end``, reading backwards in blocks."""
+    overlap = 256  # a marker cut by a block boundary is found in the next (earlier) block
+    while end > 0:
+        start = max(0, end - BLOCK_BYTES)
+        block = _read_at(handle, start, end - start + overlap)
+        hits = list(_TRIAL_METRICS_RE.finditer(block))
+        if hits:
+            line_at = start + _line_start(block, hits[-1].start())
+            record = _read_at(handle, line_at, RECORD_BYTES)
+            run.n_trial_metrics = len(hits)
+            run.trial_metrics = _trial_metrics_at(record, 0, path)
+            return
+        end = start
+
+
+def read_score(path: str | os.PathLike) -> RunLog:
+    """``read_run_log`` for a train run that finished: raises BenchError (naming the log) for a
+    truncated or killed run, a search log, or a log that names no data folder."""
+    run = read_run_log(path)
+    if run.trial_metrics is None:
+        raise BenchError(
+            f"{path}: no trial_metrics line; the run was truncated or killed before its trial ended"
+        )
+    if run.is_search:
+        raise BenchError(
+            f"{path} is a search log ({run.n_trial_metrics} trial_metrics lines); "
+            "only train runs enter the table"
+        )
+    if run.data_folder is None:
+        raise BenchError(
+            f"{path}: no data folder (expected 'SLM-Lab: Running ... | output: data/FOLDER/...', "
+            "'Output: data/FOLDER' or 'Uploading data/FOLDER' line)"
+        )
+    if "total_reward_ma" not in run.trial_metrics:
+        raise BenchError(f"{path}: trial_metrics line has no total_reward_ma")
+    return run

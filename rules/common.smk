@@ -1,0 +1,81 @@
+import re
+
+from snakemake.exceptions import WorkflowError
+
+from slm_bench.config import build_matrix, cell_fingerprint, load_config, parse_duration
+from slm_bench.errors import BenchError
+from slm_bench.plot import plot_filename
+
+try:
+    load_config(config)
+    MATRIX = build_matrix(config)
+except BenchError as error:
+    raise WorkflowError(str(error)) from None
+
+
+wildcard_constraints:
+    env="|".join(re.escape(env) for env in MATRIX.envs),
+    algo=r"[A-Za-z0-9][A-Za-z0-9_.+\-]*",
+
+
+CELL = "results/{env}/{algo}"
+
+
+def cell_of(wildcards):
+    return MATRIX.cell(wildcards.env, wildcards.algo)
+
+
+def cell_params(wildcards):
+    """The cell's row definition; a change re-plans the cell (params rerun trigger)."""
+    return cell_of(wildcards).as_params()
+
+
+def spec_fingerprint(wildcards):
+    """Hash of the resolved spec: editing one spec of a shared file re-plans only its cells."""
+    return cell_fingerprint(cell_of(wildcards), config["max_frame_policy"])
+
+
+def session_threads(wildcards):
+    """Sessions train in parallel, up to max_session and the cores Snakemake was given."""
+    return min(cell_of(wildcards).settings.max_session, workflow.cores)
+
+
+def time_limit_minutes(wildcards):
+    return int(parse_duration(config["time_limit"]) / 60)
+
+
+def dstack_slot(wildcards):
+    """Remote runs take one slot of the global dstack_slots resource (profiles/dstack caps it)."""
+    return 1 if config["runner"] == "dstack" else 0
+
+
+def plot_path(env):
+    return f"results/plots/{plot_filename(MATRIX.envs[env].env_id)}"
+
+
+def env_hf_data(wildcards):
+    return [f"results/{wildcards.env}/{algo}/hf_data" for algo in MATRIX.envs[wildcards.env].algos]
+
+
+def env_rows(wildcards):
+    return [f"results/{wildcards.env}/{algo}/row.json" for algo in MATRIX.envs[wildcards.env].algos]
+
+
+def env_plot(wildcards):
+    return plot_path(wildcards.env)
+
+
+def all_rows(wildcards):
+    return [f"{CELL}/row.json".format(env=env, algo=algo) for env, algo in MATRIX.cells]
+
+
+def all_plots(wildcards):
+    return [plot_path(env) for env in MATRIX.envs]
+
+
+def table_params(wildcards):
+    """What the table shows besides rows: a change to a Docs/Settings line re-renders it."""
+    return {
+        env: [entry.env_id, entry.settings.line(), entry.target, entry.docs, entry.phase]
+        for env, entry in MATRIX.envs.items()
+    }

@@ -1,0 +1,12 @@
+rule plot_env:
+    input:
+        hf_data=env_hf_data,
+    output:
+        plot=report(
+            "results/plots/{env}_multi_trial_graph_mean_returns_ma_vs_frames.png",
+            category="Learning curves",
+        ),
+    log:
+        "results/logs/plot_env/{env}.log",
+    script:
+        "../scripts/plot_env.py"

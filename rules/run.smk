@@ -1,0 +1,16 @@
+rule run_cell:
+    input:
+        spec=f"{CELL}/spec.json",
+    output:
+        marker=f"{CELL}/run.json",
+        train_log=f"{CELL}/train.log",
+    threads: session_threads
+    resources:
+        runtime=time_limit_minutes,
+        dstack_slots=dstack_slot,
+    log:
+        "results/logs/run_cell/{env}/{algo}.log",
+    benchmark:
+        "results/benchmarks/run_cell/{env}/{algo}.tsv"
+    script:
+        "../scripts/run_cell.py"

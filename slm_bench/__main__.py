@@ -1,0 +1,3 @@
+from slm_bench.cli import main
+
+raise SystemExit(main())

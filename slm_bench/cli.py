@@ -1,0 +1,67 @@
+"""``slm-bench``: the embedded runner behind SLM-Lab's own command line.
+
+``slm-bench run [-s key=value ...] SPEC_FILE SPEC_NAME train`` behaves like ``slm-lab run``: it
+resolves the spec the way SLM-Lab does, trains with Stable-Baselines3, prints SLM-Lab's log lines
+and writes ``data/FOLDER`` in SLM-Lab's layout under the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from slm_bench.errors import BenchError
+
+
+def _parse_set(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"-s expects key=value, got {text!r}")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slm-bench", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train a spec like `slm-lab run` (embedded runner)")
+    run.add_argument("-s", "--set", dest="sets", action="append", type=_parse_set, default=[],
+                     metavar="KEY=VALUE", help="substitute ${KEY} in the spec file")
+    run.add_argument("--workers", type=int, default=1, help="sessions trained in parallel")
+    run.add_argument("spec_file")
+    run.add_argument("spec_name")
+    run.add_argument("mode", nargs="?", default="train", choices=["train", "search", "dev"])
+    return parser
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from slm_bench.runners.embedded import run_trial
+    from slm_bench.spec import resolve_spec, run_name
+
+    if args.mode != "train":
+        raise BenchError(f"slm-bench run: mode {args.mode!r} is not supported (only train)")
+    sets = dict(args.sets)
+    spec = resolve_spec(Path(args.spec_file), args.spec_name, sets)
+    run_trial(
+        spec,
+        spec_file=args.spec_file,
+        spec_name=args.spec_name,
+        run_name=run_name(args.spec_name, sets),
+        data_root=Path("data"),
+        mode=args.mode,
+        max_workers=max(1, args.workers),
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": run_command}[args.command](args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""The validated configuration and the benchmark matrix it declares.
+
+Snakemake's own ``validate`` prints a multi-line report; a newcomer with a typo deserves one line
+naming the key, so validation (with defaults filled in, as Snakemake does) lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from slm_bench.errors import BenchError
+from slm_bench.settings import Settings, parse_target
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
+DSTACK_SCHEMA = SCHEMA_DIR / "dstack.schema.yaml"
+_TIME_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hms]?)\s*$")
+
+
+def _with_defaults(validator_class):
+    """Extend a jsonschema validator to fill in ``default`` values (as snakemake.utils.validate)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = json.loads(json.dumps(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _error_line(source: str, error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "top level"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"{source}: unknown key {', '.join(map(repr, unknown))} at {where}{hint}"
+    if error.validator == "required":
+        return f"{source}: {where}: {error.message}"
+    return f"{source}: {where}: {error.message}"
+
+
+def validate_against(data: dict, schema_path: Path, source: str) -> dict:
+    """Validate ``data`` in place against a YAML JSON-Schema, filling defaults; one-line errors."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        # The deepest error is the most specific: a typo inside an algorithm entry, not "envs".
+        best = max(errors, key=lambda e: len(e.absolute_path))
+        raise BenchError(_error_line(source, best))
+    return data
+
+
+def parse_duration(value: str | float | int, source: str = "config.yaml: time_limit") -> float:
+    """Seconds in ``6h`` / ``90m`` / ``45s`` / a bare number of hours."""
+    if isinstance(value, int | float):
+        return float(value) * 3600
+    match = _TIME_RE.match(str(value))
+    if not match:
+        raise BenchError(f"{source}: {value!r} is not a duration (expected e.g. 6h, 90m, 45s)")
+    number, unit = float(match.group(1)), match.group(2) or "h"
+    return number * {"h": 3600, "m": 60, "s": 1}[unit]
+
+
+def env_key(env_id: str) -> str:
+    """The path-safe name of an env: its id without SLM-Lab's ``ALE/`` / ``playground/`` prefix."""
+    return env_id.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (env, algorithm) result: a row of BENCHMARKS.md."""
+
+    env_id: str
+    env: str  # env_key(env_id): the {env} wildcard
+    algo: str  # the {algo} wildcard
+    label: str
+    spec_file: str
+    spec_path: Path
+    spec_name: str
+    sets: dict = field(hash=False)
+    settings: Settings = field(hash=False)
+    target: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.env}/{self.algo}"
+
+    def as_params(self) -> dict:
+        """The cell as plain data, for Snakemake params (deterministic: no paths that vary)."""
+        return {
+            "env_id": self.env_id,
+            "algo": self.algo,
+            "label": self.label,
+            "spec_file": self.spec_file,
+            "spec_name": self.spec_name,
+            "sets": dict(self.sets),
+            "settings": self.settings.line(),
+            "target": self.target,
+        }
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    env_id: str
+    env: str
+    settings: Settings
+    target: str | None
+    docs: dict
+    phase: str
+    algos: tuple[str, ...]
+
+
+@dataclass
+class Matrix:
+    envs: dict[str, EnvEntry]
+    cells: dict[tuple[str, str], Cell]
+
+    def cell(self, env: str, algo: str) -> Cell:
+        return self.cells[(env, algo)]
+
+    def env_cells(self, env: str) -> list[Cell]:
+        return [self.cells[(env, algo)] for algo in self.envs[env].algos]
+
+
+def _number_text(value) -> str:
+    """A Settings value as ``-s`` text: ints stay ints, ``2e5`` stays ``2e5`` (substitute normalises)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def build_matrix(config: dict, root: Path | str = ".") -> Matrix:
+    """Cells and envs from a validated config; spec paths resolve against ``spec_root``."""
+    from slm_bench.spec import locate_spec_file
+
+    spec_root = Path(root) / config.get("spec_root", ".")
+    envs: dict[str, EnvEntry] = {}
+    cells: dict[tuple[str, str], Cell] = {}
+    for env_id, entry in config["envs"].items():
+        key = env_key(env_id)
+        if key in envs:
+            raise BenchError(f"config.yaml: envs: {env_id} and {envs[key].env_id} share the name {key}")
+        where = f"config.yaml: envs.{env_id}"
+        settings = Settings.from_mapping(entry["settings"])
+        target = entry.get("target")
+        if target is not None and parse_target(str(target)) is None:
+            raise BenchError(f"{where}.target: {target!r} is not a target (expected e.g. '> 400')")
+        envs[key] = EnvEntry(
+            env_id=env_id,
+            env=key,
+            settings=settings,
+            target=target,
+            docs=entry.get("docs", {}),
+            phase=entry.get("phase", "Phase 1: Classic Control"),
+            algos=tuple(entry["algorithms"]),
+        )
+        for algo, row in entry["algorithms"].items():
+            sets = {k: _number_text(v) for k, v in row.get("sets", {}).items()}
+            sets["max_frame"] = _number_text(settings.max_frame)
+            cells[(key, algo)] = Cell(
+                env_id=env_id,
+                env=key,
+                algo=algo,
+                label=row["label"],
+                spec_file=row["spec_file"],
+                spec_path=locate_spec_file(row["spec_file"], spec_root),
+                spec_name=row["spec_name"],
+                sets=sets,
+                settings=settings,
+                target=target,
+            )
+    return Matrix(envs=envs, cells=cells)
+
+
+def load_config(config: dict, source: str = "config.yaml") -> dict:
+    """Validate a config (defaults filled in); the dstack section against its own schema."""
+    validate_against(config, CONFIG_SCHEMA, source)
+    if DSTACK_SCHEMA.exists():
+        validate_against(config["dstack"], DSTACK_SCHEMA, f"{source}: dstack")
+    if config["runner"] == "dstack" and config["store"] != "hf":
+        raise BenchError(
+            f"{source}: store: runner dstack uploads from remote machines, so it needs store: hf"
+        )
+    return config
+
+
+def cell_fingerprint(cell: Cell, policy: str) -> str:
+    """What a cell's result depends on: the resolved spec, the Settings and the audit policy.
+
+    Used as a Snakemake param so that editing one spec in a shared file re-plans only the cells
+    whose resolved spec changed. A spec that cannot be resolved fingerprints its error, so the
+    plan stays buildable and the failing cell reports the error when it runs.
+    """
+    from slm_bench.spec import resolve_spec
+
+    try:
+        body = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
+        payload = {"spec": body}
+    except BenchError as error:
+        payload = {"error": str(error)}
+    except OSError as error:
+        payload = {"error": f"{cell.spec_path}: {error.strerror}"}
+    payload.update(settings=cell.settings.line(), policy=policy, sets=cell.sets)
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,146 @@
+"""Runners that start an SLM-Lab-compatible command on this machine.
+
+Both the embedded runner (``slm-bench run``) and the real ``slm-lab run`` take the same arguments,
+``run [-s key=value ...] SPEC_FILE SPEC_NAME MODE``, print SLM-Lab's log lines and write
+``data/FOLDER`` under their working directory; only the command and the directory differ.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slm_bench.errors import BenchError
+from slm_bench.logs import read_run_log, strip_ansi
+from slm_bench.runners import RunRequest, RunResult
+
+PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often
+
+
+@dataclass
+class ProcessRunner:
+    name: str
+    command: list[str]
+    cwd: Path | None = None  # None: the request's workdir
+    extra_args: list[str] = field(default_factory=list)
+    install_hint: str = ""
+
+    def argv(self, request: RunRequest, spec_file: str) -> list[str]:
+        sets = [arg for key, value in request.sets.items() for arg in ("-s", f"{key}={value}")]
+        return [*self.command, *sets, spec_file, request.spec_name, request.mode, *self.extra_args]
+
+    def run(self, request: RunRequest) -> RunResult:
+        cwd = Path(self.cwd or request.workdir)
+        cwd.mkdir(parents=True, exist_ok=True)
+        spec_file = request.spec_file if self.cwd else str(Path(request.spec_file).resolve())
+        argv = self.argv(request, spec_file)
+        if shutil.which(argv[0]) is None:
+            raise BenchError(f"runner {self.name}: command '{argv[0]}' not found; {self.install_hint}")
+        request.log_path.parent.mkdir(parents=True, exist_ok=True)
+        returncode = _run_logged(argv, cwd, request.log_path, request.time_limit_s, request.cell)
+        if returncode == "timeout":
+            raise BenchError(
+                f"{request.cell}: run exceeded the time limit of {request.time_limit_s / 3600:g}h "
+                f"and was stopped (log: {request.log_path})"
+            )
+        if returncode != 0:
+            tail = _last_lines(request.log_path, 3)
+            raise BenchError(f"{request.cell}: {argv[0]} exited with {returncode}: {tail}")
+        folder = read_run_log(request.log_path).data_folder
+        if not folder:
+            raise BenchError(f"{request.log_path}: no data folder in the run's log")
+        folder_path = cwd / "data" / folder
+        return RunResult(
+            run_name=folder,
+            runner=self.name,
+            data_folder=folder,
+            folder_path=folder_path if folder_path.is_dir() else None,
+        )
+
+
+def _last_lines(path: Path, count: int) -> str:
+    lines = [strip_ansi(line).strip() for line in path.read_text(errors="replace").splitlines()]
+    lines = [line for line in lines if line]
+    return " / ".join(lines[-count:]) or "(empty log)"
+
+
+def _kill_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float, cell: str):
+    """Run ``argv`` with output to ``log_path``; echo progress; kill its process group on timeout.
+
+    Returns the exit code, or ``"timeout"``. The child gets its own process group so a time-out or
+    our own termination (Snakemake sends SIGTERM on Ctrl-C) stops every session process it
+    started, not just the leader.
+    """
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        timed_out = threading.Event()
+
+        def on_timeout() -> None:
+            timed_out.set()
+            _kill_group(proc.pid, signal.SIGKILL)
+
+        def on_signal(signum, _frame) -> None:
+            _kill_group(proc.pid, signal.SIGTERM)
+            raise SystemExit(128 + signum)
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        timer = threading.Timer(time_limit_s, on_timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            last_echo = 0.0
+            for raw in proc.stdout:
+                log.write(raw)
+                now = time.monotonic()
+                if now - last_echo >= PROGRESS_EVERY_S and b"frame" in raw:
+                    last_echo = now
+                    message = strip_ansi(raw.decode(errors="replace")).rsplit("| ", 1)[-1].strip()
+                    print(f"[{cell}] {message}", file=sys.stderr, flush=True)
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if proc.poll() is None:
+                _kill_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return "timeout" if timed_out.is_set() else returncode
+
+
+def embedded_runner(options: dict) -> ProcessRunner:
+    """``slm-bench run``: Stable-Baselines3 training on this machine, in this Python."""
+    workers = str(options.get("workers", 1))
+    return ProcessRunner(
+        name="embedded",
+        command=[sys.executable, "-m", "slm_bench", "run", "--workers", workers],
+    )
+
+
+def slm_lab_runner(options: dict) -> ProcessRunner:
+    """The real ``slm-lab run`` in the user's SLM-Lab checkout (``--upload-hf`` with store: hf)."""
+    return ProcessRunner(
+        name="slm-lab",
+        command=[options.get("command", "slm-lab"), "run"],
+        cwd=Path(options.get("checkout", ".")),
+        extra_args=["--upload-hf"] if options.get("store") == "hf" else [],
+        install_hint=(
+            "install SLM-Lab in its checkout (`uv sync` there, then put `slm-lab` on PATH) "
+            "or choose runner: embedded"
+        ),
+    )

@@ -1,0 +1,251 @@
+"""BENCHMARKS.md Settings lines, reward targets and the computed Status column.
+
+A Settings line fixes the four values every run of an environment must use::
+
+    **Settings**: max_frame 2e5 | num_envs 4 | max_session 4 | log_frequency 500
+
+Numbers are written in SLM-Lab's loose notation (``2e5``, ``10e6``, ``1e4``, ``10000``, ``100M``)
+and ``max_frame`` may be a range (``4e6-10e6``) on a phase-level line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+from slm_bench.errors import BenchError
+
+SETTINGS_FIELDS = ("max_frame", "num_envs", "max_session", "log_frequency")
+
+_SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9}
+_NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?)([kmb]?)$", re.IGNORECASE)
+# Largest power of ten used when formatting: 10000000 is written 10e6 as in BENCHMARKS.md.
+_MAX_FORMAT_EXPONENT = 6
+
+
+def parse_number(text: str | int | float, what: str = "number") -> int:
+    """Parse a whole non-negative number in SLM-Lab notation: ``2e5``, ``10e6``, ``100M``, ``3K``."""
+    if isinstance(text, bool):
+        raise BenchError(f"{what}: expected a whole number, got {text!r}")
+    if isinstance(text, int):
+        value: float = text
+    elif isinstance(text, float):
+        value = text
+    else:
+        match = _NUMBER.match(str(text).strip().replace("_", ""))
+        if not match:
+            raise BenchError(f"{what}: expected a number like 2e5, 10000 or 100M, got {text!r}")
+        value = float(match.group(1)) * _SUFFIXES.get(match.group(2).lower(), 1)
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        raise BenchError(f"{what}: expected a whole non-negative number, got {text!r}")
+    return int(value)
+
+
+def format_number(n: int) -> str:
+    """Write ``n`` compactly, the way BENCHMARKS.md does.
+
+    Rule: below 100000 a number is written in full (``500``, ``10000``); from 100000 up, trailing
+    zeros become an exponent with an integer mantissa, using the largest exponent up to 6 that
+    divides the number (200000 -> ``2e5``, 10000000 -> ``10e6``, 1500000 -> ``15e5``,
+    250000 -> ``25e4``). ``parse_number(format_number(n)) == n`` always holds.
+    """
+    if n < 100_000:
+        return str(n)
+    for exponent in range(_MAX_FORMAT_EXPONENT, 0, -1):
+        if n % 10**exponent == 0:
+            return f"{n // 10**exponent}e{exponent}"
+    return str(n)
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive ``low-high`` range of frame budgets (``4e6-10e6``)."""
+
+    low: int
+    high: int
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int | float) and self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"{format_number(self.low)}-{format_number(self.high)}"
+
+
+def _parse_value(key: str, value: object, source: str) -> int | Range | None:
+    what = f"{source}: {key}" if source else key
+    if value is None:
+        return None
+    if isinstance(value, Range):
+        return value
+    if key == "max_frame" and isinstance(value, str) and "-" in value.strip():
+        low_text, _, high_text = value.strip().partition("-")
+        low, high = parse_number(low_text, what), parse_number(high_text, what)
+        if low > high:
+            raise BenchError(f"{what}: range {value!r} has its low end above its high end")
+        return Range(low, high)
+    if not isinstance(value, int | float | str):
+        raise BenchError(f"{what}: expected a number like 2e5, got {value!r}")
+    return parse_number(value, what)
+
+
+def _format_value(value: int | Range) -> str:
+    return str(value) if isinstance(value, Range) else format_number(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The four values a Settings line fixes; ``None`` means the line does not say."""
+
+    max_frame: int | Range | None = None
+    num_envs: int | None = None
+    max_session: int | None = None
+    log_frequency: int | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object], source: str = "") -> Settings:
+        """Build from a mapping of the four fields (int, float or notation string; missing -> None)."""
+        unknown = sorted(set(data) - set(SETTINGS_FIELDS))
+        if unknown:
+            where = f"{source}: " if source else ""
+            raise BenchError(
+                f"{where}unknown Settings field {unknown[0]!r}; "
+                f"expected only {', '.join(SETTINGS_FIELDS)}"
+            )
+        values = {key: _parse_value(key, data.get(key), source) for key in SETTINGS_FIELDS}
+        for key in SETTINGS_FIELDS[1:]:
+            if isinstance(values[key], Range):
+                raise BenchError(f"{source}: {key}: only max_frame may be a range")
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, int | Range | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def mismatches(self, spec_values: Mapping[str, object]) -> list[str]:
+        """One message per field where ``spec_values`` disagrees with this line.
+
+        A field this line leaves out (``None``) matches anything; a value inside a Range matches.
+        """
+        problems = []
+        for key, expected in self.as_dict().items():
+            if expected is None:
+                continue
+            actual = spec_values.get(key)
+            matches = actual in expected if isinstance(expected, Range) else actual == expected
+            if not matches:
+                shown = "no value" if actual is None else actual
+                problems.append(
+                    f"{key}: spec has {shown}, Settings line says {_format_value(expected)}"
+                )
+        return problems
+
+    def inherit(self, parent: Settings) -> Settings:
+        """Fill the fields this line leaves out from a phase-level ``parent`` line."""
+        missing = {k: v for k, v in parent.as_dict().items() if getattr(self, k) is None}
+        return replace(self, **missing)
+
+    def line(self) -> str:
+        """Render as in BENCHMARKS.md: ``max_frame 2e5 | num_envs 4 | ...`` (None fields left out)."""
+        return " | ".join(
+            f"{key} {_format_value(value)}" for key, value in self.as_dict().items() if value is not None
+        )
+
+
+_SETTINGS_PREFIX = re.compile(r"^\s*\*\*Settings\*\*\s*:\s*")
+
+
+def parse_settings_line(line: str, source: str = "") -> Settings:
+    """Parse ``**Settings**: max_frame 2e5 | num_envs 4 | ...`` or just the part after the colon."""
+    where = f"{source}: Settings line" if source else "Settings line"
+    body = _SETTINGS_PREFIX.sub("", line.strip(), count=1)
+    values: dict[str, str] = {}
+    for part in body.split("|"):
+        key, _, value = part.strip().partition(" ")
+        if not key:
+            continue
+        if key not in SETTINGS_FIELDS or not value.strip():
+            raise BenchError(
+                f"{where}: cannot read {part.strip()!r}; expected 'FIELD VALUE' with FIELD one of "
+                f"{', '.join(SETTINGS_FIELDS)}"
+            )
+        if key in values:
+            raise BenchError(f"{where}: {key} appears twice")
+        values[key] = value.strip()
+    if not values:
+        raise BenchError(f"{where}: no fields in {line.strip()!r}")
+    return Settings.from_mapping(values, where)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A reward target: ``>`` (exceed) or ``~`` (reach about); both count as reached at ``value``."""
+
+    op: str
+    value: float
+
+    @property
+    def text(self) -> str:
+        value = int(self.value) if float(self.value).is_integer() else self.value
+        return f"{self.op} {value}"
+
+
+_TARGET_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)"
+_BARE_TARGET = re.compile(rf"^\s*([>~])\s*{_TARGET_NUMBER}\s*$", re.IGNORECASE)
+# In a Docs line the target follows the word "Target", e.g. "Target reward MA > 400".
+_DOCS_TARGET = re.compile(rf"Target\b[^|>~]*?([>~])\s*{_TARGET_NUMBER}", re.IGNORECASE)
+
+
+def parse_target(text: str | None) -> Target | None:
+    """Read ``> 400``, ``~ 2000``, ``~1000``, ``> -100`` or a whole Docs line; None when absent."""
+    if not text:
+        return None
+    match = _BARE_TARGET.match(text) or _DOCS_TARGET.search(text)
+    if not match:
+        return None
+    return Target(match.group(1), float(match.group(2)))
+
+
+STATUS_SOLVED = "✅"
+STATUS_CLOSE = "⚠️"
+STATUS_FAILED = ""
+CLOSE_PROGRESS = 0.8
+
+_STATUS_LABELS = {
+    STATUS_SOLVED: "Solved",
+    STATUS_CLOSE: "Close",
+    STATUS_FAILED: "Failed",
+    "❌": "Failed",  # older BENCHMARKS.md versions marked failures explicitly
+}
+
+
+def status(score: float, target: Target | None, random_return: float | None) -> str:
+    """Status of a score against its environment's target.
+
+    Rule: progress = (score - random) / (target - random), where random is the mean return of a
+    uniformly random policy on the environment (when it is unknown, or not below the target,
+    random = target - |target| - 1, which measures progress on the target's own scale).
+    Solved (✅) when score >= target; Close (⚠️) when progress >= 0.8; otherwise Failed (empty).
+    A "~" target counts as its value. No target gives an empty status; a NaN score is Failed.
+    """
+    if target is None:
+        return ""
+    if score is None or math.isnan(score):
+        return STATUS_FAILED
+    goal = target.value
+    if score >= goal:
+        return STATUS_SOLVED
+    usable = random_return is not None and math.isfinite(random_return) and random_return < goal
+    random = random_return if usable else goal - abs(goal) - 1
+    progress = (score - random) / (goal - random)
+    return STATUS_CLOSE if progress >= CLOSE_PROGRESS else STATUS_FAILED
+
+
+def status_label(symbol: str) -> str:
+    """Word for a status symbol: ``Solved``, ``Close`` or ``Failed``."""
+    try:
+        return _STATUS_LABELS[symbol.strip()]
+    except KeyError:
+        raise BenchError(
+            f"status: unknown symbol {symbol!r}; expected {STATUS_SOLVED}, {STATUS_CLOSE} or empty"
+        ) from None

@@ -1,0 +1,311 @@
+"""SLM-Lab spec files, read exactly as SLM-Lab reads them, and checked against a Settings line.
+
+A spec file maps spec name -> spec body. SLM-Lab substitutes ``-s KEY=VALUE`` pairs into the raw
+text before parsing it as JSON or YAML; top-level keys starting with ``_`` hold YAML anchors and
+are not runnable specs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jsonschema
+import yaml
+
+from slm_bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from slm_bench.settings import Settings
+
+SPEC_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "spec.schema.yaml"
+SLM_LAB_SPEC_DIR = "slm_lab/spec"
+AUDIT_POLICIES = ("error", "warn")
+
+ALGORITHM_ORDER = ("REINFORCE", "SARSA", "DQN", "DDQN+PER", "A2C", "PPO", "SAC", "CrossQ")
+_ALGORITHM_LABELS = {
+    "VanillaDQN": "DQN",
+    "DQN": "DQN",
+    "ActorCritic": "A2C",
+    "SoftActorCritic": "SAC",
+    "Reinforce": "REINFORCE",
+}
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+# Two distinct budgets that no spec hard-codes, used to see whether env.max_frame follows -s.
+_PROBE_FRAMES = (1_000_003, 2_000_003)
+
+
+def _number_text(value: str) -> str | None:
+    """The text SLM-Lab inserts for a numeric ``-s`` value (whole numbers in full), else None."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not (math.isfinite(number) and number.is_integer()):
+        return value
+    try:
+        return str(int(value))  # exact for long integer literals
+    except ValueError:
+        return str(int(number))
+
+
+def substitute(text: str, sets: Mapping[str, object]) -> str:
+    """Apply SLM-Lab's ``-s KEY=VALUE`` substitution to a raw spec file's text.
+
+    A value that parses as a number replaces both ``"${KEY}"`` (losing its quotes, so it becomes
+    a bare number) and ``${KEY}``, written in whole-number form when whole (``3e6`` -> ``3000000``).
+    Any other value replaces ``${KEY}`` only, so ``"${env}"`` stays a quoted string and
+    ``name: "${env}"`` with ``env=ALE/Pong-v5`` reads as the string ``ALE/Pong-v5`` in JSON and YAML.
+    """
+    for key, raw in sets.items():
+        value = str(raw)
+        number = _number_text(value)
+        if number is not None:
+            text = text.replace(f'"${{{key}}}"', number)
+            value = number
+        text = text.replace(f"${{{key}}}", value)
+    return text
+
+
+def _parse(text: str, source: str) -> object:
+    if source.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise BenchError(
+                f"{source}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
+            ) from None
+    if source.endswith((".yaml", ".yml")):
+        try:
+            return yaml.safe_load(text)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            reason = error.problem or error.context or "unreadable"
+            raise BenchError(f"{source}: not valid YAML{where}: {reason}") from None
+        except yaml.YAMLError as error:
+            raise BenchError(f"{source}: not valid YAML: {error}") from None
+    raise BenchError(f"{source}: a spec file must end in .json, .yaml or .yml")
+
+
+def load_spec_file(path: str | Path, sets: Mapping[str, object] | None = None) -> dict[str, dict]:
+    """All runnable specs in a file (``_``-prefixed keys skipped), after ``-s`` substitution."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"{source}: spec file not found") from None
+    except OSError as error:
+        raise BenchError(f"{source}: cannot read spec file: {error.strerror}") from None
+    data = _parse(substitute(text, sets or {}), source)
+    if not isinstance(data, dict):
+        raise BenchError(f"{source}: expected a mapping of spec name -> spec body")
+    specs = {}
+    for name, body in data.items():
+        if not isinstance(name, str):
+            raise BenchError(f"{source}: spec name {name!r} is not a string")
+        if name.startswith("_"):
+            continue
+        if not isinstance(body, dict):
+            raise BenchError(f"{source}: {name}: expected a spec body (a mapping)")
+        specs[name] = body
+    return specs
+
+
+def spec_names(path: str | Path) -> list[str]:
+    """Runnable spec names in a file, in file order."""
+    return list(load_spec_file(path))
+
+
+def _find_placeholder(value: object, path: str = "") -> tuple[str, str] | None:
+    """(dotted path, text) of the first ``${...}`` left in ``value``, in document order."""
+    if isinstance(value, str):
+        return (path, value) if _PLACEHOLDER.search(value) else None
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for item_path, item in items:
+        found = _find_placeholder(item, item_path)
+        if found:
+            return found
+    return None
+
+
+def resolve_spec(path: str | Path, name: str, sets: Mapping[str, object] | None = None) -> dict:
+    """The body of spec ``name`` as SLM-Lab would run it: substituted, cast and validated."""
+    source = str(path)
+    specs = load_spec_file(path, sets)
+    if name not in specs:
+        raise BenchError(
+            f"{source}: no spec named {name!r} (specs in this file: {', '.join(specs) or 'none'})"
+        )
+    body = copy.deepcopy(specs[name])  # YAML anchors share objects between specs
+    found = _find_placeholder(body)
+    if found:
+        where, text = found
+        var = _PLACEHOLDER.search(text).group(1)
+        raise BenchError(f"{source}: {name}: {where} still holds ${{{var}}}; pass -s {var}=...")
+    env = body.get("env")
+    if isinstance(env, dict):
+        frames = env.get("max_frame")
+        if isinstance(frames, float) and frames.is_integer():
+            env["max_frame"] = int(frames)
+    validate_spec(body, f"{source}: {name}")
+    return body
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = yaml.safe_load(SPEC_SCHEMA_PATH.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One-line 'where: what was expected' for a schema error."""
+    where = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required":
+        missing = re.match(r"'([^']*)'", error.message)
+        field = missing.group(1) if missing else "?"
+        return f"{where + '.' if where else ''}{field} is missing"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        hint = ""
+        if isinstance(error.instance, str) and _number_text(error.instance) is not None:
+            hint = " (YAML reads a bare 4e6 as text; write 4000000 or 4.0e+6)"
+        return f"{where or 'spec'}: expected {expected}, got {error.instance!r}{hint}"
+    if error.validator in ("minimum", "minLength"):
+        return f"{where}: expected at least {error.validator_value}, got {error.instance!r}"
+    return f"{where or 'spec'}: {error.message}"
+
+
+def validate_spec(body: object, source: str) -> None:
+    """Check a spec body against schemas/spec.schema.yaml; BenchError names the failing field."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(body))
+    if error is not None:
+        raise BenchError(f"{source}: {_describe(error)}")
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def spec_settings(body: Mapping) -> dict[str, int | None]:
+    """The four Settings values of a spec body (None where the spec leaves one out)."""
+    env, meta = body.get("env") or {}, body.get("meta") or {}
+    return {
+        "max_frame": _whole(env.get("max_frame")),
+        "num_envs": _whole(env.get("num_envs")),
+        "max_session": _whole(meta.get("max_session")),
+        "log_frequency": _whole(meta.get("log_frequency")),
+    }
+
+
+def max_frame_is_hardcoded(
+    path: str | Path, name: str, sets: Mapping[str, object] | None = None
+) -> bool:
+    """True when spec ``name``'s env.max_frame does not come from ``${max_frame}``.
+
+    Resolves the spec with two different ``max_frame`` values and checks that env.max_frame
+    follows, which also covers placeholders reached through YAML anchors.
+    """
+    seen = []
+    for frames in _PROBE_FRAMES:
+        body = resolve_spec(path, name, {**(sets or {}), "max_frame": frames})
+        seen.append(body["env"]["max_frame"])
+    return seen != list(_PROBE_FRAMES)
+
+
+def audit_spec(
+    body: Mapping,
+    settings: Settings,
+    hardcoded: bool,
+    policy: str = "error",
+    source: str = "",
+) -> list[str]:
+    """Check a resolved spec against its Settings line; return warnings, raise on a problem.
+
+    Any Settings mismatch is an error. A hard-coded env.max_frame is an error under policy
+    ``error``; under ``warn`` it is returned as a warning when it equals the Settings value (one
+    that differs is already a mismatch).
+    """
+    if policy not in AUDIT_POLICIES:
+        raise BenchError(f"audit policy {policy!r}: expected one of {', '.join(AUDIT_POLICIES)}")
+    prefix = f"{source}: " if source else ""
+    values = spec_settings(body)
+    problems = settings.mismatches(values)
+    if problems:
+        raise BenchError(f"{prefix}spec does not match the Settings line: {'; '.join(problems)}")
+    if not hardcoded:
+        return []
+    message = (
+        f"{prefix}env.max_frame is hard-coded ({values['max_frame']}); "
+        "use ${max_frame} so the Settings line owns it"
+    )
+    if policy == "error":
+        raise BenchError(message)
+    return [message]
+
+
+def env_short(env_id: str) -> str:
+    """SLM-Lab's run-name suffix for an env: ``ALE/Pong-v5`` -> ``pong``."""
+    return env_id.split("/")[-1].split("-")[0].lower()
+
+
+def run_name(spec_name: str, sets: Mapping[str, object] | None) -> str:
+    """The name SLM-Lab gives a run: the spec name, plus ``_{envshort}`` when ``-s env=`` is set."""
+    if sets and "env" in sets:
+        return f"{spec_name}_{env_short(str(sets['env']))}"
+    return spec_name
+
+
+def locate_spec_file(spec_file: str, root: Path) -> Path:
+    """Where SLM-Lab reads SPEC_FILE from, given the SLM-Lab repo ``root``.
+
+    In an SLM-Lab checkout (``root/slm_lab/spec`` exists) the file lives under ``slm_lab/spec/``,
+    whether or not SPEC_FILE starts with it; elsewhere (the project's own specs) it is
+    ``root / spec_file``.
+    """
+    root = Path(root)
+    spec_dir = root / SLM_LAB_SPEC_DIR
+    if not spec_dir.is_dir():
+        return root / spec_file
+    relative = spec_file.lstrip("/")
+    if relative.startswith(SLM_LAB_SPEC_DIR + "/"):
+        relative = relative[len(SLM_LAB_SPEC_DIR) + 1 :]
+    return spec_dir / relative
+
+
+def algorithm_label(body: Mapping) -> str:
+    """The algorithm name SLM-Lab's plots and BENCHMARKS.md use for a spec body."""
+    agent = body.get("agent") or {}
+    name = str((agent.get("algorithm") or {}).get("name", ""))
+    if name == "DoubleDQN":
+        memory = str((agent.get("memory") or {}).get("name", ""))
+        return "DDQN+PER" if memory == "PrioritizedReplay" else "DDQN"
+    return _ALGORITHM_LABELS.get(name, name)
+
+
+def algorithm_rank(label: str) -> int:
+    """Position of ``label`` in ALGORITHM_ORDER; unknown labels sort after the known ones."""
+    try:
+        return ALGORITHM_ORDER.index(label)
+    except ValueError:
+        return len(ALGORITHM_ORDER)
