@@ -54,11 +54,17 @@ def plot_path(env):
 
 
 def env_hf_data(wildcards):
-    return [f"results/{wildcards.env}/{algo}/hf_data" for algo in MATRIX.envs[wildcards.env].algos]
+    return [
+        f"results/{wildcards.env}/{algo}/hf_data"
+        for algo in MATRIX.envs[wildcards.env].algos
+    ]
 
 
 def env_rows(wildcards):
-    return [f"results/{wildcards.env}/{algo}/row.json" for algo in MATRIX.envs[wildcards.env].algos]
+    return [
+        f"results/{wildcards.env}/{algo}/row.json"
+        for algo in MATRIX.envs[wildcards.env].algos
+    ]
 
 
 def env_plot(wildcards):
@@ -76,6 +82,12 @@ def all_plots(wildcards):
 def table_params(wildcards):
     """What the table shows besides rows: a change to a Docs/Settings line re-renders it."""
     return {
-        env: [entry.env_id, entry.settings.line(), entry.target, entry.docs, entry.phase]
+        env: [
+            entry.env_id,
+            entry.settings.line(),
+            entry.target,
+            entry.docs,
+            entry.phase,
+        ]
         for env, entry in MATRIX.envs.items()
     }

@@ -5,5 +5,7 @@ rule pull_run_folder:
         hf_data=directory(f"{CELL}/hf_data"),
     log:
         "results/logs/pull_run_folder/{env}/{algo}.log",
+    conda:
+        "../envs/slm-bench.yaml"
     script:
         "../scripts/pull_run_folder.py"

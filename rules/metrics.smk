@@ -4,9 +4,11 @@ rule extract_metrics:
         train_log=f"{CELL}/train.log",
     output:
         metrics=f"{CELL}/metrics.json",
-    params:
-        cell=cell_params,
     log:
         "results/logs/extract_metrics/{env}/{algo}.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        cell=cell_params,
     script:
         "../scripts/extract_metrics.py"

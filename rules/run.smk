@@ -4,13 +4,15 @@ rule run_cell:
     output:
         marker=f"{CELL}/run.json",
         train_log=f"{CELL}/train.log",
-    threads: session_threads
-    resources:
-        runtime=time_limit_minutes,
-        dstack_slots=dstack_slot,
     log:
         "results/logs/run_cell/{env}/{algo}.log",
     benchmark:
         "results/benchmarks/run_cell/{env}/{algo}.tsv"
+    conda:
+        "../envs/slm-bench.yaml"
+    threads: session_threads
+    resources:
+        runtime=time_limit_minutes,
+        dstack_slots=dstack_slot,
     script:
         "../scripts/run_cell.py"

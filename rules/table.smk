@@ -4,10 +4,12 @@ rule write_row:
         hf_data=f"{CELL}/hf_data",
     output:
         row=f"{CELL}/row.json",
-    params:
-        cell=cell_params,
     log:
         "results/logs/write_row/{env}/{algo}.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        cell=cell_params,
     script:
         "../scripts/write_row.py"
 
@@ -18,10 +20,12 @@ rule write_env_benchmarks:
         plot=env_plot,
     output:
         table="results/{env}/BENCHMARKS.md",
-    params:
-        table=table_params,
     log:
         "results/logs/write_env_benchmarks/{env}.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        table=table_params,
     script:
         "../scripts/write_benchmarks.py"
 
@@ -32,9 +36,11 @@ rule write_benchmarks:
         plots=all_plots,
     output:
         table="results/BENCHMARKS.md",
-    params:
-        table=table_params,
     log:
         "results/logs/write_benchmarks.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        table=table_params,
     script:
         "../scripts/write_benchmarks.py"
