@@ -46,7 +46,9 @@ def plot_filename(env_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Curve:
+class Curve:
+    """One run's smoothed curve: mean over sessions and its std, against frames."""
+
     folder: Path
     label: str
     max_frame: int | float | None
@@ -73,7 +75,7 @@ def _run_spec(folder: Path) -> dict:
     return _read_json(specs[0])
 
 
-def _load_curve(folder: Path) -> _Curve:
+def _load_curve(folder: Path) -> Curve:
     folder = Path(folder)
     metrics_files = sorted(folder.glob("info/*t0_trial_metrics.json"))
     if not metrics_files:
@@ -89,7 +91,9 @@ def _load_curve(folder: Path) -> _Curve:
         or not sessions
         or not all(isinstance(s, list) and s for s in sessions)
     ):
-        raise BenchError(f"{metrics_path}: local.mean_returns: expected non-empty per-session lists")
+        raise BenchError(
+            f"{metrics_path}: local.mean_returns: expected non-empty per-session lists"
+        )
     if not isinstance(frames, list) or not frames:
         raise BenchError(f"{metrics_path}: local.frames: expected a non-empty list")
     length = min(len(frames), *(len(s) for s in sessions))
@@ -100,7 +104,7 @@ def _load_curve(folder: Path) -> _Curve:
         ]
     )
     spec = _run_spec(folder)
-    return _Curve(
+    return Curve(
         folder=folder,
         label=algorithm_label(spec),
         max_frame=(spec.get("env") or {}).get("max_frame"),
@@ -110,7 +114,7 @@ def _load_curve(folder: Path) -> _Curve:
     )
 
 
-def _check_same_max_frame(curves: list[_Curve]) -> None:
+def _check_same_max_frame(curves: list[Curve]) -> None:
     first = curves[0]
     for curve in curves[1:]:
         if curve.max_frame != first.max_frame:
@@ -120,22 +124,22 @@ def _check_same_max_frame(curves: list[_Curve]) -> None:
             )
 
 
+def load_curves(run_folders: list[Path]) -> list[Curve]:
+    """Each folder's curve, in ALGORITHM_ORDER (ties keep input order); max_frame must agree."""
+    curves = [_load_curve(Path(folder)) for folder in run_folders]
+    if curves:
+        _check_same_max_frame(curves)
+    return sorted(curves, key=lambda curve: algorithm_rank(curve.label))
+
+
 def _color(label: str, others: dict[str, str]) -> str:
     if label in ALGORITHM_COLORS:
         return ALGORITHM_COLORS[label]
     return others.setdefault(label, _OTHER_COLORS[len(others) % len(_OTHER_COLORS)])
 
 
-def plot_env(
-    env_id: str, run_folders: list[Path], out_png: Path, title: str | None = None
-) -> None:
-    """Draw one env's runs into a square 1000x1000 PNG at ``out_png``, written atomically."""
-    if not run_folders:
-        raise BenchError(f"plot {env_id}: no run folders to plot")
-    curves = [_load_curve(Path(folder)) for folder in run_folders]
-    _check_same_max_frame(curves)
-    curves.sort(key=lambda curve: algorithm_rank(curve.label))  # stable: ties keep input order
-
+def draw_curves(curves: list[Curve], title: str) -> Figure:
+    """A square 1000x1000 figure: one mean line and +-1 std band per curve, legend below."""
     figure = Figure(figsize=(FIGURE_INCHES, FIGURE_INCHES), dpi=FIGURE_DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -148,7 +152,7 @@ def plot_env(
         )
     low, high = axes.get_ylim()
     axes.set_ylim(min(low, 0.0), max(high, 0.0))
-    axes.set_title(title or env_id)
+    axes.set_title(title)
     axes.set_xlabel("frames")
     axes.set_ylabel("mean_returns_ma")
     axes.grid(alpha=0.3)
@@ -156,7 +160,14 @@ def plot_env(
         loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(curves), 4), frameon=False
     )
     figure.subplots_adjust(left=0.1, right=0.95, top=0.94, bottom=0.17)
+    return figure
 
+
+def plot_env(env_id: str, run_folders: list[Path], out_png: Path, title: str | None = None) -> None:
+    """Draw one env's runs into a square 1000x1000 PNG at ``out_png``, written atomically."""
+    if not run_folders:
+        raise BenchError(f"plot {env_id}: no run folders to plot")
+    figure = draw_curves(load_curves(run_folders), title or env_id)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_png.name}.", suffix=".tmp", dir=out_png.parent)

@@ -60,8 +60,8 @@ def substitute(text: str, sets: Mapping[str, object]) -> str:
 
     A value that parses as a number replaces both ``"${KEY}"`` (losing its quotes, so it becomes
     a bare number) and ``${KEY}``, written in whole-number form when whole (``3e6`` -> ``3000000``).
-    Any other value replaces ``${KEY}`` only, so ``"${env}"`` stays a quoted string and
-    ``name: "${env}"`` with ``env=ALE/Pong-v5`` reads as the string ``ALE/Pong-v5`` in JSON and YAML.
+    Any other value replaces ``${KEY}`` only, so ``"${env}"`` stays a quoted string:
+    ``name: "${env}"`` with ``env=ALE/Pong-v5`` reads as ``"ALE/Pong-v5"`` in JSON and YAML.
     """
     for key, raw in sets.items():
         value = str(raw)
@@ -183,7 +183,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         hint = ""
         if isinstance(error.instance, str) and _number_text(error.instance) is not None:
-            hint = " (YAML reads a bare 4e6 as text; write 4000000 or 4.0e+6)"
+            number = float(error.instance)
+            written = int(number) if number.is_integer() else repr(number)
+            hint = f" (YAML reads a bare {error.instance} as text; write {written})"
         return f"{where or 'spec'}: expected {expected}, got {error.instance!r}{hint}"
     if error.validator in ("minimum", "minLength"):
         return f"{where}: expected at least {error.validator_value}, got {error.instance!r}"

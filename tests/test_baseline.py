@@ -1,0 +1,101 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from slm_bench import baseline
+from slm_bench.errors import BenchError
+
+SLM_LAB_BASELINE = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "slm-lab" / "random_baseline.json"
+)
+BUNDLED_ENVS = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "MountainCar-v0",
+    "MountainCarContinuous-v0",
+)
+
+
+def test_bundled_file_holds_the_classic_control_envs():
+    data = json.loads(baseline.BUNDLED_PATH.read_text())
+    for env_id in BUNDLED_ENVS:
+        assert set(data[env_id]) == {"mean", "std"}
+        assert baseline.random_return(env_id) == data[env_id]["mean"]
+    assert baseline.random_return("MountainCar-v0") == -200.0
+    assert 10 < baseline.random_return("CartPole-v1") < 40
+
+
+def test_bundled_numbers_agree_with_slm_lab_within_sampling_error():
+    if not SLM_LAB_BASELINE.is_file():
+        pytest.skip("real SLM-Lab random_baseline.json not present")
+    ours = json.loads(baseline.BUNDLED_PATH.read_text())
+    theirs = json.loads(SLM_LAB_BASELINE.read_text())
+    for env_id in BUNDLED_ENVS:
+        # 100 episodes each: allow 3 standard errors of the noisier estimate, plus rounding.
+        spread = max(ours[env_id]["std"], theirs[env_id]["std"])
+        allowed = 3 * spread / math.sqrt(100) + 1e-6
+        assert abs(ours[env_id]["mean"] - theirs[env_id]["mean"]) <= allowed, env_id
+        assert baseline.random_return(env_id, SLM_LAB_BASELINE) == theirs[env_id]["mean"]
+
+
+def test_unknown_env_is_none():
+    assert baseline.random_return("NoSuchEnv-v0") is None
+
+
+def test_explicit_path_null_nan_and_bad_entries(tmp_path):
+    path = tmp_path / "random_baseline.json"
+    path.write_text(
+        '{"A-v0": null, "B-v0": {"mean": NaN, "std": 0}, "C-v0": {"mean": "x"}, '
+        '"D-v0": {"mean": -3, "std": 1}}'
+    )
+    assert baseline.random_return("A-v0", path) is None
+    assert baseline.random_return("B-v0", path) is None
+    assert baseline.random_return("D-v0", path) == -3.0
+    with pytest.raises(BenchError, match=r"C-v0\.mean: expected a number"):
+        baseline.random_return("C-v0", path)
+
+
+def test_missing_or_broken_file_is_named(tmp_path):
+    with pytest.raises(BenchError, match="random baseline file not found"):
+        baseline.random_return("CartPole-v1", tmp_path / "absent.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(BenchError, match=r"broken\.json: not valid JSON"):
+        baseline.random_return("CartPole-v1", broken)
+
+
+def test_compute_random_baseline_is_seeded_and_plausible():
+    first = baseline.compute_random_baseline("CartPole-v1", episodes=20, seed=3)
+    second = baseline.compute_random_baseline("CartPole-v1", episodes=20, seed=3)
+    assert first == second
+    assert 10 < first["mean"] < 40 and first["std"] > 0
+    assert baseline.compute_random_baseline("MountainCar-v0", episodes=3) == {
+        "mean": -200.0,
+        "std": 0.0,
+    }
+
+
+def test_compute_random_baseline_unknown_env():
+    with pytest.raises(BenchError, match="cannot make env 'NoSuchEnv-v0'"):
+        baseline.compute_random_baseline("NoSuchEnv-v0", episodes=1)
+
+
+def test_main_merges_into_the_output_file(tmp_path, capsys):
+    out = tmp_path / "random_baseline.json"
+    out.write_text('{"Zeta-v0": {"mean": 1.0, "std": 0.0}}')
+    assert baseline.main(["MountainCar-v0", "--episodes", "2", "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert list(data) == ["MountainCar-v0", "Zeta-v0"]
+    assert data["MountainCar-v0"] == {"mean": -200.0, "std": 0.0}
+    assert "MountainCar-v0: mean -200.00" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["random_baseline.json"]  # no temp files left
+
+
+def test_main_reports_a_bad_env_without_writing(tmp_path, capsys):
+    out = tmp_path / "random_baseline.json"
+    assert baseline.main(["NoSuchEnv-v0", "--episodes", "1", "--output", str(out)]) == 1
+    assert not out.exists()
+    assert "cannot make env" in capsys.readouterr().err
