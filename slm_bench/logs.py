@@ -112,6 +112,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _LINE_START_RE = re.compile(rb"^(?:\x1b\[[0-9;]*m)*\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 # `trial_metrics:` followed by a first `key:` - not a traceback quoting the logging call.
 _TRIAL_METRICS_RE = re.compile(rb"trial_metrics:[ \t]*(?:\x1b\[[0-9;]*m)*[A-Za-z_]\w*:")
+_TRIAL_METRICS_MARKER = b"trial_metrics:"
 _TRIAL_METRICS_TEXT_RE = re.compile(r"trial_metrics:\s*(?=[A-Za-z_]\w*:)")
 _METRIC_PAIR_RE = re.compile(r"^([A-Za-z_]\w*):(\S+)$")
 _RUNNING_RE = re.compile(
@@ -127,6 +128,10 @@ _UPLOAD_TARGET_RE = re.compile(
 HEAD_BYTES = 512 * 1024  # where the Running line is looked for
 TAIL_BYTES = 4 * 1024 * 1024  # the end window: last trial_metrics, Output and Uploading lines
 BLOCK_BYTES = 8 * 1024 * 1024  # backward scan step when the end window holds no trial_metrics
+# How far back from the end a trial_metrics line is looked for. SLM-Lab prints it once all
+# sessions are done, followed by a few lines (Output, upload); a log with none in its last
+# 64 MiB is from a run that did not finish, and a 1 GB killed run's log is not read whole.
+SCAN_BYTES = 64 * 1024 * 1024
 RECORD_BYTES = 64 * 1024  # at most this much of one (multi-line) message is read
 MAX_CONTINUATION_LINES = 50
 
@@ -178,10 +183,24 @@ class RunLog:
     trial_metrics: dict[str, float] | None = None  # the last trial_metrics line
     n_trial_metrics: int = 0  # trial_metrics lines in the window read (>= 2 means search)
     uploaded_to: str | None = None  # ``{repo}/data/{folder}`` of the last Uploading line
+    size: int = 0  # bytes in the log
+    scanned_bytes: int = 0  # bytes at the end of the log searched for trial_metrics
 
     @property
     def is_search(self) -> bool:
         return self.mode == "search" or self.n_trial_metrics >= 2
+
+
+def _trial_metrics_hits(buf: bytes) -> list[int]:
+    """Offsets of the trial_metrics lines' markers in ``buf`` (bytes.find, then a regex check:
+    far faster than a regex scan over megabytes)."""
+    hits = []
+    pos = buf.find(_TRIAL_METRICS_MARKER)
+    while pos >= 0:
+        if _TRIAL_METRICS_RE.match(buf, pos):
+            hits.append(pos)
+        pos = buf.find(_TRIAL_METRICS_MARKER, pos + 1)
+    return hits
 
 
 def _line_start(buf: bytes, pos: int) -> int:
@@ -196,7 +215,7 @@ def _record_lines(buf: bytes, pos: int) -> list[str]:
         end = buf.find(b"\n", start)
         end = len(buf) if end < 0 else end
         raw = buf[start:end]
-        if lines and (_LINE_START_RE.match(raw) or _TRIAL_METRICS_RE.search(raw)):
+        if lines and (_LINE_START_RE.match(raw) or _trial_metrics_hits(raw)):
             break
         lines.append(strip_ansi(raw.decode("utf-8", "replace")).rstrip("\r"))
         start = end + 1
@@ -259,7 +278,7 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
         raise BenchError(f"{path}: cannot read log: {error.strerror or error}") from None
     with handle:
         size = os.fstat(handle.fileno()).st_size
-        run = RunLog()
+        run = RunLog(size=size)
 
         head = _read_at(handle, 0, HEAD_BYTES + RECORD_BYTES)
         head_end = min(HEAD_BYTES, len(head))
@@ -279,12 +298,13 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
         if tail_start > 0:  # drop the partial first line; the backward scan covers it
             cut = tail.find(b"\n") + 1
             tail, tail_start = tail[cut:], tail_start + cut
-        hits = list(_TRIAL_METRICS_RE.finditer(tail))
+        hits = _trial_metrics_hits(tail)
+        run.scanned_bytes = size - tail_start
         if hits:
             run.n_trial_metrics = len(hits)
-            run.trial_metrics = _trial_metrics_at(tail, hits[-1].start(), path)
+            run.trial_metrics = _trial_metrics_at(tail, hits[-1], path)
         else:
-            _scan_back_for_trial_metrics(handle, tail_start, path, run)
+            _scan_back_for_trial_metrics(handle, tail_start, max(0, size - SCAN_BYTES), path, run)
 
         if run.data_folder is None:
             match = _last_match(tail, b"Output: ", _OUTPUT_RE) or _last_match(
@@ -301,15 +321,18 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
     return run
 
 
-def _scan_back_for_trial_metrics(handle: BinaryIO, end: int, path: Path, run: RunLog) -> None:
-    """Find the last trial_metrics line before byte ``end``, reading backwards in blocks."""
+def _scan_back_for_trial_metrics(
+    handle: BinaryIO, end: int, limit: int, path: Path, run: RunLog
+) -> None:
+    """Find the last trial_metrics line in bytes ``limit..end``, reading backwards in blocks."""
     overlap = 256  # a marker cut by a block boundary is found in the next (earlier) block
-    while end > 0:
-        start = max(0, end - BLOCK_BYTES)
+    while end > limit:
+        start = max(limit, end - BLOCK_BYTES)
         block = _read_at(handle, start, end - start + overlap)
-        hits = list(_TRIAL_METRICS_RE.finditer(block))
+        run.scanned_bytes = run.size - start
+        hits = _trial_metrics_hits(block)
         if hits:
-            line_at = start + _line_start(block, hits[-1].start())
+            line_at = start + _line_start(block, hits[-1])
             record = _read_at(handle, line_at, RECORD_BYTES)
             run.n_trial_metrics = len(hits)
             run.trial_metrics = _trial_metrics_at(record, 0, path)
@@ -322,8 +345,12 @@ def read_score(path: str | os.PathLike) -> RunLog:
     truncated or killed run, a search log, or a log that names no data folder."""
     run = read_run_log(path)
     if run.trial_metrics is None:
+        where = (
+            "" if run.scanned_bytes >= run.size else f" in its last {run.scanned_bytes >> 20} MiB"
+        )
         raise BenchError(
-            f"{path}: no trial_metrics line; the run was truncated or killed before its trial ended"
+            f"{path}: no trial_metrics line{where}; "
+            "the run was truncated or killed before its trial ended"
         )
     if run.is_search:
         raise BenchError(
