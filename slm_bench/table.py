@@ -117,7 +117,8 @@ def _split_cells(line: str) -> list[str]:
         body = body[1:]
     if body.endswith("|") and not body.endswith("\\|"):
         body = body[:-1]
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", body)]
+    parts = re.split(r"(?<!\\)\|", body) if "\\|" in body else body.split("|")
+    return [cell.strip() for cell in parts]
 
 
 def _render_cells(cells: list[str]) -> str:
@@ -297,6 +298,7 @@ class _Region:
     """A phase (``###``) or sub-phase (non-env ``####``) inside ``## Results``."""
 
     title: str
+    level: int  # 3 for a phase, 4 for a sub-phase
     heading: int
     end: int  # exclusive: next heading of the same or a higher level
     preamble_end: int  # exclusive: next heading of level <= 4
@@ -388,6 +390,7 @@ class BenchmarksDoc:
         self._results: tuple[int, int] | None = None
         self._regions: list[_Region] = []
         self._sections: list[EnvSection] = []
+        self._grids: dict[int, Table | None] = {}  # shared table start -> its image grid
         start = next(
             (k for k, (_, level, text) in enumerate(headings) if level == 2 and text == "Results"),
             None,
@@ -406,7 +409,7 @@ class BenchmarksDoc:
         sections: list[tuple[int, int, str, str, _Region | None, _Region | None]] = []
         for k, (i, level, text) in enumerate(inner):
             if level == 3:
-                phase = self._region(text, i, next_heading(k, 3), next_heading(k, 4))
+                phase = self._region(text, 3, i, next_heading(k, 3), next_heading(k, 4))
                 subphase = None
                 self._regions.append(phase)
             elif level == 4:
@@ -416,7 +419,7 @@ class BenchmarksDoc:
                     end = next_heading(k, 4)
                     sections.append((i, end, match.group(1), match.group(2), phase, subphase))
                 else:
-                    subphase = self._region(text, i, next_heading(k, 4), next_heading(k, 4))
+                    subphase = self._region(text, 4, i, next_heading(k, 4), next_heading(k, 4))
                     self._regions.append(subphase)
         for i, end, number, env_id, phase, subphase in sections:
             self._sections.append(self._env_section(i, end, number, env_id, phase, subphase))
@@ -469,8 +472,8 @@ class BenchmarksDoc:
                 i += 1
         return tables
 
-    def _region(self, title: str, heading: int, end: int, preamble_end: int) -> _Region:
-        region = _Region(title, heading, end, preamble_end)
+    def _region(self, title: str, level: int, heading: int, end: int, preamble_end: int) -> _Region:
+        region = _Region(title, level, heading, end, preamble_end)
         for i in range(heading + 1, preamble_end):
             line = self._lines[i]
             if self._fenced[i]:
@@ -557,8 +560,7 @@ class BenchmarksDoc:
         phase = subphase = None
         for region in self._regions:
             if region.heading < index < region.end:
-                is_phase = self._lines[region.heading].startswith("### ")
-                if is_phase:
+                if region.level == 3:
                     phase = region
                 else:
                     subphase = region
@@ -568,15 +570,18 @@ class BenchmarksDoc:
         phase, subphase = self._enclosing(table.start)
         docs = self._inherit("docs_line", subphase, phase)
         settings = self._inherit("settings_line", subphase, phase)
+        # Plots of a shared table sit in the next image grid before the next heading.
         limit = subphase.preamble_end if subphase else phase.preamble_end if phase else table.end
         grid = next(
             (
                 t
                 for t in self._tables
-                if t.kind == TABLE_IMAGE_GRID and table.end <= t.start < max(limit, table.end)
+                if t.kind == TABLE_IMAGE_GRID and table.end <= t.start < limit
             ),
             None,
         )
+        self._grids[table.start] = grid
+        grid_images = self._grid_images(grid)
         groups: list[tuple[str, list[int]]] = []
         for i in table.row_indexes:
             env = _split_cells(self._lines[i])[0]
@@ -599,7 +604,7 @@ class BenchmarksDoc:
                     settings_inherited=settings is not None,
                     target=_target_of(docs),
                     rows=rows,
-                    plot_embed=self._grid_cell(grid, env_id),
+                    plot_embed=self._grid_cell(grid_images, env_id),
                     start=row_lines[0],
                     end=row_lines[-1] + 1,
                     table=table,
@@ -633,16 +638,21 @@ class BenchmarksDoc:
             env=env_id,
         )
 
-    def _grid_cell(self, grid: Table | None, env_id: str) -> str | None:
-        if grid is None or not env_id:
-            return None
-        prefix = env_base(env_id) + "_"
+    def _grid_images(self, grid: Table | None) -> list[tuple[str, str]]:
+        """(plot file name, cell text) of every image in an image grid."""
+        if grid is None:
+            return []
+        images = []
         for i in grid.row_indexes:
             for cell in _split_cells(self._lines[i]):
-                match = _GRID_IMAGE.search(cell)
-                if match and match.group(1).startswith(prefix):
-                    return cell
-        return None
+                if match := _GRID_IMAGE.search(cell):
+                    images.append((match.group(1), cell))
+        return images
+
+    @staticmethod
+    def _grid_cell(images: list[tuple[str, str]], env_id: str) -> str | None:
+        prefix = env_base(env_id) + "_"
+        return next((cell for name, cell in images if env_id and name.startswith(prefix)), None)
 
     # ---------------------------------------------------------------------------- queries
 
@@ -660,12 +670,10 @@ class BenchmarksDoc:
     def result_rows(self) -> list[ResultRow]:
         """All rows of all result tables (both forms), env filled in, in document order."""
         rows: list[ResultRow] = []
-        in_sections: set[int] = set()
         by_line: dict[int, ResultRow] = {}
         for section in self._sections:
             for i, row in zip(section.row_lines, section.rows, strict=True):
                 by_line[i] = row
-                in_sections.add(i)
         for table in self._tables:
             if table.kind not in (TABLE_RESULT, TABLE_GROUPED):
                 continue
@@ -678,11 +686,7 @@ class BenchmarksDoc:
 
     def phases(self) -> list[str]:
         """Titles of the ``###`` phases under ``## Results``."""
-        return [
-            region.title
-            for region in self._regions
-            if self._lines[region.heading].startswith("### ")
-        ]
+        return [region.title for region in self._regions if region.level == 3]
 
     # ------------------------------------------------------------------------------ edits
 
@@ -714,7 +718,12 @@ class BenchmarksDoc:
 
     def upsert_row(self, env_id: str, row: ResultRow) -> None:
         """Replace the env's row for the same algorithm (and spec_name, if the algorithm has
-        several rows), or insert the row in SLM-Lab's algorithm order."""
+        several rows), or insert the row in SLM-Lab's algorithm order.
+
+        In a shared (Atari/Playground) table the row is written in the 4-column form (status and
+        SPEC_FILE have no column there) and a new row goes at the end of the env's group, the
+        order the file itself uses.
+        """
         section = self._require_env(env_id)
         row = replace(row, env=env_id)
         match = self._matching_row(section, row)
@@ -761,7 +770,8 @@ class BenchmarksDoc:
                 "(expected a non-empty id without spaces or '|')"
             )
         if self._results is None:
-            self._insert_lines(self._append_point(len(self._lines)), ["", "## Results"])
+            at = self._append_point(len(self._lines))
+            self._insert_lines(at, ["", "## Results"] if at else ["## Results"])
         assert self._results is not None
         region = None
         if phase is not None:
@@ -815,7 +825,7 @@ class BenchmarksDoc:
 
     def _find_phase(self, phase: str) -> _Region | None:
         for region in self._regions:
-            if not self._lines[region.heading].startswith("### "):
+            if region.level != 3:
                 continue
             title = region.title
             if title == phase or re.sub(r"^Phase\s+\d+(?:\.\d+)*:\s*", "", title) == phase:
@@ -849,32 +859,16 @@ class BenchmarksDoc:
             return
         if section.form == FORM_GROUP and self._fill_grid(section, png_name):
             return
-        embed = f"![{env_id}](plots/{png_name})"
-        if section.form == FORM_GROUP:
-            assert section.table is not None
-            after = section.table.end
-        elif section.table is not None:
-            after = section.table.end
-        else:
-            after = self._append_point(section.end)
-        block = ["", embed]
+        # A group without an image grid gets a plain embed line after its shared table.
+        after = section.table.end if section.table else self._append_point(section.end)
+        block = ["", f"![{env_id}](plots/{png_name})"]
         if after < len(self._lines) and self._lines[after].strip():
             block.append("")
         self._insert_lines(after, block)
 
     def _fill_grid(self, section: EnvSection, png_name: str) -> bool:
         assert section.table is not None
-        phase, subphase = self._enclosing(section.table.start)
-        region = subphase or phase
-        limit = region.preamble_end if region else section.table.end
-        grid = next(
-            (
-                t
-                for t in self._tables
-                if t.kind == TABLE_IMAGE_GRID and section.table.end <= t.start < limit
-            ),
-            None,
-        )
+        grid = self._grids.get(section.table.start)
         if grid is None:
             return False
         alt = re.sub(r"-v\d+$", "", env_base(section.env_id))
@@ -907,7 +901,8 @@ class BenchmarksDoc:
             for i in table.row_indexes:
                 line = self._lines[i]
                 # Only the last cell (HF Data) is rewritten; the rest of the line keeps its bytes.
-                close = line.rstrip().rfind("|")
+                stripped = line.rstrip()
+                close = len(stripped) - 1 if stripped.endswith("|") else len(stripped)
                 open_ = line.rfind("|", 0, close)
                 if open_ < 0:
                     continue
