@@ -280,7 +280,7 @@ def write_benchmarks(
     """
     from slm_bench.table import BenchmarksDoc, ResultRow, new_document
 
-    doc = BenchmarksDoc.parse(Path(base_doc).read_text()) if base_doc else new_document(title)
+    doc = BenchmarksDoc.read(base_doc) if base_doc else new_document(title)
     link_prefix = os.path.relpath(Path(spec_root).resolve(), Path(out_md).parent.resolve()) + "/"
     for env in envs:
         doc.ensure_env(env.env_id, docs_line(env), f"**Settings**: {env.settings.line()}", env.phase)
@@ -300,7 +300,7 @@ def write_benchmarks(
                 ),
             )
         doc.ensure_plot_embed(env.env_id, Path(plots[env.env]).name)
-    write_text(out_md, doc.render())
+    doc.write(out_md)
 
 
 def write_benchmarks_for(
