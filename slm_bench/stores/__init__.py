@@ -2,15 +2,22 @@
 
 A store mirrors a dataset repo laid out as ``data/FOLDER/...``. The pipeline uploads a finished
 run folder, pulls exactly that folder back into an ``hf_data`` tree, and verifies each table
-link before writing a row.
+link before writing a row. Publishing copies the table's folders, README.md and docs/ from the
+dev repo to the public one through the same interface.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import fnmatch
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from slm_bench.errors import BenchError
+
 OPTIMIZER_GLOB = "*_optim.pt"  # SLM-Lab deletes optimizer files before upload
+DEFAULT_DEV_REPO = "SLM-Lab/benchmark-dev"
+DEFAULT_PUBLIC_REPO = "SLM-Lab/benchmark"
 
 
 class Store(Protocol):
@@ -29,9 +36,18 @@ class Store(Protocol):
     def url(self, folder: str) -> str:
         """The link the table shows for ``folder``."""
 
+    def upload_file(self, local: Path, path_in_repo: str) -> int:
+        """Put one file at ``path_in_repo``; returns 1 if it was sent, 0 if already there."""
+
+    def upload_tree(self, local_dir: Path, path_in_repo: str) -> int:
+        """Put ``local_dir``'s files under ``path_in_repo``; returns how many were sent.
+
+        Files whose content the repo already has are skipped, so a repeat sends nothing.
+        """
+
 
 def make_store(name: str, options: dict | None = None, repo: str | None = None) -> Store:
-    """Build the store called ``name`` from its config ``options`` (``repo`` overrides the dev repo)."""
+    """Build the store ``name`` from its config ``options`` (``repo`` overrides the dev repo)."""
     options = options or {}
     if name == "local":
         from slm_bench.stores.local import LocalStore
@@ -41,6 +57,45 @@ def make_store(name: str, options: dict | None = None, repo: str | None = None) 
         from slm_bench.stores.hf import HfStore
 
         return HfStore.from_options(options, repo=repo)
-    from slm_bench.errors import BenchError
-
     raise BenchError(f"config.yaml: store: unknown store '{name}' (expected local or hf)")
+
+
+def make_public_store(name: str, options: dict | None = None) -> Store:
+    """The store for the public repo (option ``public_repo``, default ``SLM-Lab/benchmark``)."""
+    options = options or {}
+    return make_store(name, options, repo=options.get("public_repo", DEFAULT_PUBLIC_REPO))
+
+
+def check_folder_name(repo: str, folder: str) -> str:
+    """``folder`` if it is a plain run folder name (one path segment, not hidden)."""
+    if not folder or "/" in folder or "\\" in folder or folder.startswith("."):
+        raise BenchError(f"store {repo}: invalid data folder name {folder!r}")
+    return folder
+
+
+def check_path_in_repo(repo: str, path_in_repo: str) -> str:
+    """``path_in_repo`` normalised; it must stay inside the repo."""
+    path = PurePosixPath(path_in_repo.strip("/"))
+    if not str(path) or str(path) == "." or ".." in path.parts or path_in_repo.startswith("/"):
+        raise BenchError(f"store {repo}: invalid path in repo {path_in_repo!r}")
+    return str(path)
+
+
+def local_files(local_dir: Path, ignore: Iterable[str] = ()) -> dict[str, Path]:
+    """Files under ``local_dir`` by relative posix path, skipping names matching ``ignore``."""
+    patterns = tuple(ignore)
+    return {
+        path.relative_to(local_dir).as_posix(): path
+        for path in sorted(Path(local_dir).rglob("*"))
+        if path.is_file() and not any(fnmatch.fnmatch(path.name, p) for p in patterns)
+    }
+
+
+def require_folders(store: Store, folders: list[str]) -> None:
+    """Raise one BenchError naming every folder the store does not have (one batched check)."""
+    missing = [folder for folder, found in store.exists(folders).items() if not found]
+    if missing:
+        links = ", ".join(store.url(folder) for folder in missing)
+        raise BenchError(
+            f"store {store.repo}: {len(missing)} linked data folder(s) not found: {links}"
+        )

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import filecmp
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.atomic import staged_dir
 from slm_bench.errors import BenchError
-from slm_bench.stores import OPTIMIZER_GLOB
+from slm_bench.stores import (
+    DEFAULT_DEV_REPO,
+    OPTIMIZER_GLOB,
+    check_folder_name,
+    check_path_in_repo,
+    local_files,
+)
 
 DEFAULT_ROOT = "results/store"
-DEFAULT_REPO = "SLM-Lab/benchmark-dev"
+DEFAULT_REPO = DEFAULT_DEV_REPO
 
 
 @dataclass
@@ -32,9 +41,7 @@ class LocalStore:
         return self.root / self.repo
 
     def folder_dir(self, folder: str) -> Path:
-        if not folder or "/" in folder or folder.startswith("."):
-            raise BenchError(f"store {self.repo}: invalid data folder name {folder!r}")
-        return self.repo_dir / "data" / folder
+        return self.repo_dir / "data" / check_folder_name(self.repo, folder)
 
     def upload(self, folder_path: Path) -> None:
         folder_path = Path(folder_path)
@@ -59,3 +66,32 @@ class LocalStore:
 
     def url(self, folder: str) -> str:
         return (self.repo_dir / "data" / folder).resolve().as_uri()
+
+    def upload_file(self, local: Path, path_in_repo: str) -> int:
+        local = Path(local)
+        if not local.is_file():
+            raise BenchError(f"{local}: file to upload does not exist")
+        return int(self._put(local, self.repo_dir / check_path_in_repo(self.repo, path_in_repo)))
+
+    def upload_tree(self, local_dir: Path, path_in_repo: str) -> int:
+        local_dir = Path(local_dir)
+        if not local_dir.is_dir():
+            raise BenchError(f"{local_dir}: folder to upload does not exist")
+        target = self.repo_dir / check_path_in_repo(self.repo, path_in_repo)
+        return sum(self._put(path, target / rel) for rel, path in local_files(local_dir).items())
+
+    @staticmethod
+    def _put(source: Path, dest: Path) -> bool:
+        """Copy ``source`` to ``dest`` atomically unless ``dest`` already has the same bytes."""
+        if dest.is_file() and filecmp.cmp(source, dest, shallow=False):
+            return False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return True
