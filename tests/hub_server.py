@@ -16,7 +16,8 @@ Endpoints honoured (``{kind}`` is ``datasets`` or ``models``; repo ids are ``org
   files of ``lfs_threshold`` bytes and more) and the remote ``oid``, which the client uses to skip
   unchanged files.
 - ``POST /{kind}/{repo}.git/info/lfs/objects/batch`` (``datasets/`` prefix only for datasets) and
-  ``PUT /lfs-objects/{sha256}``: LFS basic transfer; objects already stored get no upload action.
+  ``PUT /lfs-objects/{kind}/{repo}/{sha256}``: LFS basic transfer; objects the repo already has
+  get no upload action.
 - ``POST /api/{kind}/{repo}/commit/{rev}``: NDJSON commit (``header``, ``file``, ``lfsFile``,
   ``deletedFile``, ``deletedFolder``); ``parentCommit`` must be the head (else 412).
 - ``GET /api/{kind}/{repo}/tree/{rev}[/{path}]``: list_repo_tree, ``recursive``, paginated with a
@@ -248,6 +249,17 @@ class HubServer:
             tmp.replace(path)
         return sha256
 
+    def _has_lfs(self, kind: str, repo_id: str, sha256: str) -> bool:
+        """LFS objects are kept per repo, as on the Hub: another repo's copy does not count."""
+        return (self._repo_dir(kind, repo_id) / "lfs" / sha256).exists()
+
+    def _add_lfs(self, kind: str, repo_id: str, content: bytes) -> str:
+        sha256 = self._store_object(content)
+        marker = self._repo_dir(kind, repo_id) / "lfs" / sha256
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        return sha256
+
     def _refs(self, kind: str, repo_id: str) -> dict[str, str]:
         path = self._repo_dir(kind, repo_id) / "refs.json"
         if not path.exists():
@@ -344,7 +356,10 @@ class HubServer:
             head = self._resolve(kind, repo_id, "main")
             tree = dict(head["files"])
             for path, content in files.items():
-                tree[path] = self._file_entry(content, as_lfs=len(content) >= self.lfs_threshold)
+                as_lfs = len(content) >= self.lfs_threshold
+                if as_lfs:
+                    self._add_lfs(kind, repo_id, content)
+                tree[path] = self._file_entry(content, as_lfs=as_lfs)
             return self._write_commit(kind, repo_id, head["id"], tree, "seed", "")
 
     # -- tree helpers ------------------------------------------------------------------------------
@@ -495,7 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
                 r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+?)\.git/info/lfs/objects/batch",
                 self._lfs_batch,
             ),  # noqa: E501
-            ("PUT", r"/lfs-objects/(?P<oid>[0-9a-f]{64})", self._lfs_put),
+            ("PUT", rf"/lfs-objects/{repo}/(?P<oid>[0-9a-f]{{64}})", self._lfs_put),
             (
                 "GET|HEAD",
                 r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
@@ -604,16 +619,16 @@ class _Handler(BaseHTTPRequestHandler):
         objects = []
         for obj in request["objects"]:
             answer = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
-            if not self.hub._object_path(obj["oid"]).exists():
-                href = f"{self.hub.url}/lfs-objects/{obj['oid']}"
+            if not self.hub._has_lfs(kind, repo, obj["oid"]):
+                href = f"{self.hub.url}/lfs-objects/{kind}/{repo}/{obj['oid']}"
                 answer["actions"] = {"upload": {"href": href, "header": {}}}
             objects.append(answer)
         return self._json({"transfer": "basic", "objects": objects})
 
-    def _lfs_put(self, body: bytes, query: dict, oid: str):
+    def _lfs_put(self, body: bytes, query: dict, kind: str, repo: str, oid: str):
         if hashlib.sha256(body).hexdigest() != oid:
             raise HubError(400, "content does not match the LFS oid")
-        self.hub._store_object(body)
+        self.hub._add_lfs(kind, repo, body)
         return 200, {}, b""
 
     def _commit_route(self, body: bytes, query: dict, kind: str, repo: str, rev: str):
@@ -637,7 +652,7 @@ class _Handler(BaseHTTPRequestHandler):
                 files[value["path"]] = self.hub._file_entry(content, as_lfs=False)
             elif key == "lfsFile":
                 obj = self.hub._object_path(value["oid"])
-                if not obj.exists():
+                if not self.hub._has_lfs(kind, repo, value["oid"]):
                     raise HubError(422, f"LFS object {value['oid']} was not uploaded")
                 files[value["path"]] = self.hub._file_entry(obj.read_bytes(), as_lfs=True)
             elif key == "deletedFile":
