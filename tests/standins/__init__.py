@@ -1,0 +1,53 @@
+"""Driving the stand-in ``dstack`` executable (see ``tests/standins/dstack``) from tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+STANDIN = Path(__file__).resolve().parent / "dstack"
+STATE_VAR = "DSTACK_STANDIN_STATE"
+
+
+class StandinDstack:
+    """A state folder plus a ``bin/dstack`` launcher that runs the stand-in with this interpreter.
+
+    ``env()`` is what a process calling it needs (``DSTACK_STANDIN_STATE``, ``bin`` first on
+    PATH); ``dstack_bin`` can go into the runner's options instead.
+    """
+
+    def __init__(self, root: Path, scenario: dict | None = None):
+        self.root = Path(root)
+        self.state = self.root / "standin-state"
+        self.state.mkdir(parents=True, exist_ok=True)
+        bin_dir = self.root / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        self.dstack_bin = str(bin_dir / "dstack")
+        Path(self.dstack_bin).write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" "$@"\n')
+        os.chmod(self.dstack_bin, 0o755)
+        self.scenario(scenario or {})
+
+    def scenario(self, scenario: dict) -> None:
+        (self.state / "scenario.json").write_text(json.dumps(scenario))
+
+    def env(self, base: dict | None = None) -> dict[str, str]:
+        env = dict(os.environ if base is None else base)
+        env[STATE_VAR] = str(self.state)
+        env["PATH"] = f"{Path(self.dstack_bin).parent}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def calls(self, command: str | None = None) -> list[dict]:
+        path = self.state / "calls.jsonl"
+        if not path.exists():
+            return []
+        calls = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [c for c in calls if command is None or c["command"] == command]
+
+    def runs(self) -> list[dict]:
+        path = self.state / "state.json"
+        return json.loads(path.read_text())["runs"] if path.exists() else []
+
+    def run(self, name: str) -> dict:
+        return next(r for r in reversed(self.runs()) if r["name"] == name and not r["deleted"])

@@ -1,0 +1,790 @@
+"""The dstack runner: task YAML, names, ps parsing, and runs against a real dstack server (what
+can happen offline) and against the stand-in CLI (what needs a fleet: running, done, spot
+interruptions, restarts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dstack_server import RECORDED, DstackServer, dstack_venv, redact_ps
+from standins import StandinDstack
+
+from slm_bench.errors import BenchError
+from slm_bench.logs import console_line, running_message, trial_metrics_message
+from slm_bench.runners import RunRequest, make_runner
+from slm_bench.runners import dstack as dstack_runner
+from slm_bench.runners.dstack import (
+    DstackRunner,
+    RunState,
+    base_run_name,
+    cancel_recorded_runs,
+    next_run_name,
+    parse_ps_output,
+    read_journal,
+    task_config,
+    validate_options,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SLM_LAB_FIXTURES = REPO.parent / "shared" / "fixtures" / "slm-lab"
+SECRET = "hf_testsecretvalue0123456789abcdefXYZ"
+STORE = {"name": "hf", "dev_repo": "SLM-Lab/benchmark-dev"}
+FOLDER = "ppo_cartpole_2026_02_11_144029"
+
+
+def make_request(root: Path, fingerprint: str = "fp-1", **changes) -> RunRequest:
+    cell = root / "cell"
+    fields = dict(
+        spec_file="specs/ppo_classic.yaml",
+        spec_name="ppo_cartpole",
+        sets={},
+        workdir=cell / "work",
+        log_path=cell / "train.log.partial",
+        journal_path=cell / "journal.json",
+        time_limit_s=6 * 3600,
+        cell="CartPole-v1/ppo",
+        fingerprint=fingerprint,
+    )
+    fields.update(changes)
+    return RunRequest(**fields)
+
+
+def success_log(folder: str = FOLDER) -> str:
+    """What `dstack logs` prints for a finished SLM-Lab run; the stand-in fills in the
+    ``{SPEC_FILE}`` / ``{SPEC_NAME}`` placeholders from the run's env."""
+    running = running_message(
+        "{SPEC_FILE}", "{SPEC_NAME}", "train", 4, f"data/{folder}/ppo_cartpole"
+    )
+    score = trial_metrics_message(
+        {"frame": 2e5, "total_reward_ma": 498.94, "strength": 400.1, "consistency": 0.9}
+    )
+    upload = f"Uploading data/{folder} to SLM-Lab/benchmark-dev/data/{folder}..."
+    lines = [
+        console_line("INFO", "cli", "run", running),
+        console_line("INFO", "analysis", "analyze_trial", score),
+        console_line("INFO", "cli", "upload", upload),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def running_then(final: dict, polls: int = 2) -> list[dict]:
+    return [{"status": "provisioning"}, {"status": "running", "polls": polls, "cost": 0.05}, final]
+
+
+DONE = {"status": "done", "cost": 0.12, "log": success_log()}
+INTERRUPTED = {
+    "status": "failed",
+    "job_status": "failed",
+    "job_message": "interrupted",
+    "job_termination_reason": "interrupted_by_no_capacity",
+    "cost": 0.03,
+    "log": "step 100\n",
+}
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch) -> StandinDstack:
+    stand = StandinDstack(tmp_path)
+    monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return stand
+
+
+def options(stand: StandinDstack, **changes) -> dict:
+    opts = {
+        "dstack_bin": stand.dstack_bin,
+        "poll_interval_s": 0.01,
+        "poll_backoff_max_s": 0.04,
+        "store": dict(STORE),
+    }
+    opts.update(changes)
+    return opts
+
+
+# -- options, names, task YAML ----------------------------------------------------------------
+
+
+def test_schema_documents_every_option_with_a_default():
+    schema = yaml.safe_load((REPO / "schemas" / "dstack.schema.yaml").read_text())
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False
+    wanted = {
+        "inner_runner",
+        "resources",
+        "spot_policy",
+        "max_duration",
+        "max_price",
+        "retry_events",
+        "retry_duration",
+        "poll_interval_s",
+        "poll_backoff_max_s",
+        "max_relaunches",
+        "setup_commands",
+        "repo_dir",
+        "env",
+        "dstack_bin",
+    }
+    assert set(schema["properties"]) == wanted
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), name
+        assert "default" in prop, name
+    defaults = validate_options({})
+    assert defaults["poll_interval_s"] == 60 and defaults["max_relaunches"] == 3
+    assert defaults["dstack_bin"] == "dstack" and defaults["max_duration"] == "6h"
+
+
+@pytest.mark.parametrize(
+    ("options_in", "field"),
+    [
+        ({"poll_intervall_s": 5}, "poll_intervall_s"),
+        ({"env": ["HF_TOKEN=hf_abc"]}, "env.0"),
+        ({"spot_policy": "cheap"}, "spot_policy"),
+        ({"max_duration": "six hours"}, "max_duration"),
+    ],
+)
+def test_bad_options_are_one_line_errors(options_in, field):
+    with pytest.raises(BenchError) as error:
+        make_runner("dstack", options_in)
+    message = str(error.value)
+    assert message.startswith("config.yaml: dstack.") and "\n" not in message
+    assert field.split(".")[0] in message
+
+
+def test_run_names_follow_spec_names_and_increment():
+    assert base_run_name("ppo_cartpole", {}) == "ppo-cartpole"
+    assert base_run_name("PPO_Atari", {"env": "ALE/Breakout-v5"}) == "ppo-atari-breakout"
+    long = base_run_name("crossq_humanoid_standup_playground_arc_tuned_v2", {})
+    assert dstack_runner.RUN_NAME_RE.match(long) and len(long) <= 37
+    assert next_run_name("ppo-cartpole", "ppo-cartpole", []) == "ppo-cartpole-2"
+    assert next_run_name("ppo-cartpole-2", "ppo-cartpole", []) == "ppo-cartpole-3"
+    assert next_run_name("ppo-cartpole", "ppo-cartpole", ["ppo-cartpole-2"]) == "ppo-cartpole-3"
+    assert base_run_name("3d_ball", {}) == "run-3d-ball"  # dstack names start with a letter
+
+
+def test_task_yaml_mirrors_slm_labs_gpu_task_and_holds_no_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    runner = DstackRunner({"store": dict(STORE)})
+    request = make_request(tmp_path, sets={"env": "CartPole-v1"}, time_limit_s=90 * 60)
+    path = runner._write_task(request)
+    text = path.read_text()
+    assert SECRET not in text
+    task = yaml.safe_load(text)
+    assert task["type"] == "task" and task["name"] == "ppo-cartpole-cartpole"
+    assert "HF_TOKEN" in task["env"] and "HF_REPO" in task["env"]
+    assert task["max_duration"] == "90m"  # never more than the pipeline's time limit
+    assert task["retry"] == {"on_events": ["no-capacity", "interruption"], "duration": "1h"}
+    assert task["commands"][-1] == (
+        "slm-lab run ${SPEC_VARS} ${SPEC_FILE} ${SPEC_NAME} ${LAB_MODE} --upload-hf"
+    )
+    values = dstack_runner.submit_values(request, runner.opts, runner.store)
+    assert values == {
+        "SPEC_FILE": "specs/ppo_classic.yaml",
+        "SPEC_NAME": "ppo_cartpole",
+        "LAB_MODE": "train",
+        "SPEC_VARS": "-s env=CartPole-v1",
+        "HF_REPO": "SLM-Lab/benchmark-dev",
+    }
+
+    gpu_task = SLM_LAB_FIXTURES / "dstack-run-gpu-train.yml"
+    if not gpu_task.exists():
+        pytest.skip("SLM-Lab fixtures absent")
+    theirs = yaml.safe_load(gpu_task.read_text())
+    mounted = DstackRunner(
+        {"repo_dir": str(REPO), "max_price": 0.5, "retry_events": ["no-capacity"]}
+    )
+    ours = task_config(mounted.opts, make_request(tmp_path), None)
+    assert ours["python"] == str(theirs["python"])  # a string: YAML would read 3.10 as 3.1
+    for key in ("resources", "spot_policy", "max_duration", "max_price", "retry"):
+        assert ours[key] == theirs[key], key
+    assert ours["commands"][-1] == theirs["commands"][-1]
+    assert ours["commands"][0] == theirs["commands"][0]  # SLM-Lab's apt-get setup
+    assert ours["repos"] == [f"{REPO}:/workflow"]
+    assert set(ours["env"]) <= set(theirs["env"]) | {"SPEC_VARS"}
+
+
+def test_embedded_inner_runner_uploads_the_folder(tmp_path):
+    runner = DstackRunner({"inner_runner": "embedded", "repo_dir": str(REPO), "store": dict(STORE)})
+    commands = task_config(runner.opts, make_request(tmp_path), runner.store)["commands"]
+    assert commands[0] == "cd /workflow && pip install -e ."
+    assert (
+        commands[1]
+        == "cd /workflow && slm-bench run ${SPEC_VARS} ${SPEC_FILE} ${SPEC_NAME} ${LAB_MODE}"
+    )
+    assert "hf upload" in commands[2] and "--repo-type dataset" in commands[2]
+    assert "Uploading ${FOLDER} to ${HF_REPO}/${FOLDER}" in commands[2]
+
+
+def test_embedded_upload_command_prints_the_lines_the_log_reader_needs(tmp_path):
+    """The upload command run by bash for real; `hf` is replaced by a script recording its
+    arguments (uploading needs the Hub)."""
+    (tmp_path / "data" / FOLDER).mkdir(parents=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "hf").write_text('#!/bin/sh\necho "$@" > "$HF_ARGS"\necho uploaded-url\n')
+    (bin_dir / "hf").chmod(0o755)
+    env = {
+        **os.environ,
+        "HF_REPO": "me/dev",
+        "HF_ARGS": str(tmp_path / "args"),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", "-c", dstack_runner._EMBEDDED_UPLOAD],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    from slm_bench.logs import read_run_log
+
+    (tmp_path / "log").write_text(done.stdout)
+    run_log = read_run_log(tmp_path / "log")
+    assert run_log.uploaded_to == f"me/dev/data/{FOLDER}"
+    assert run_log.data_folder == FOLDER
+    assert (tmp_path / "args").read_text().split() == [
+        "upload", "me/dev", f"data/{FOLDER}", f"data/{FOLDER}", "--repo-type", "dataset",
+        "--exclude", "*_optim.pt",
+    ]  # fmt: skip
+    assert "Upload complete: https://huggingface.co/datasets/me/dev/tree/main/data/" in done.stdout
+
+
+def test_store_must_be_hf_and_sets_must_be_shell_safe(tmp_path, monkeypatch):
+    with pytest.raises(BenchError, match="store: hf"):
+        DstackRunner({"store": {"name": "local"}})
+    runner = DstackRunner({})
+    request = make_request(tmp_path, sets={"env": "Pong v5"})
+    with pytest.raises(BenchError, match="no spaces"):
+        dstack_runner.submit_values(request, runner.opts, None)
+
+
+# -- ps JSON ----------------------------------------------------------------------------------
+
+
+def recorded(name: str) -> dict:
+    return json.loads((RECORDED / f"ps_{name}.json").read_text())
+
+
+def test_parse_ps_output_finds_the_json_among_other_lines():
+    document = recorded("failed")
+    text = (
+        "A new version of dstack is available: 0.99.0\n\n"
+        + json.dumps(document)
+        + "\nSome trailing notice {not json}\n"
+    )
+    runs = parse_ps_output(text)
+    assert [r["run_spec"]["run_name"] for r in runs] == ["rec-failed"]
+    with pytest.raises(ValueError):
+        parse_ps_output("Failed to connect {oops}")
+
+
+def test_run_state_from_the_real_servers_shapes():
+    failed = RunState.from_json(recorded("failed")["runs"][0])
+    assert (failed.status, failed.finished, failed.interrupted) == ("failed", True, False)
+    assert "no fleets" in failed.reasons() and "job_failed" in failed.reasons()
+    pending = RunState.from_json(recorded("pending")["runs"][0])
+    assert (pending.status, pending.status_message, pending.finished) == (
+        "pending",
+        "retrying",
+        False,
+    )
+    stopped = RunState.from_json(recorded("terminated")["runs"][0])
+    assert stopped.status == "terminated" and stopped.termination_reason == "stopped_by_user"
+    # The summary kept in journals has no env values (the server echoes them in run_spec).
+    assert "env" not in json.dumps(failed.to_dict())
+
+
+def test_recordings_hold_no_env_values():
+    for path in RECORDED.glob("ps_*.json"):
+        for run in json.loads(path.read_text())["runs"]:
+            env = run["run_spec"]["configuration"]["env"]
+            assert all(value == f"<{key}>" for key, value in env.items()), path
+
+
+# -- against the stand-in ---------------------------------------------------------------------
+
+
+def test_success_path_fetches_the_log_and_reports_cost_gpu_attempts(tmp_path, standin):
+    standin.scenario({"default": running_then(DONE), "banner": True})
+    runner = DstackRunner(options(standin))
+    request = make_request(tmp_path)
+    result = runner.run(request)
+
+    assert (result.run_name, result.runner, result.data_folder) == (
+        "ppo-cartpole",
+        "dstack",
+        FOLDER,
+    )
+    assert result.folder_path is None
+    assert result.extra["cost"] == pytest.approx(0.12)
+    assert result.extra["gpu"] == "A10G" and result.extra["wall_time_s"] >= 0
+    assert [a["name"] for a in result.extra["attempts"]] == ["ppo-cartpole"]
+    log = request.log_path.read_text()
+    assert "trial_metrics: frame:2.00e+05 | total_reward_ma:498.94" in log
+    assert "SLM-Lab: Running specs/ppo_classic.yaml ppo_cartpole train" in log
+
+    applies = standin.calls("apply")
+    assert len(applies) == 1
+    args = applies[0]["args"]
+    assert args[:7] == ["-f", "dstack-task.yml", "-y", "-d", "-n", "ppo-cartpole", "-e"]
+    assert not any(SECRET in arg for arg in args)  # passed by name only
+    # The server echoes HF_TOKEN's value in `ps --json`; none of it reaches the journal.
+    assert SECRET in json.dumps(standin.run("ppo-cartpole")["env"])
+    journal_text = request.journal_path.read_text()
+    assert SECRET not in journal_text
+    journal = json.loads(journal_text)
+    assert journal["attempts"][0]["state"] == "done" and journal["fingerprint"] == "fp-1"
+
+
+def test_spot_interruption_relaunches_under_an_incremented_name(tmp_path, standin):
+    standin.scenario(
+        {
+            "runs": {
+                "ppo-cartpole": running_then(INTERRUPTED),
+                "ppo-cartpole-2": running_then(INTERRUPTED),
+                "ppo-cartpole-3": running_then(DONE),
+            }
+        }
+    )
+    result = DstackRunner(options(standin)).run(make_request(tmp_path))
+    assert result.run_name == "ppo-cartpole-3"
+    names = [a["name"] for a in result.extra["attempts"]]
+    assert names == ["ppo-cartpole", "ppo-cartpole-2", "ppo-cartpole-3"]
+    assert [a["reason"] for a in result.extra["attempts"]] == ["submit", "relaunch", "relaunch"]
+    assert "interrupted_by_no_capacity" in result.extra["attempts"][0]["termination"]
+    assert result.extra["cost"] == pytest.approx(0.03 + 0.03 + 0.12)
+    assert [c["args"][5] for c in standin.calls("apply")] == names
+    journal = read_journal(tmp_path / "cell" / "journal.json")
+    assert [a["state"] for a in journal["attempts"]] == ["failed", "failed", "done"]
+
+
+def test_relaunches_stop_at_max_relaunches(tmp_path, standin):
+    standin.scenario({"default": running_then(INTERRUPTED)})
+    with pytest.raises(BenchError) as error:
+        DstackRunner(options(standin, max_relaunches=1)).run(make_request(tmp_path))
+    message = str(error.value)
+    assert "dstack run ppo-cartpole-2 of cell CartPole-v1/ppo failed" in message
+    assert "interrupted" in message and "after 2 attempts" in message
+    assert len(standin.calls("apply")) == 2
+
+
+def test_failure_is_one_line_with_status_reason_and_log_tail(tmp_path, standin):
+    crash = {
+        "status": "failed",
+        "job_status": "failed",
+        "job_message": "exited (1)",
+        "job_termination_reason": "container_exited_with_error",
+        "exit_status": 1,
+        "log": "loading spec\nTraceback (most recent call last):\nKeyError: 'max_frame'\n",
+    }
+    standin.scenario({"default": running_then(crash)})
+    request = make_request(tmp_path)
+    with pytest.raises(BenchError) as error:
+        DstackRunner(options(standin)).run(request)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "failed (job_failed, exited (1), container_exited_with_error, exit status 1)" in message
+    assert message.endswith(
+        "loading spec / Traceback (most recent call last): / KeyError: 'max_frame'"
+    )
+    assert len(standin.calls("apply")) == 1  # a crash is not relaunched
+    # A later pipeline run starts a fresh attempt (under the next name) instead of re-attaching.
+    standin.scenario({"default": running_then(DONE)})
+    assert DstackRunner(options(standin)).run(request).run_name == "ppo-cartpole-2"
+
+
+def test_unreachable_server_backs_off_and_recovers(tmp_path, standin):
+    standin.scenario({"default": running_then(DONE), "ps_failures": 4})
+    runner = DstackRunner(options(standin, poll_interval_s=0.01, poll_backoff_max_s=0.05))
+    delays: list[float] = []
+    runner.sleep = delays.append
+    result = runner.run(make_request(tmp_path))
+    assert result.data_folder == FOLDER
+    # The name check before apply meets the four failures: 0.02, 0.04, then capped at 0.05.
+    assert delays[:4] == [0.02, 0.04, 0.05, 0.05]
+    assert set(delays[4:]) == {0.01}
+
+
+def test_name_taken_on_the_server_is_never_replaced(tmp_path, standin):
+    standin.scenario(
+        {"runs": {"ppo-cartpole": [{"status": "running"}]}, "default": running_then(DONE)}
+    )
+    task = tmp_path / "other.yml"
+    task.write_text("type: task\ncommands: [sleep 1]\n")
+    subprocess.run(
+        [standin.dstack_bin, "apply", "-f", str(task), "-y", "-d", "-n", "ppo-cartpole"],
+        check=True,
+        capture_output=True,
+        env=standin.env(),
+    )
+    result = DstackRunner(options(standin)).run(make_request(tmp_path))
+    assert result.run_name == "ppo-cartpole-2"
+    assert standin.run("ppo-cartpole")["status"] == "running"  # the other run is untouched
+
+
+def test_restart_reattaches_to_a_recorded_run(tmp_path, standin):
+    standin.scenario({"default": running_then(DONE, polls=3)})
+    request = make_request(tmp_path)
+    runner = DstackRunner(options(standin))
+    task_file = runner._write_task(request)
+    journal = runner._open_journal(request)
+    runner._submit(request, journal, [], task_file, "ppo-cartpole", reason="submit")
+    assert len(standin.calls("apply")) == 1
+
+    result = DstackRunner(options(standin)).run(request)  # a fresh process would do the same
+    assert result.run_name == "ppo-cartpole" and result.data_folder == FOLDER
+    assert len(standin.calls("apply")) == 1
+    # Asked again (e.g. the marker was lost), a done run is re-attached, not paid for twice.
+    again = DstackRunner(options(standin)).run(request)
+    assert again.run_name == "ppo-cartpole" and len(standin.calls("apply")) == 1
+
+
+def test_a_submission_killed_before_apply_is_applied_under_the_same_name(tmp_path, standin):
+    standin.scenario({"default": running_then(DONE)})
+    request = make_request(tmp_path)
+    request.journal_path.parent.mkdir(parents=True)
+    request.journal_path.write_text(
+        json.dumps(
+            {
+                "fingerprint": "fp-1",
+                "attempts": [{"name": "ppo-cartpole", "reason": "submit", "state": "submitting"}],
+            }
+        )
+    )
+    result = DstackRunner(options(standin)).run(request)
+    assert result.run_name == "ppo-cartpole"
+    assert [c["args"][5] for c in standin.calls("apply")] == ["ppo-cartpole"]
+
+
+def test_other_work_in_the_journal_is_kept_but_not_reattached(tmp_path, standin):
+    standin.scenario({"default": running_then(DONE)})
+    DstackRunner(options(standin)).run(make_request(tmp_path, fingerprint="old"))
+    result = DstackRunner(options(standin)).run(make_request(tmp_path, fingerprint="new"))
+    assert result.run_name == "ppo-cartpole-2"
+    journal = read_journal(tmp_path / "cell" / "journal.json")
+    assert [a["name"] for a in journal["previous"]] == ["ppo-cartpole"]
+    assert [a["name"] for a in journal["attempts"]] == ["ppo-cartpole-2"]
+
+
+def test_a_run_beyond_the_ps_page_is_followed_through_its_events(tmp_path, standin, monkeypatch):
+    monkeypatch.setattr(dstack_runner, "PS_PAGE_SIZE", 2)
+    standin.scenario(
+        {
+            "ps_limit": 2,
+            "runs": {"ppo-cartpole": running_then(DONE)},
+            "default": [{"status": "running"}],
+        }
+    )
+    request = make_request(tmp_path)
+    runner = DstackRunner(options(standin))
+    task_file = runner._write_task(request)
+    journal = runner._open_journal(request)
+    runner._submit(request, journal, [], task_file, "ppo-cartpole", reason="submit")
+    task = tmp_path / "other.yml"
+    task.write_text("type: task\ncommands: [sleep 1]\n")
+    for name in ("newer-a", "newer-b"):
+        time.sleep(0.01)
+        subprocess.run(
+            [standin.dstack_bin, "apply", "-f", str(task), "-y", "-d", "-n", name],
+            check=True,
+            capture_output=True,
+            env=standin.env(),
+        )
+    result = DstackRunner(options(standin)).run(request)
+    assert result.data_folder == FOLDER
+    assert standin.calls("event")
+
+
+def test_missing_token_stops_before_anything_is_submitted(tmp_path, standin, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(BenchError, match="HF_TOKEN is not set"):
+        DstackRunner(options(standin)).run(make_request(tmp_path))
+    assert standin.calls("apply") == []
+
+
+def test_cancel_stops_recorded_runs_and_a_rerun_submits_afresh(tmp_path, standin):
+    standin.scenario({"default": [{"status": "running"}]})
+    request = make_request(tmp_path)
+    runner = DstackRunner(options(standin))
+    runner._submit(
+        request,
+        runner._open_journal(request),
+        [],
+        runner._write_task(request),
+        "ppo-cartpole",
+        reason="submit",
+    )
+    gone = tmp_path / "gone" / "journal.json"
+    gone.parent.mkdir()
+    gone.write_text(json.dumps({"attempts": [{"name": "never-submitted", "state": "submitted"}]}))
+
+    stopped = cancel_recorded_runs([request.journal_path, gone], dstack_bin=standin.dstack_bin)
+    assert stopped == ["ppo-cartpole"]
+    assert standin.run("ppo-cartpole")["status"] == "terminated"
+    assert read_journal(request.journal_path)["attempts"][0]["state"] == "cancelled"
+
+    standin.scenario({"default": running_then(DONE)})
+    assert DstackRunner(options(standin)).run(request).run_name == "ppo-cartpole-2"
+
+
+def test_standin_output_validates_against_dstacks_own_model(tmp_path, standin):
+    venv = dstack_venv()
+    if venv is None:
+        pytest.skip("no dstack venv (set SLM_BENCH_DSTACK_VENV)")
+    standin.scenario({"default": running_then(DONE, polls=2)})
+    request = make_request(tmp_path)
+    runner = DstackRunner(options(standin))
+    runner._submit(
+        request,
+        runner._open_journal(request),
+        [],
+        runner._write_task(request),
+        "ppo-cartpole",
+        reason="submit",
+    )
+    outputs = []
+    for _ in range(3):
+        outputs.append(
+            subprocess.run(
+                [standin.dstack_bin, "ps", "-a", "--json"],
+                env=standin.env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    code = (
+        "import sys, json\n"
+        "from dstack._internal.cli.models.runs import PsCommandOutput\n"
+        "for text in json.load(sys.stdin):\n"
+        "    run = PsCommandOutput.model_validate_json(text).runs[0]\n"
+        "    print(run.status.value)\n"
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        input=json.dumps(outputs),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["running", "running", "done"]
+
+
+# -- a runner process that gets killed or stopped ---------------------------------------------
+
+RUNNER_SCRIPT = """
+import sys
+from pathlib import Path
+from slm_bench.runners import RunRequest
+from slm_bench.runners.dstack import DstackRunner
+root = Path(sys.argv[1])
+request = RunRequest(spec_file="specs/ppo_classic.yaml", spec_name="ppo_cartpole", sets={},
+    workdir=root / "cell" / "work", log_path=root / "cell" / "train.log.partial",
+    journal_path=root / "cell" / "journal.json", time_limit_s=21600, cell="CartPole-v1/ppo",
+    fingerprint="fp-1")
+DstackRunner({"dstack_bin": sys.argv[2], "poll_interval_s": 0.05, "store":
+    {"name": "hf", "dev_repo": "SLM-Lab/benchmark-dev"}}).run(request)
+"""
+
+
+def start_runner_process(tmp_path: Path, standin: StandinDstack) -> subprocess.Popen:
+    env = standin.env()
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER_SCRIPT, str(tmp_path), standin.dstack_bin],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_running(tmp_path: Path, process: subprocess.Popen, timeout_s: float = 30) -> None:
+    journal = tmp_path / "cell" / "journal.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if journal.exists():
+            attempts = json.loads(journal.read_text())["attempts"]
+            if attempts and attempts[-1]["state"] == "running":
+                return
+        time.sleep(0.05)
+    raise AssertionError("the runner never saw its run running")
+
+
+def test_sigkilled_runner_is_replaced_by_one_that_reattaches(tmp_path, standin):
+    standin.scenario({"default": running_then(DONE, polls=15)})
+    process = start_runner_process(tmp_path, standin)
+    wait_for_running(tmp_path, process)
+    process.kill()
+    process.wait()
+    assert len(standin.calls("apply")) == 1
+
+    result = DstackRunner(options(standin)).run(make_request(tmp_path))
+    assert result.run_name == "ppo-cartpole" and result.data_folder == FOLDER
+    assert len(standin.calls("apply")) == 1  # re-attached: nothing new submitted
+    assert standin.calls("stop") == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_pipeline_leaves_the_remote_run_running(tmp_path, standin, sig):
+    standin.scenario({"default": [{"status": "provisioning"}, {"status": "running"}]})
+    process = start_runner_process(tmp_path, standin)
+    wait_for_running(tmp_path, process)
+    process.send_signal(sig)
+    assert process.wait(timeout=20) != 0
+    assert standin.calls("stop") == []
+    assert standin.run("ppo-cartpole")["status"] == "running"
+
+
+# -- against a real dstack server -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    venv = dstack_venv()
+    if venv is None:
+        pytest.skip(
+            "no dstack venv: set SLM_BENCH_DSTACK_VENV (pip install 'dstack[server]==0.22.5')"
+        )
+    real = DstackServer(venv, tmp_path_factory.mktemp("dstack-server")).start()
+    yield real
+    real.stop()
+
+
+@pytest.fixture
+def real_env(server, monkeypatch):
+    for key, value in server.env.items():
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return server
+
+
+def real_options(server: DstackServer, **changes) -> dict:
+    opts = {
+        "dstack_bin": server.dstack_bin,
+        "poll_interval_s": 2,  # each CLI call costs ~2 s of CPU: slower polls finish sooner
+        "poll_backoff_max_s": 8,
+        "resources": {"gpu": 1},
+        "store": dict(STORE),
+    }
+    opts.update(changes)
+    return opts
+
+
+@pytest.mark.slow
+def test_real_server_no_fleet_failure_pending_and_stop(tmp_path, real_env):
+    """Two cells at once: one without a retry policy fails for lack of a fleet; one with a retry
+    policy stays pending until the pipeline's runs are cancelled, then ends terminated."""
+    server = real_env
+    outcomes: dict[str, BaseException | object] = {}
+
+    def run_cell(key: str, request: RunRequest, opts: dict) -> None:
+        try:
+            outcomes[key] = DstackRunner(opts).run(request)
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            outcomes[key] = error
+
+    failing = make_request(tmp_path / "a", spec_name="ppo_cartpole")
+    pending = make_request(tmp_path / "b", spec_name="ppo_acrobot", sets={"env": "Acrobot-v1"})
+    threads = [
+        threading.Thread(
+            target=run_cell, args=("failed", failing, real_options(server, retry_events=[]))
+        ),
+        threading.Thread(target=run_cell, args=("pending", pending, real_options(server))),
+    ]
+    for thread in threads:
+        thread.start()
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        attempts = read_journal(pending.journal_path).get("attempts") or [{}]
+        if attempts[-1].get("state") == "pending":
+            break
+        time.sleep(0.5)
+    run = attempts[-1]["run"]
+    assert run["status_message"] == "retrying" and run["job_message"] == "no fleets"
+    assert cancel_recorded_runs([pending.journal_path], dstack_bin=server.dstack_bin) == [
+        "ppo-acrobot-acrobot"
+    ]
+    for thread in threads:
+        thread.join(timeout=120)
+
+    failed = outcomes["failed"]
+    assert isinstance(failed, BenchError), failed
+    message = str(failed)
+    assert message.startswith("dstack run ppo-cartpole of cell CartPole-v1/ppo failed (")
+    assert "job_failed" in message and "no fleets" in message and "\n" not in message
+    stopped = outcomes["pending"]
+    assert isinstance(stopped, BenchError), stopped
+    assert "terminated (stopped_by_user" in str(stopped)
+
+    # Real submissions: the task file, -e values, no secret in the journal.
+    assert SECRET not in failing.journal_path.read_text()
+    document = json.loads(server.cli("ps", "-a", "--json").stdout)
+    runs = {r["run_spec"]["run_name"]: r for r in document["runs"]}
+    env = runs["ppo-acrobot-acrobot"]["run_spec"]["configuration"]["env"]
+    assert env["SPEC_VARS"] == "-s env=Acrobot-v1" and env["SPEC_NAME"] == "ppo_acrobot"
+    assert env["HF_REPO"] == "SLM-Lab/benchmark-dev"
+    assert runs["ppo-cartpole"]["run_spec"]["configuration"]["env"]["SPEC_VARS"] == ""
+    # The recorded shapes the stand-in copies are still the server's.
+    assert _shape(redact_ps(document)["runs"][0]) == _shape(recorded("failed")["runs"][0])
+
+
+def _shape(run: dict) -> dict:
+    """The keys of a run and of the parts the runner and the stand-in read."""
+    job = run["jobs"][0]
+    return {
+        "run": sorted(run),
+        "run_spec": sorted(run["run_spec"]),
+        "configuration": sorted(run["run_spec"]["configuration"]),
+        "job": sorted(job),
+        "job_spec": sorted(job["job_spec"]),
+        "submission": sorted(job["job_submissions"][0]),
+        "latest": sorted(run["latest_job_submission"]),
+    }
+
+
+@pytest.mark.slow
+def test_real_server_unknown_names_logs_and_ps(tmp_path, real_env):
+    server = real_env
+    runner = DstackRunner(real_options(server))
+    assert runner.cli.stop("no-such-run") is False  # unknown run: not an error for cancel
+    with pytest.raises(dstack_runner.DstackCliError) as error:
+        runner.cli.logs("no-such-run", tmp_path / "log")
+    assert error.value.not_found and "Run no-such-run not found" in str(error.value)
+    assert not (tmp_path / "log").exists()
+    assert runner.cli.last_event_status("no-such-run") is None
+
+    # The stand-in answers unknown names with the same words.
+    stand = StandinDstack(tmp_path / "standin")
+    for args in (["stop", "-y", "no-such-run"], ["logs", "no-such-run"]):
+        real = server.cli(*args)
+        fake = subprocess.run(
+            [stand.dstack_bin, *args], env=stand.env(), capture_output=True, text=True
+        )
+        assert real.returncode == fake.returncode == 1
+        assert real.stdout.strip() == fake.stdout.strip() == "Run no-such-run not found"
+
+    # ps of the runs the other test left: parsed, every run finished or pending.
+    states = dstack_runner.index_runs(runner.cli.ps())
+    assert all(
+        s.status in dstack_runner.ACTIVE_STATUSES + dstack_runner.FINISHED_STATUSES
+        for s in states.values()
+    )
+    if "ppo-cartpole" in states:  # the logs of a run that never started are empty, not an error
+        runner.cli.logs("ppo-cartpole", tmp_path / "log")
+        assert (tmp_path / "log").read_text() == ""
+        status, reason = runner.cli.last_event_status("ppo-cartpole")
+        assert (status, reason) == ("failed", "job_failed")
