@@ -788,3 +788,28 @@ def test_real_server_unknown_names_logs_and_ps(tmp_path, real_env):
         assert (tmp_path / "log").read_text() == ""
         status, reason = runner.cli.last_event_status("ppo-cartpole")
         assert (status, reason) == ("failed", "job_failed")
+
+
+# -- the workflow profile ---------------------------------------------------------------------
+
+
+def test_dstack_profile_selects_the_runner_and_caps_remote_runs(tmp_path):
+    from snakemake.profiles import ProfileConfigFileParser
+    from workflow_helpers import SNAKEFILE, make_workdir, planned_jobs, tiny_config
+
+    profile = REPO / "profiles" / "dstack" / "config.yaml"
+    with profile.open() as handle:
+        flags = dict(ProfileConfigFileParser().parse(handle))
+    assert flags["config"] == ["runner=dstack", "store=hf"]
+    assert flags["resources"] == ["dstack_slots=10"]
+    assert flags["keep-going"] == "True" and flags["retries"] == "0"
+    assert flags.get("rerun-incomplete", "False") == "False"
+
+    workdir = make_workdir(tmp_path / "w", tiny_config())
+    argv = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), "-n",
+            "--workflow-profile", str(profile.parent), "--profile", "none"]  # fmt: skip
+    done = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert planned_jobs(output)["run_cell"] == 3
+    assert output.count("dstack_slots=1") == 3  # each remote run takes one of the 10 slots

@@ -239,6 +239,11 @@ class RunState:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> RunState:
+        """Back from :meth:`to_dict` (unknown keys ignored)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
 
 def index_runs(runs: Iterable[dict]) -> dict[str, RunState]:
     """Name -> the run a name means now: the live (not deleted) one, else the newest."""
@@ -542,6 +547,21 @@ class Attempt:
             run=data.get("run") or {},
         )
 
+    def summary(self) -> dict:
+        """What RunResult.extra["attempts"] shows of this attempt."""
+        ended = self.run.get("submit_error") or (
+            RunState.from_dict(self.run).reasons() if self.run.get("name") else ""
+        )
+        return {
+            "name": self.name,
+            "reason": self.reason,
+            "status": self.run.get("status", self.state),
+            "termination": ended,
+            "cost": self.run.get("cost"),
+            "gpu": self.run.get("gpu"),
+            "wall_time_s": self.run.get("wall_time_s"),
+        }
+
 
 def relaunches(attempts: list[Attempt]) -> int:
     """Relaunches since the cell's last fresh submission."""
@@ -676,7 +696,15 @@ class DstackRunner:
         self._apply(request, journal, attempts, attempt, task_file, values)
         return attempt
 
-    def _apply(self, request, journal, attempts, attempt, task_file, values) -> None:
+    def _apply(
+        self,
+        request: RunRequest,
+        journal: dict,
+        attempts: list[Attempt],
+        attempt: Attempt,
+        task_file: Path,
+        values: dict[str, str],
+    ) -> None:
         try:
             self.cli.apply(task_file, attempt.name, values)
         except DstackCliError as error:
@@ -774,9 +802,9 @@ class DstackRunner:
         event = self.cli.last_event_status(attempt.name)
         if event is None:
             return None
-        known = dict(attempt.run)
-        known.update(name=attempt.name, status=event[0], termination_reason=event[1])
-        return RunState(**{k: v for k, v in known.items() if k in RunState.__dataclass_fields__})
+        known = {**attempt.run, "name": attempt.name}
+        known.update(status=event[0], termination_reason=event[1])
+        return RunState.from_dict(known)
 
     def _fetch_log(self, request: RunRequest, name: str) -> None:
         delay = self.opts["poll_interval_s"]
@@ -800,22 +828,7 @@ class DstackRunner:
             "backend": state.backend,
             "spot": state.spot,
             "wall_time_s": state.wall_time_s,
-            "attempts": [
-                {
-                    "name": a.name,
-                    "reason": a.reason,
-                    "status": a.run.get("status", a.state),
-                    "termination": RunState(
-                        **{k: v for k, v in a.run.items() if k in RunState.__dataclass_fields__}
-                    ).reasons()
-                    if a.run.get("name")
-                    else a.run.get("submit_error", ""),
-                    "cost": a.run.get("cost"),
-                    "gpu": a.run.get("gpu"),
-                    "wall_time_s": a.run.get("wall_time_s"),
-                }
-                for a in attempts
-            ],
+            "attempts": [a.summary() for a in attempts],
         }
 
     def _finish(

@@ -1,0 +1,167 @@
+"""The status table: cell states from journals, markers and one live `dstack ps` call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from standins import StandinDstack
+
+from slm_bench.errors import BenchError
+from slm_bench.runners import RunRequest
+from slm_bench.runners.dstack import DstackRunner, RunState
+from slm_bench.status import cell_status, live_statuses, render_status_table
+
+RECORDED = Path(__file__).resolve().parent / "standins" / "recorded"
+SECRET = "hf_statussecret0123456789abcdefghijkl"
+
+
+def cell_paths(root: Path, name: str = "CartPole-v1/ppo") -> dict:
+    cell = root / name
+    cell.mkdir(parents=True, exist_ok=True)
+    return {
+        "cell": name,
+        "journal_path": cell / "journal.json",
+        "marker_path": cell / "run.json",
+        "metrics_path": cell / "metrics.json",
+    }
+
+
+def write_journal(path: Path, attempts: list[dict]) -> None:
+    path.write_text(json.dumps({"fingerprint": "fp", "attempts": attempts}))
+
+
+def recorded_state(name: str) -> dict:
+    run = json.loads((RECORDED / f"ps_{name}.json").read_text())["runs"][0]
+    return RunState.from_json(run).to_dict()
+
+
+def test_planned_and_submitted(tmp_path):
+    paths = cell_paths(tmp_path)
+    assert cell_status(**paths, live=None)["state"] == "planned"
+    write_journal(paths["journal_path"], [{"name": "ppo-cartpole", "state": "submitting"}])
+    row = cell_status(**paths, live={})
+    assert (row["state"], row["runs"], row["cost"]) == ("submitted", ["ppo-cartpole"], 0.0)
+
+
+def test_live_status_wins_over_the_journal_for_the_same_run(tmp_path):
+    paths = cell_paths(tmp_path)
+    pending = {**recorded_state("pending"), "name": "ppo-cartpole", "id": "run-1"}
+    write_journal(
+        paths["journal_path"], [{"name": "ppo-cartpole", "state": "pending", "run": pending}]
+    )
+    assert cell_status(**paths)["state"] == "submitted"
+    live = {"ppo-cartpole": {**pending, "status": "running", "cost": 0.42}}
+    row = cell_status(**paths, live=live)
+    assert (row["state"], row["dstack"], row["cost"]) == ("running", "running", 0.42)
+    # A run of the same name that is not ours (another id) is ignored.
+    other = {"ppo-cartpole": {**pending, "id": "run-2", "status": "done", "cost": 9.0}}
+    assert cell_status(**paths, live=other)["dstack"] == "pending"
+
+
+def test_failed_cells_show_why(tmp_path):
+    paths = cell_paths(tmp_path)
+    failed = {**recorded_state("failed"), "name": "ppo-cartpole"}
+    write_journal(
+        paths["journal_path"], [{"name": "ppo-cartpole", "state": "failed", "run": failed}]
+    )
+    row = cell_status(**paths)
+    assert row["state"] == "failed" and "no fleets" in row["reason"]
+
+    submit_error = {"name": "ppo-cartpole", "status": "failed", "submit_error": "No remote branch"}
+    write_journal(
+        paths["journal_path"], [{"name": "ppo-cartpole", "state": "failed", "run": submit_error}]
+    )
+    assert cell_status(**paths)["reason"] == "No remote branch"
+
+    write_journal(paths["journal_path"], [{"name": "ppo-cartpole", "state": "cancelled"}])
+    assert (cell_status(**paths)["state"], cell_status(**paths)["reason"]) == (
+        "failed",
+        "cancelled",
+    )
+
+
+def test_done_cell_has_score_status_and_total_cost(tmp_path):
+    paths = cell_paths(tmp_path)
+    attempts = [
+        {"name": "ppo-cartpole", "state": "failed", "run": {"status": "failed", "cost": 0.25}},
+        {"name": "ppo-cartpole-2", "state": "done", "run": {"status": "done", "cost": 1.5}},
+    ]
+    write_journal(paths["journal_path"], attempts)
+    paths["marker_path"].write_text(json.dumps({"run_name": "ppo-cartpole-2", "data_folder": "F"}))
+    paths["metrics_path"].write_text(json.dumps({"total_reward_ma": 498.94}))
+    (paths["metrics_path"].parent / "row.json").write_text(json.dumps({"status": "✅"}))
+    row = cell_status(**paths)
+    assert row["state"] == "done" and row["score"] == 498.94 and row["status"] == "Solved"
+    assert row["runs"] == ["ppo-cartpole", "ppo-cartpole-2"] and row["cost"] == 1.75
+
+    local = cell_paths(tmp_path, "Acrobot-v1/ppo")  # a local run: no journal, a marker
+    local["marker_path"].write_text(json.dumps({"run_name": "ppo_acrobot", "data_folder": "G"}))
+    assert cell_status(**local)["state"] == "done"
+
+
+def test_render_status_table(tmp_path):
+    rows = [
+        {"cell": "CartPole-v1/ppo", "state": "done", "dstack": "done", "runs": ["ppo-cartpole"],
+         "cost": 1.5, "score": 498.94, "status": "Solved", "reason": None},
+        {"cell": "Acrobot-v1/a2c", "state": "failed", "dstack": "failed", "runs": ["a2c-acrobot"],
+         "cost": 0.02, "score": None, "status": None, "reason": "job_failed, no fleets"},
+        {"cell": "Pendulum-v1/ppo", "state": "planned", "dstack": None, "runs": [], "cost": None,
+         "score": None, "status": None, "reason": None},
+    ]  # fmt: skip
+    text = render_status_table(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == ["CELL", "STATE", "DSTACK", "RUNS", "COST", "MA", "STATUS", "REASON"]
+    done = ["CartPole-v1/ppo", "done", "done", "ppo-cartpole", "$1.50", "498.94", "Solved"]
+    assert lines[1].split()[:7] == done
+    assert lines[2].endswith("job_failed, no fleets")
+    assert lines[3].split() == ["Pendulum-v1/ppo", "planned", "-", "-", "-", "-", "-", "-"]
+    assert lines[-1] == "3 cells: 1 planned, 1 done, 1 failed; cost $1.52"
+    # Columns line up: every row's STATE starts where the header's does.
+    column = lines[0].index("STATE")
+    assert all(line[column - 2 : column] == "  " for line in lines[1:4])
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch) -> StandinDstack:
+    stand = StandinDstack(tmp_path)
+    monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return stand
+
+
+def test_live_statuses_with_one_ps_call_and_no_env_values(tmp_path, standin):
+    standin.scenario({"default": [{"status": "provisioning"}, {"status": "running", "cost": 0.3}]})
+    request = RunRequest(
+        spec_file="specs/ppo_classic.yaml",
+        spec_name="ppo_cartpole",
+        sets={},
+        workdir=tmp_path / "cell" / "work",
+        log_path=tmp_path / "cell" / "train.log.partial",
+        journal_path=tmp_path / "cell" / "journal.json",
+        time_limit_s=3600,
+        cell="CartPole-v1/ppo",
+        fingerprint="fp",
+    )
+    runner = DstackRunner({"dstack_bin": standin.dstack_bin, "poll_interval_s": 0.01})
+    journal, task_file = runner._open_journal(request), runner._write_task(request)
+    runner._submit(request, journal, [], task_file, "ppo-cartpole", reason="submit")
+    before = len(standin.calls("ps"))
+
+    live = live_statuses(standin.dstack_bin)
+    assert len(standin.calls("ps")) == before + 1
+    assert live["ppo-cartpole"]["status"] == "running" and live["ppo-cartpole"]["gpu"] == "A10G"
+    assert SECRET not in json.dumps(live)  # the server's ps output holds it; the summary does not
+
+    row = cell_status(
+        "CartPole-v1/ppo", request.journal_path, tmp_path / "none", tmp_path / "none", live
+    )
+    assert (row["state"], row["cost"]) == ("running", 0.3)
+    assert "ppo-cartpole" in render_status_table([row])
+
+
+def test_live_statuses_failure_is_a_bench_error(tmp_path, standin):
+    standin.scenario({"ps_failures": 1})
+    with pytest.raises(BenchError, match="cannot list runs"):
+        live_statuses(standin.dstack_bin)
