@@ -1,0 +1,119 @@
+"""Time the embedded runner against bare Stable-Baselines3, and sessions in parallel vs in turn.
+
+1. One session: ``run_trial`` (max_session 1, in this process: SLM-Lab checkpoints, metrics,
+   run folder, logs, model) against bare SB3 on the same settings - the model the runner builds
+   (same algorithm, kwargs, env count, seed, one torch thread) then ``model.learn(frames)``.
+   Prints both wall times and their ratio (goal: <= 1.10). Runs alternate and the fastest of
+   ``--repeat`` runs of each is compared, since other work on the machine adds noise.
+2. ``--sessions`` sessions through ``run_trial`` with ``--workers`` worker processes against
+   one at a time, and the speed-up.
+
+    python bench/embedded_vs_sb3.py [--algorithm ppo|a2c|dqn|sac] [--frames 5e4]
+        [--sessions 4] [--workers 2] [--repeat 2] [--skip-parallel]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from slm_bench.runners.embedded import build_model, plan_training, run_trial  # noqa: E402
+from slm_bench.settings import parse_number  # noqa: E402
+from slm_bench.spec import resolve_spec  # noqa: E402
+
+SPECS = {
+    "ppo": ("specs/ppo_classic.yaml", "ppo_cartpole"),
+    "a2c": ("specs/a2c_classic.yaml", "a2c_cartpole"),
+    "dqn": ("specs/dqn_classic.yaml", "dqn_cartpole"),
+    "sac": ("specs/sac_classic.yaml", "sac_pendulum"),
+}
+SEED = 1
+
+
+def bare_sb3(spec: dict, spec_file: str, spec_name: str) -> float:
+    """Seconds for bare SB3: build the runner's model, then ``learn`` for max_frame frames."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        plan = plan_training(spec, spec_file, spec_name)
+        model = build_model(plan, SEED)
+        model.learn(total_timesteps=plan.max_frame)
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
+def embedded(spec: dict, spec_file: str, spec_name: str, workers: int, data: Path) -> float:
+    """Seconds for ``run_trial`` (console output discarded), its folder deleted afterwards."""
+    start = time.perf_counter()
+    folder = run_trial(
+        spec,
+        spec_file,
+        spec_name,
+        spec_name,
+        data,
+        max_workers=workers,
+        stream=io.StringIO(),
+        seed=SEED,
+    )
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(folder)
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algorithm", choices=sorted(SPECS), default="ppo")
+    parser.add_argument("--frames", default="5e4", help="env.max_frame (SLM-Lab notation)")
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--skip-parallel", action="store_true")
+    args = parser.parse_args(argv)
+
+    spec_file, spec_name = SPECS[args.algorithm]
+    frames = parse_number(args.frames, "--frames")
+    spec = resolve_spec(REPO / spec_file, spec_name, {"max_frame": frames})
+    one = {**spec, "meta": {**spec["meta"], "max_session": 1}}
+    print(f"{spec_name} ({spec_file}): {frames} frames, {spec['env']['num_envs']} envs")
+
+    with tempfile.TemporaryDirectory(prefix="embedded_bench_") as tmp:
+        data = Path(tmp)
+        bare_times, runner_times = [], []
+        for _ in range(args.repeat):
+            bare_times.append(bare_sb3(one, spec_file, spec_name))
+            runner_times.append(embedded(one, spec_file, spec_name, 1, data))
+        bare, runner = min(bare_times), min(runner_times)
+        print("\none session (fastest of", args.repeat, "runs each)")
+        print(f"  bare SB3 model.learn   {bare:8.1f} s   runs: {_fmt(bare_times)}")
+        print(f"  embedded run_trial     {runner:8.1f} s   runs: {_fmt(runner_times)}")
+        print(f"  ratio                  {runner / bare:8.3f}     (goal <= 1.10)")
+
+        if not args.skip_parallel:
+            many = {**spec, "meta": {**spec["meta"], "max_session": args.sessions}}
+            sequential = embedded(many, spec_file, spec_name, 1, data)
+            parallel = embedded(many, spec_file, spec_name, args.workers, data)
+            print(f"\n{args.sessions} sessions through run_trial")
+            print(f"  one at a time          {sequential:8.1f} s")
+            print(f"  {args.workers} worker processes     {parallel:8.1f} s")
+            print(f"  speed-up               {sequential / parallel:8.2f}x")
+    return 0
+
+
+def _fmt(times: list[float]) -> str:
+    return ", ".join(f"{t:.1f}" for t in times)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
