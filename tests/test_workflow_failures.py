@@ -24,7 +24,7 @@ BAD_SPECS = {
     ),
     "mismatch.yaml": (
         "ppo_mismatch:\n  agent: {name: PPO, algorithm: {name: PPO}}\n"
-        "  env: {name: CartPole-v1, num_envs: 2, max_frame: '${max_frame}'}\n"
+        "  env: {name: CartPole-v1, num_envs: 2, max_frame: \"${max_frame}\"}\n"
         "  meta: {max_session: 4, log_frequency: 500, max_trial: 1}\n",
         "ppo_mismatch",
         "num_envs",
@@ -33,7 +33,7 @@ BAD_SPECS = {
     "malformed.json": ('{"ppo_bad": {"agent": ', "ppo_bad", "not valid JSON"),
     "reinforce.yaml": (
         "reinforce_cartpole:\n  agent: {name: Reinforce, algorithm: {name: Reinforce, gamma: 0.99}}\n"
-        "  env: {name: CartPole-v1, num_envs: 4, max_frame: '${max_frame}'}\n"
+        "  env: {name: CartPole-v1, num_envs: 4, max_frame: \"${max_frame}\"}\n"
         "  meta: {max_session: 4, log_frequency: 500, max_trial: 1}\n",
         "reinforce_cartpole",
         "Reinforce is not supported by the embedded runner",
