@@ -249,6 +249,10 @@ class HubServer:
             tmp.replace(path)
         return sha256
 
+    def wants_lfs(self, sample: bytes, size: int) -> bool:
+        """The upload mode rule: binary content (a NUL in the first 512 bytes) or a large file."""
+        return size >= self.lfs_threshold or b"\0" in sample[:512]
+
     def _has_lfs(self, kind: str, repo_id: str, sha256: str) -> bool:
         """LFS objects are kept per repo, as on the Hub: another repo's copy does not count."""
         return (self._repo_dir(kind, repo_id) / "lfs" / sha256).exists()
@@ -356,7 +360,7 @@ class HubServer:
             head = self._resolve(kind, repo_id, "main")
             tree = dict(head["files"])
             for path, content in files.items():
-                as_lfs = len(content) >= self.lfs_threshold
+                as_lfs = self.wants_lfs(content[:512], len(content))
                 if as_lfs:
                     self._add_lfs(kind, repo_id, content)
                 tree[path] = self._file_entry(content, as_lfs=as_lfs)
@@ -458,7 +462,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(record, status, headers, payload)
 
     def _send(self, record: RequestRecord, status: int, headers: dict, payload: bytes) -> None:
+        # The record is complete before the client can see the response (no race with readers).
         record.status = status
+        record.bytes_out = 0 if self.command == "HEAD" else len(payload)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -467,23 +473,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
-            record.bytes_out = len(payload)
 
     def _send_cut(
         self, record: RequestRecord, status: int, headers: dict, payload: bytes, stall: bool
     ) -> None:
         """Announce the full body, send half of it, then (after a stall) drop the connection."""
-        record.status = status
+        half = b"" if self.command == "HEAD" else payload[: len(payload) // 2]
+        record.status, record.bytes_out = status, len(half)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        if self.command != "HEAD":
-            half = payload[: len(payload) // 2]
+        if half:
             self.wfile.write(half)
             self.wfile.flush()
-            record.bytes_out = len(half)
             if stall:
                 self.hub._release.wait()
         self.close_connection = True
@@ -603,8 +607,7 @@ class _Handler(BaseHTTPRequestHandler):
         files = head["files"]
         answers = []
         for item in json.loads(body)["files"]:
-            sample = base64.b64decode(item["sample"])
-            lfs = item["size"] >= self.hub.lfs_threshold or b"\0" in sample
+            lfs = self.hub.wants_lfs(base64.b64decode(item["sample"]), item["size"])
             answer = {"path": item["path"], "uploadMode": "lfs" if lfs else "regular",
                       "shouldIgnore": False}  # fmt: skip
             remote = files.get(item["path"])

@@ -277,6 +277,8 @@ def test_token_never_leaks(hub, hf_env, tmp_path, capsys, caplog):
         with pytest.raises(BenchError) as raised:
             action()
         messages.append(str(raised.value))
+        # The library's error holds the request and its Authorization header: not reachable.
+        assert raised.value.__context__ is None and raised.value.__cause__ is None
     assert "bad credentials ***" in messages[0]
     # The token was really in use (the server saw it; LFS content uploads carry none) ...
     api_calls = [r for r in hub.requests if "/lfs-objects/" not in r.path]

@@ -179,8 +179,10 @@ class HfStore:
             try:
                 entries = self._call(action, target, call, passthrough=(RepositoryNotFoundError,))
             except RepositoryNotFoundError as error:
+                entries, message = None, self._describe(action, target, error, 1)
+            if entries is None:
                 if not create_missing:
-                    raise BenchError(self._describe(action, target, error, 1)) from None
+                    raise BenchError(message)
                 self._create_repo(api)
                 return {}
             found.update((entry.path, entry) for entry in entries)
@@ -306,7 +308,10 @@ class HfStore:
                 if retry and tries <= self.max_retries and _is_transient(error):
                     time.sleep(self._wait(tries, error))
                     continue
-                raise BenchError(self._describe(action, target, error, tries)) from None
+                message = self._describe(action, target, error, tries)
+            # Raised outside the handler: the library's error (whose request object holds the
+            # Authorization header) is not even reachable as __context__.
+            raise BenchError(message)
 
     def _wait(self, tries: int, error: BaseException) -> float:
         """Exponential backoff, at least the server's ``Retry-After``, at most ``max_wait_s``."""
