@@ -47,10 +47,10 @@ def live_statuses(dstack_bin: str = "dstack") -> dict[str, dict]:
     """Run name -> the safe summary (:class:`RunState` as a dict, no env values) of every run
     one ``dstack ps -a --json`` lists."""
     try:
-        runs = DstackCli(dstack_bin, timeout_s=120).ps()
+        states = DstackCli(dstack_bin, timeout_s=120).ps()
     except DstackCliError as error:
         raise BenchError(f"dstack: cannot list runs for the status table: {error}") from None
-    return {name: state.to_dict() for name, state in index_runs(runs).items()}
+    return {name: state.to_dict() for name, state in index_runs(states).items()}
 
 
 def _read_json(path: Path | None) -> dict | None:

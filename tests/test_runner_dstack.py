@@ -813,3 +813,30 @@ def test_dstack_profile_selects_the_runner_and_caps_remote_runs(tmp_path):
     output = done.stdout + done.stderr
     assert planned_jobs(output)["run_cell"] == 3
     assert output.count("dstack_slots=1") == 3  # each remote run takes one of the 10 slots
+
+
+def test_runners_share_one_listing_per_poll_interval(tmp_path, standin):
+    standin.scenario({"default": [{"status": "running"}]})
+    runner = DstackRunner(options(standin))
+    request = make_request(tmp_path)
+    runner._submit(request, runner._open_journal(request), [], runner._write_task(request),
+                   "ppo-cartpole", reason="submit")  # fmt: skip
+    listing = dstack_runner.SharedListing(runner.cli, max_age_s=60, folder=tmp_path / "cache")
+    before = len(standin.calls("ps"))
+    results: list[list] = []
+    threads = [threading.Thread(target=lambda: results.append(listing.runs())) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(standin.calls("ps")) == before + 1  # ten pollers, one CLI call
+    assert all([s.name for s in r] == ["ppo-cartpole"] for r in results)
+    # Another runner process (a new listing object) reuses it too, unless it needs a newer one.
+    again = dstack_runner.SharedListing(runner.cli, max_age_s=60, folder=tmp_path / "cache")
+    again.runs()
+    assert len(standin.calls("ps")) == before + 1
+    again.runs(not_before=time.time())
+    assert len(standin.calls("ps")) == before + 2
+    # Only summaries are cached, readable by the owner alone.
+    assert SECRET not in listing.path.read_text()
+    assert listing.path.stat().st_mode & 0o077 == 0

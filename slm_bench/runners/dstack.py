@@ -19,11 +19,15 @@ fields (:class:`RunState`) is ever kept.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import math
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -245,11 +249,10 @@ class RunState:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def index_runs(runs: Iterable[dict]) -> dict[str, RunState]:
+def index_runs(states: Iterable[RunState]) -> dict[str, RunState]:
     """Name -> the run a name means now: the live (not deleted) one, else the newest."""
     by_name: dict[str, RunState] = {}
-    for run in runs:
-        state = RunState.from_json(run)
+    for state in states:
         current = by_name.get(state.name)
         if (
             current is None
@@ -327,11 +330,12 @@ class DstackCli:
             args += ["-e", f"{key}={value}"]
         self._call(*args, cwd=task_file.parent)
 
-    def ps(self) -> list[dict]:
+    def ps(self) -> list[RunState]:
+        """The runs ``ps -a --json`` lists (newest first), as safe summaries only."""
         text = self._call("ps", "-a", "--json")
         try:
-            return parse_ps_output(text)
-        except ValueError as error:
+            return [RunState.from_json(run) for run in parse_ps_output(text)]
+        except (ValueError, TypeError, AttributeError) as error:
             raise DstackCliError(f"`dstack ps -a --json`: {error}") from None
 
     def logs(self, name: str, dest: Path) -> None:
@@ -391,6 +395,55 @@ class DstackCli:
         # The reason comes with the change to TERMINATING, before the final status.
         reasons = [m["reason"].lower() for m in matches if m["reason"]]
         return matches[-1]["status"].lower(), (reasons[-1] if reasons else None)
+
+
+class SharedListing:
+    """One ``dstack ps`` answer shared by every runner process of this user and dstack setup.
+
+    Each cell's runner polls on its own, but ``ps -a`` lists all runs and one call of the CLI
+    costs seconds of CPU: a runner reuses a listing another one fetched less than ``max_age_s``
+    ago (and after ``not_before``, e.g. its own ``apply``). The lock makes concurrent pollers
+    wait for the one fetching instead of calling too. Only :class:`RunState` summaries are
+    cached (``ps`` output holds env values), in a per-user folder with owner-only access.
+    """
+
+    def __init__(self, cli: DstackCli, max_age_s: float, folder: Path | None = None):
+        self.cli = cli
+        self.max_age_s = max_age_s
+        if folder is None:
+            folder = Path(tempfile.gettempdir()) / f"slm-bench-dstack-{os.getuid()}"
+        key = "\0".join(
+            [
+                shutil.which(cli.dstack_bin) or cli.dstack_bin,
+                os.environ.get("HOME", ""),
+                os.environ.get("DSTACK_PROJECT", ""),
+            ]
+        )
+        self.path = folder / f"ps-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+    def runs(self, not_before: float = 0.0) -> list[RunState]:
+        """A listing fetched after ``not_before`` (a ``time.time()``) and at most max_age old."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cached = self._read()
+            now = time.time()
+            age = now - cached["fetched_at"] if cached else math.inf
+            if cached and cached["fetched_at"] >= not_before and age < self.max_age_s:
+                return [RunState.from_dict(run) for run in cached["runs"]]
+            states = self.cli.ps()
+            fetched = {"fetched_at": now, "runs": [state.to_dict() for state in states]}
+            write_text(self.path, json.dumps(fetched))
+            os.chmod(self.path, 0o600)
+            return states
+
+    def _read(self) -> dict | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(data, dict) and isinstance(data.get("runs"), list)
+        return data if ok and isinstance(data.get("fetched_at"), int | float) else None
 
 
 # -- names and the task -----------------------------------------------------------------------
@@ -524,7 +577,12 @@ def journal_run_names(journal: dict) -> list[str]:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _epoch(stamp: str | None) -> float:
+    moment = _parse_time(stamp)
+    return moment.timestamp() if moment else 0.0
 
 
 @dataclass
@@ -535,6 +593,7 @@ class Attempt:
     reason: str  # submit | relaunch
     state: str = "submitting"  # submitting -> submitted -> a dstack run status
     recorded_at: str = field(default_factory=_now)
+    applied_at: str | None = None  # when `dstack apply` returned
     run: dict = field(default_factory=dict)  # RunState.to_dict() of the last poll
 
     @classmethod
@@ -544,6 +603,7 @@ class Attempt:
             reason=data.get("reason", "submit"),
             state=data.get("state", "submitted"),
             recorded_at=data.get("recorded_at", _now()),
+            applied_at=data.get("applied_at"),
             run=data.get("run") or {},
         )
 
@@ -589,6 +649,7 @@ class DstackRunner:
         self.sleep = time.sleep  # a seam for the polling benchmark's clock
         secrets = [os.environ.get(name, "") for name in self.opts["env"]]
         self.cli = DstackCli(self.opts["dstack_bin"], secrets=secrets)
+        self.listing = SharedListing(self.cli, max_age_s=self.opts["poll_interval_s"])
 
     @staticmethod
     def _store_target(store: dict | None) -> StoreTarget | None:
@@ -683,8 +744,9 @@ class DstackRunner:
         """Pick a free name, journal it, then ``dstack apply``."""
         self._check_env()
         values = submit_values(request, self.opts, self.store)
-        on_server = self._ps_with_backoff(request, deadline=None)
-        taken = {run.get("run_spec", {}).get("run_name") for run in on_server}
+        # A fresh listing: a name another process took a moment ago must count as taken.
+        on_server = self._ps_with_backoff(request, deadline=None, not_before=time.time())
+        taken = {state.name for state in on_server}
         taken |= set(journal_run_names(journal)) | {a.name for a in attempts}
         if reason == "relaunch":
             name = next_run_name(attempts[-1].name, base, taken)
@@ -713,15 +775,18 @@ class DstackRunner:
             self._save(request, journal, attempts)
             raise BenchError(f"dstack: submitting run {attempt.name} failed: {error}") from None
         attempt.state = "submitted"
+        attempt.applied_at = _now()
         self._save(request, journal, attempts)
 
-    def _ps_with_backoff(self, request: RunRequest, deadline: float | None) -> list[dict]:
-        """``ps -a --json``, retried with a doubling, capped delay while dstack is unreachable."""
+    def _ps_with_backoff(
+        self, request: RunRequest, deadline: float | None, not_before: float = 0.0
+    ) -> list[RunState]:
+        """The run listing, retried with a doubling, capped delay while dstack is unreachable."""
         delay = self.opts["poll_interval_s"]
         failures = 0
         while True:
             try:
-                return self.cli.ps()
+                return self.listing.runs(not_before)
             except DstackCliError as error:
                 failures += 1
                 if deadline is not None and time.monotonic() > deadline:
@@ -751,13 +816,16 @@ class DstackRunner:
     ) -> RunState:
         """Poll until the attempt's run is finished; re-submit an apply that never landed."""
         deadline = time.monotonic() + self._wait_budget_s()
+        # A listing from before this attempt's apply (or, for an apply that may not have
+        # landed, before its name was journaled) cannot tell whether the run exists.
+        applied_at = _epoch(attempt.applied_at or attempt.recorded_at)
         missing = 0
         look_now = not just_submitted  # re-attaching: look right away
         while True:
             if not look_now:
                 self.sleep(self.opts["poll_interval_s"])
             look_now = False
-            runs = self._ps_with_backoff(request, deadline)
+            runs = self._ps_with_backoff(request, deadline, not_before=applied_at)
             state = self._find(attempt, runs)
             if state is None:
                 missing += 1
@@ -765,6 +833,7 @@ class DstackRunner:
                     values = submit_values(request, self.opts, self.store)
                     self._check_env()
                     self._apply(request, journal, attempts, attempt, task_file, values)
+                    applied_at = _epoch(attempt.applied_at)
                     continue
                 if missing >= MISSING_POLLS_TOLERATED:
                     raise BenchError(
@@ -786,13 +855,13 @@ class DstackRunner:
                     f" {format_duration(int(self._wait_budget_s()))}; it was not stopped"
                 )
 
-    def _find(self, attempt: Attempt, runs: list[dict]) -> RunState | None:
+    def _find(self, attempt: Attempt, runs: list[RunState]) -> RunState | None:
         """The attempt's run in a ``ps`` page, by id once known; a run beyond the page is looked
         up in its events (only its status and reason are known then)."""
         run_id = attempt.run.get("id")
-        for run in runs:
-            if run_id and run.get("id") == run_id:
-                return RunState.from_json(run)
+        for state in runs:
+            if run_id and state.id == run_id:
+                return state
         if not run_id:
             state = index_runs(runs).get(attempt.name)
             if state is not None:
