@@ -507,10 +507,29 @@ def test_a_run_beyond_the_ps_page_is_followed_through_its_events(tmp_path, stand
 
 
 def test_missing_token_stops_before_anything_is_submitted(tmp_path, standin, monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login"))
+    opts = options(standin, store={**STORE, "env_file": str(tmp_path / "no.env")})
+    request = make_request(tmp_path)
     with pytest.raises(BenchError, match="HF_TOKEN is not set"):
-        DstackRunner(options(standin)).run(make_request(tmp_path))
-    assert standin.calls("apply") == []
+        DstackRunner(opts).run(request)
+    assert standin.calls("apply") == [] and not request.journal_path.exists()
+
+
+def test_token_from_the_env_file_reaches_dstack_through_its_environment(
+    tmp_path, standin, monkeypatch
+):
+    monkeypatch.delenv("HF_TOKEN")
+    (tmp_path / "my.env").write_text(f"HF_TOKEN={SECRET}\n")
+    standin.scenario({"default": running_then(DONE)})
+    opts = options(standin, store={**STORE, "env_file": str(tmp_path / "my.env")})
+    result = DstackRunner(opts).run(make_request(tmp_path))
+    assert result.data_folder == FOLDER
+    assert standin.run("ppo-cartpole")["env"]["HF_TOKEN"] == SECRET  # dstack read it by name
+    assert not any(SECRET in arg for call in standin.calls() for arg in call["args"])
+    assert "HF_TOKEN" not in os.environ
 
 
 def test_cancel_stops_recorded_runs_and_a_rerun_submits_afresh(tmp_path, standin):

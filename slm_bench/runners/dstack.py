@@ -122,6 +122,8 @@ class StoreTarget:
 
     name: str
     dev_repo: str | None
+    endpoint: str | None = None  # a Hub other than huggingface.co (HF_ENDPOINT remotely)
+    env_file: str = ".env"  # where HF_TOKEN may be kept instead of the environment
 
 
 # -- run state from `dstack ps -a --json` ---------------------------------------------------------
@@ -295,12 +297,13 @@ class DstackCli:
             text = text.replace(secret, "***")
         return text
 
-    def _call(self, *args: str, cwd: Path | None = None) -> str:
+    def _call(self, *args: str, cwd: Path | None = None, env: dict | None = None) -> str:
         command = [self.dstack_bin, *args]
         try:
             done = subprocess.run(
                 command,
                 cwd=cwd,
+                env=env,
                 capture_output=True,
                 text=True,
                 errors="replace",
@@ -324,11 +327,15 @@ class DstackCli:
             )
         return done.stdout
 
-    def apply(self, task_file: Path, name: str, values: dict[str, str]) -> None:
+    def apply(
+        self, task_file: Path, name: str, values: dict[str, str], env: dict[str, str]
+    ) -> None:
+        """Submit detached; ``values`` go on the command line (never secrets), ``env`` only
+        into the CLI's environment."""
         args = ["apply", "-f", task_file.name, "-y", "-d", "-n", name]
         for key, value in values.items():
             args += ["-e", f"{key}={value}"]
-        self._call(*args, cwd=task_file.parent)
+        self._call(*args, cwd=task_file.parent, env={**os.environ, **env} if env else None)
 
     def ps(self) -> list[RunState]:
         """The runs ``ps -a --json`` lists (newest first), as safe summaries only."""
@@ -526,10 +533,20 @@ def task_config(opts: dict, request: RunRequest, store: StoreTarget | None) -> d
 
 
 def env_names(opts: dict, store: StoreTarget | None) -> list[str]:
+    """The task's env list: the configured names plus what the store settings provide."""
     names = list(opts["env"])
-    if store is not None and store.dev_repo and "HF_REPO" not in names:
-        names.append("HF_REPO")
+    for name, value in _store_values(opts, store).items():
+        if value and name not in names:
+            names.append(name)
     return names
+
+
+def _store_values(opts: dict, store: StoreTarget | None) -> dict[str, str]:
+    """HF_REPO / HF_ENDPOINT from the store settings, unless the env list passes them."""
+    if store is None:
+        return {}
+    values = {"HF_REPO": store.dev_repo, "HF_ENDPOINT": store.endpoint}
+    return {k: v for k, v in values.items() if v and k not in opts["env"]}
 
 
 def submit_values(request: RunRequest, opts: dict, store: StoreTarget | None) -> dict[str, str]:
@@ -546,8 +563,7 @@ def submit_values(request: RunRequest, opts: dict, store: StoreTarget | None) ->
         "LAB_MODE": request.mode,
         "SPEC_VARS": " ".join(f"-s {k}={v}" for k, v in request.sets.items()),
     }
-    if store is not None and store.dev_repo and "HF_REPO" not in opts["env"]:
-        values["HF_REPO"] = store.dev_repo
+    values.update(_store_values(opts, store))
     return values
 
 
@@ -661,7 +677,12 @@ class DstackRunner:
                 f"config.yaml: store: the dstack runner needs store: hf (a remote run uploads its"
                 f" folder to the dev dataset repo), got {name!r}"
             )
-        return StoreTarget(name=name, dev_repo=store.get("dev_repo"))
+        return StoreTarget(
+            name=name,
+            dev_repo=store.get("dev_repo"),
+            endpoint=store.get("endpoint"),
+            env_file=store.get("env_file") or ".env",
+        )
 
     # -- public -----------------------------------------------------------------------------
 
@@ -724,13 +745,26 @@ class DstackRunner:
         write_text(path, header + yaml.safe_dump(config, sort_keys=False, width=1000))
         return path
 
-    def _check_env(self) -> None:
-        missing = [name for name in env_names(self.opts, None) if not os.environ.get(name)]
+    def _submit_env(self) -> dict[str, str]:
+        """Values for the env names that are not in this environment but known elsewhere: the
+        Hugging Face token from the env file or ``hf auth login``. They go to the ``dstack
+        apply`` process's environment only (dstack reads bare names from there)."""
+        from slm_bench.secrets import TOKEN_VAR, hf_token
+
+        extra: dict[str, str] = {}
+        if TOKEN_VAR in self.opts["env"] and not os.environ.get(TOKEN_VAR):
+            env_file = self.store.env_file if self.store else ".env"
+            token = hf_token(required=False, env_file=env_file)
+            if token:
+                extra[TOKEN_VAR] = token
+                self.cli.secrets.append(token)
+        missing = [n for n in self.opts["env"] if not os.environ.get(n) and n not in extra]
         if missing:
             raise BenchError(
                 f"config.yaml: dstack.env: environment variable {missing[0]} is not set"
                 " (dstack reads its value from this machine's environment)"
             )
+        return extra
 
     def _submit(
         self,
@@ -742,7 +776,7 @@ class DstackRunner:
         reason: str,
     ) -> Attempt:
         """Pick a free name, journal it, then ``dstack apply``."""
-        self._check_env()
+        self._submit_env()  # a missing token stops the cell before anything is journaled
         values = submit_values(request, self.opts, self.store)
         # A fresh listing: a name another process took a moment ago must count as taken.
         on_server = self._ps_with_backoff(request, deadline=None, not_before=time.time())
@@ -767,8 +801,9 @@ class DstackRunner:
         task_file: Path,
         values: dict[str, str],
     ) -> None:
+        extra_env = self._submit_env()
         try:
-            self.cli.apply(task_file, attempt.name, values)
+            self.cli.apply(task_file, attempt.name, values, extra_env)
         except DstackCliError as error:
             attempt.state = "failed"
             attempt.run = {"name": attempt.name, "status": "failed", "submit_error": str(error)}
@@ -831,7 +866,6 @@ class DstackRunner:
                 missing += 1
                 if attempt.state == "submitting":  # killed before apply returned: apply again
                     values = submit_values(request, self.opts, self.store)
-                    self._check_env()
                     self._apply(request, journal, attempts, attempt, task_file, values)
                     applied_at = _epoch(attempt.applied_at)
                     continue
@@ -951,16 +985,17 @@ def log_tail(path: Path, lines: int = 3, width: int = 160) -> str:
     return " / ".join(line[:width] for line in kept[-lines:])
 
 
-def cancel_recorded_runs(journal_paths: Iterable[Path], dstack_bin: str = "dstack") -> list[str]:
+def cancel_recorded_runs(journal_paths: Iterable[Path], dstack_bin: str | None = None) -> list[str]:
     """Stop every run the journals record (``dstack stop -y NAME``); names the server no longer
     knows are skipped. Returns the names a stop was sent to. Journals are marked ``cancelled``
-    so a later pipeline run submits afresh instead of re-attaching to a stopped run."""
-    cli = DstackCli(dstack_bin)
+    so a later pipeline run submits afresh instead of re-attaching to a stopped run.
+    ``dstack_bin`` defaults to the one each journal's runner used."""
     stopped: list[str] = []
     for path in journal_paths:
         journal = read_journal(Path(path))
         if not journal:
             continue
+        cli = DstackCli(dstack_bin or journal.get("dstack_bin") or "dstack")
         entries = list(journal.get("previous", [])) + list(journal.get("attempts", []))
         for entry in entries:
             if entry.get("state") in ("done", "failed", "terminated", "cancelled"):
