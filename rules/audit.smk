@@ -10,3 +10,16 @@ rule validate_spec:
         fingerprint=spec_fingerprint,
     script:
         "../scripts/validate_spec.py"
+
+
+rule audit_specs:
+    output:
+        audit="results/audit.md",
+    log:
+        "results/logs/audit_specs.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        fingerprints=all_fingerprints,
+    script:
+        "../scripts/audit_specs.py"

@@ -1,4 +1,5 @@
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -12,10 +13,19 @@ try:
 except BenchError as error:
     raise WorkflowError(str(error)) from None
 
+# Rows of a checkout's BENCHMARKS.md that cannot be planned are listed, not fatal.
+for skipped in MATRIX.skipped:
+    print(f"slm-bench: row not planned: {skipped.line()}", file=sys.stderr)
+
+
+def _alternatives(names):
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
 
 wildcard_constraints:
-    env="|".join(re.escape(env) for env in MATRIX.envs),
+    env=_alternatives(MATRIX.envs),
     algo=r"[A-Za-z0-9][A-Za-z0-9_.+\-]*",
+    phase=_alternatives(MATRIX.phases()),
 
 
 CELL = "results/{env}/{algo}"
@@ -30,9 +40,23 @@ def cell_params(wildcards):
     return cell_of(wildcards).as_params()
 
 
+def run_params(wildcards):
+    """What the run depends on besides spec.json: spec name, sets, Settings (not label/target)."""
+    return cell_of(wildcards).as_params(run_only=True)
+
+
 def spec_fingerprint(wildcards):
     """Hash of the resolved spec: editing one spec of a shared file re-plans only its cells."""
     return cell_fingerprint(cell_of(wildcards), config["max_frame_policy"])
+
+
+def all_fingerprints(wildcards):
+    """Every cell's spec fingerprint and the skipped rows: the audit reruns when one changes."""
+    fingerprints = {
+        cell.key: cell_fingerprint(cell, config["max_frame_policy"])
+        for cell in MATRIX.cells.values()
+    }
+    return {"cells": fingerprints, "skipped": [row.line() for row in MATRIX.skipped]}
 
 
 def session_threads(wildcards):
@@ -77,6 +101,32 @@ def all_rows(wildcards):
 
 def all_plots(wildcards):
     return [plot_path(env) for env in MATRIX.envs]
+
+
+def phase_rows(wildcards):
+    return [
+        f"results/{env}/{algo}/row.json"
+        for env in MATRIX.phases()[wildcards.phase]
+        for algo in MATRIX.envs[env].algos
+    ]
+
+
+def phase_plots(wildcards):
+    return [plot_path(env) for env in MATRIX.phases()[wildcards.phase]]
+
+
+def phase_envs(wildcards):
+    return MATRIX.phases()[wildcards.phase]
+
+
+def one_env(wildcards):
+    return [wildcards.env]
+
+
+def base_benchmarks_input(wildcards):
+    """The checkout's BENCHMARKS.md, which the aggregate updates (none without a checkout)."""
+    checkout = config.get("checkout")
+    return [f"{checkout['root']}/{checkout['benchmarks']}"] if checkout else []
 
 
 def table_params(wildcards):

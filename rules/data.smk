@@ -7,5 +7,7 @@ rule pull_run_folder:
         "results/logs/pull_run_folder/{env}/{algo}.log",
     conda:
         "../envs/slm-bench.yaml"
+    params:
+        cell=run_params,
     script:
         "../scripts/pull_run_folder.py"

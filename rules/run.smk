@@ -14,5 +14,7 @@ rule run_cell:
     resources:
         runtime=time_limit_minutes,
         dstack_slots=dstack_slot,
+    params:
+        cell=run_params,
     script:
         "../scripts/run_cell.py"

@@ -26,6 +26,24 @@ rule write_env_benchmarks:
         "../envs/slm-bench.yaml"
     params:
         table=table_params,
+        only=one_env,
+    script:
+        "../scripts/write_benchmarks.py"
+
+
+rule write_phase_benchmarks:
+    input:
+        rows=phase_rows,
+        plots=phase_plots,
+    output:
+        table="results/phases/{phase}/BENCHMARKS.md",
+    log:
+        "results/logs/write_phase_benchmarks/{phase}.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        table=table_params,
+        only=phase_envs,
     script:
         "../scripts/write_benchmarks.py"
 
@@ -34,6 +52,7 @@ rule write_benchmarks:
     input:
         rows=all_rows,
         plots=all_plots,
+        base=base_benchmarks_input,
     output:
         table="results/BENCHMARKS.md",
     log:
@@ -42,5 +61,6 @@ rule write_benchmarks:
         "../envs/slm-bench.yaml"
     params:
         table=table_params,
+        only=None,
     script:
         "../scripts/write_benchmarks.py"

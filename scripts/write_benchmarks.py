@@ -1,4 +1,4 @@
-# Serves both the aggregate results/BENCHMARKS.md and the per-env results/{env}/BENCHMARKS.md.
+# Serves the aggregate results/BENCHMARKS.md and the per-env and per-phase documents.
 from slm_bench.config import build_matrix
 from slm_bench.snakemake_io import run_step
 from slm_bench.steps import write_benchmarks_for
@@ -10,5 +10,5 @@ run_step(
     snakemake.config,
     list(snakemake.input.rows),
     snakemake.output.table,
-    snakemake.wildcards.get("env"),
+    snakemake.params.only,
 )

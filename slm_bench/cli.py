@@ -25,8 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slm-bench", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train a spec like `slm-lab run` (embedded runner)")
-    run.add_argument("-s", "--set", dest="sets", action="append", type=_parse_set, default=[],
-                     metavar="KEY=VALUE", help="substitute ${KEY} in the spec file")
+    run.add_argument(
+        "-s",
+        "--set",
+        dest="sets",
+        action="append",
+        type=_parse_set,
+        default=[],
+        metavar="KEY=VALUE",
+        help="substitute ${KEY} in the spec file",
+    )
     run.add_argument("--workers", type=int, default=1, help="sessions trained in parallel")
     run.add_argument("spec_file")
     run.add_argument("spec_name")

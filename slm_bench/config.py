@@ -99,18 +99,42 @@ class Cell:
     def key(self) -> str:
         return f"{self.env}/{self.algo}"
 
-    def as_params(self) -> dict:
-        """The cell as plain data, for Snakemake params (deterministic: no paths that vary)."""
-        return {
+    def as_params(self, run_only: bool = False) -> dict:
+        """The cell as plain data, for Snakemake params (deterministic: no paths that vary).
+
+        ``run_only`` leaves out what only the table shows (label, target), so renaming a row
+        never re-plans its training run.
+        """
+        params = {
             "env_id": self.env_id,
             "algo": self.algo,
-            "label": self.label,
             "spec_file": self.spec_file,
             "spec_name": self.spec_name,
             "sets": dict(self.sets),
             "settings": self.settings.line(),
-            "target": self.target,
         }
+        if not run_only:
+            params.update(label=self.label, target=self.target)
+        return params
+
+    @classmethod
+    def from_params(cls, params: dict, config: dict) -> Cell:
+        """The cell back from ``as_params``: jobs need not re-derive the whole matrix."""
+        from slm_bench.settings import parse_settings_line
+        from slm_bench.spec import locate_spec_file
+
+        return cls(
+            env_id=params["env_id"],
+            env=env_key(params["env_id"]),
+            algo=params["algo"],
+            label=params.get("label", ""),
+            spec_file=params["spec_file"],
+            spec_path=locate_spec_file(params["spec_file"], spec_root(config)),
+            spec_name=params["spec_name"],
+            sets=dict(params["sets"]),
+            settings=parse_settings_line(params["settings"]),
+            target=params.get("target"),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,14 +144,39 @@ class EnvEntry:
     settings: Settings
     target: str | None
     docs: dict
-    phase: str
+    phase: str | None
     algos: tuple[str, ...]
+    docs_line: str | None = None  # an existing Docs line (from a checkout's BENCHMARKS.md)
 
 
 @dataclass
 class Matrix:
     envs: dict[str, EnvEntry]
     cells: dict[tuple[str, str], Cell]
+    skipped: list = field(default_factory=list)  # checkout rows left out, with the reason
+
+    def cell(self, env: str, algo: str) -> Cell:
+        return self.cells[(env, algo)]
+
+    def phases(self) -> dict[str, list[str]]:
+        """Phase slug (``phase-1-classic-control``) -> its envs, for per-phase targets."""
+        phases: dict[str, list[str]] = {}
+        for env in self.envs.values():
+            phases.setdefault(phase_slug(env.phase), []).append(env.env)
+        return phases
+
+
+def phase_slug(phase: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", (phase or "no phase").lower()).strip("-")
+
+
+def spec_root(config: dict) -> Path:
+    """Where spec_file paths resolve: spec_root, else the checkout's root, else the workdir."""
+    if config.get("spec_root"):
+        return Path(config["spec_root"])
+    if config.get("checkout"):
+        return Path(config["checkout"]["root"])
+    return Path(".")
 
     def cell(self, env: str, algo: str) -> Cell:
         return self.cells[(env, algo)]
@@ -137,25 +186,35 @@ class Matrix:
 
 
 def _number_text(value) -> str:
-    """A Settings value as ``-s`` text: ints stay ints, ``2e5`` stays ``2e5`` (substitute normalises)."""
+    """A Settings value as ``-s`` text (substitution normalises numbers like ``2e5``)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def build_matrix(config: dict, root: Path | str = ".") -> Matrix:
-    """Cells and envs from a validated config; spec paths resolve against ``spec_root``."""
+def build_matrix(config: dict) -> Matrix:
+    """Cells and envs from a validated config (or its checkout's BENCHMARKS.md)."""
     from slm_bench.spec import locate_spec_file
 
-    spec_root = Path(root) / config.get("spec_root", ".")
+    root = spec_root(config)
+    skipped = []
+    env_config = config.get("envs")
+    if not env_config and config.get("checkout"):
+        from slm_bench.checkout import derive_envs
+
+        env_config, skipped = derive_envs(config["checkout"])
     envs: dict[str, EnvEntry] = {}
     cells: dict[tuple[str, str], Cell] = {}
-    for env_id, entry in config["envs"].items():
+    for env_id, entry in env_config.items():
         key = env_key(env_id)
         if key in envs:
-            raise BenchError(f"config.yaml: envs: {env_id} and {envs[key].env_id} share the name {key}")
+            raise BenchError(
+                f"config.yaml: envs: {env_id} and {envs[key].env_id} share the name {key}"
+            )
         where = f"config.yaml: envs.{env_id}"
-        settings = Settings.from_mapping(entry["settings"])
+        settings = entry["settings"]
+        if not isinstance(settings, Settings):
+            settings = Settings.from_mapping(settings, source=f"{where}.settings")
         target = entry.get("target")
         if target is not None and parse_target(str(target)) is None:
             raise BenchError(f"{where}.target: {target!r} is not a target (expected e.g. '> 400')")
@@ -167,6 +226,7 @@ def build_matrix(config: dict, root: Path | str = ".") -> Matrix:
             docs=entry.get("docs", {}),
             phase=entry.get("phase", "Phase 1: Classic Control"),
             algos=tuple(entry["algorithms"]),
+            docs_line=entry.get("docs_line"),
         )
         for algo, row in entry["algorithms"].items():
             sets = {k: _number_text(v) for k, v in row.get("sets", {}).items()}
@@ -177,13 +237,13 @@ def build_matrix(config: dict, root: Path | str = ".") -> Matrix:
                 algo=algo,
                 label=row["label"],
                 spec_file=row["spec_file"],
-                spec_path=locate_spec_file(row["spec_file"], spec_root),
+                spec_path=locate_spec_file(row["spec_file"], root),
                 spec_name=row["spec_name"],
                 sets=sets,
                 settings=settings,
                 target=target,
             )
-    return Matrix(envs=envs, cells=cells)
+    return Matrix(envs=envs, cells=cells, skipped=skipped)
 
 
 def load_config(config: dict, source: str = "config.yaml") -> dict:
@@ -191,6 +251,8 @@ def load_config(config: dict, source: str = "config.yaml") -> dict:
     validate_against(config, CONFIG_SCHEMA, source)
     if DSTACK_SCHEMA.exists():
         validate_against(config["dstack"], DSTACK_SCHEMA, f"{source}: dstack")
+    if config["max_frame_policy"] is None:
+        config["max_frame_policy"] = "warn" if config.get("checkout") else "error"
     if config["runner"] == "dstack" and config["store"] != "hf":
         raise BenchError(
             f"{source}: store: runner dstack uploads from remote machines, so it needs store: hf"

@@ -11,13 +11,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from slm_bench.config import build_matrix
+from slm_bench.config import Cell
 from slm_bench.errors import BenchError
 
 
-def cell(smk):
-    """The (env, algo) cell of the running job, from the validated config and its wildcards."""
-    return build_matrix(smk.config).cell(smk.wildcards.env, smk.wildcards.algo)
+def cell(smk) -> Cell:
+    """The (env, algo) cell of the running job, from its ``cell`` param."""
+    return Cell.from_params(smk.params.cell, smk.config)
 
 
 def run_step(smk, step: Callable, *args, **kwargs) -> None:

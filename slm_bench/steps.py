@@ -16,7 +16,14 @@ from pathlib import Path
 
 from slm_bench.atomic import staged_dir, write_json, write_text
 from slm_bench.baseline import random_return
-from slm_bench.config import SCHEMA_DIR, Cell, EnvEntry, parse_duration, validate_against
+from slm_bench.config import (
+    SCHEMA_DIR,
+    Cell,
+    EnvEntry,
+    parse_duration,
+    spec_root,
+    validate_against,
+)
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_score
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
@@ -72,7 +79,7 @@ def runner_options(config: dict, threads: int) -> dict:
     if name == "embedded":
         return {"workers": threads}
     if name == "slm-lab":
-        return {"checkout": config["spec_root"], "store": config["store"]}
+        return {"checkout": str(spec_root(config)), "store": config["store"]}
     options = dict(config["dstack"])
     options.setdefault("store", {"name": config["store"], **config["hf"]})
     return options
@@ -86,7 +93,9 @@ def run_cell(cell: Cell, config: dict, out_marker: Path, out_log: Path, threads:
     """
     cell_dir = Path(out_marker).parent
     workdir = cell_dir / "work"
-    if config["runner"] != "dstack":  # a local rerun starts clean; remote state lives in the journal
+    if (
+        config["runner"] != "dstack"
+    ):  # a local rerun starts clean; remote state lives in the journal
         shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
     partial_log = Path(f"{out_log}.partial")
@@ -246,6 +255,8 @@ def _space_text(space) -> str:
 
 def docs_line(env: EnvEntry) -> str:
     """SLM-Lab's Docs line: link, state and action spaces (from Gymnasium when it has the env)."""
+    if env.docs_line:
+        return env.docs_line
     parts = []
     if env.docs.get("url"):
         parts.append(f"[{env.docs.get('title', env.env_id)}]({env.docs['url']})")
@@ -281,9 +292,13 @@ def write_benchmarks(
     from slm_bench.table import BenchmarksDoc, ResultRow, new_document
 
     doc = BenchmarksDoc.read(base_doc) if base_doc else new_document(title)
-    link_prefix = os.path.relpath(Path(spec_root).resolve(), Path(out_md).parent.resolve()) + "/"
+    # Links are relative to where the document lives: the checkout's docs/ for its own file.
+    doc_dir = Path(base_doc or out_md).parent.resolve()
+    link_prefix = os.path.relpath(Path(spec_root).resolve(), doc_dir) + "/"
     for env in envs:
-        doc.ensure_env(env.env_id, docs_line(env), f"**Settings**: {env.settings.line()}", env.phase)
+        doc.ensure_env(
+            env.env_id, docs_line(env), f"**Settings**: {env.settings.line()}", env.phase
+        )
         for row_path in rows_by_env[env.env]:
             row = _read_json(row_path)
             doc.upsert_row(
@@ -299,22 +314,53 @@ def write_benchmarks(
                     spec_link_prefix="" if link_prefix == "./" else link_prefix,
                 ),
             )
-        doc.ensure_plot_embed(env.env_id, Path(plots[env.env]).name)
+        plot = Path(plots[env.env])
+        doc.ensure_plot_embed(env.env_id, plot.name, plots_dir=plot.parent.as_posix())
     doc.write(out_md)
 
 
 def write_benchmarks_for(
-    matrix, config: dict, row_paths: list[str], out_md: Path, env: str | None = None
+    matrix, config: dict, row_paths: list[str], out_md: Path, only: list[str] | None = None
 ) -> None:
-    """BENCHMARKS.md for the whole matrix, or for one env (a per-env target)."""
+    """The aggregate BENCHMARKS.md (the checkout's own, updated), or a standalone document for
+    ``only`` some envs (per-env and per-phase targets)."""
     from slm_bench.plot import plot_filename
 
-    envs = [matrix.envs[env]] if env else list(matrix.envs.values())
+    envs = [matrix.envs[env] for env in only] if only else list(matrix.envs.values())
     rows_by_env = {entry.env: [] for entry in envs}
     for path in map(Path, row_paths):
         rows_by_env[path.parent.parent.name].append(path)
-    # Plots live in results/plots/; a doc elsewhere links to them relative to itself.
-    plots = {entry.env: Path("plots") / plot_filename(entry.env_id) for entry in envs}
+    plots_dir = os.path.relpath(Path("results/plots").resolve(), Path(out_md).parent.resolve())
+    plots = {entry.env: Path(plots_dir) / plot_filename(entry.env_id) for entry in envs}
     write_benchmarks(
-        envs, rows_by_env, plots, Path(out_md), config["title"], Path(config["spec_root"])
+        envs,
+        rows_by_env,
+        plots,
+        Path(out_md),
+        config["title"],
+        spec_root(config),
+        base_doc=None if only else base_benchmarks(config),
     )
+
+
+def base_benchmarks(config: dict) -> Path | None:
+    """The BENCHMARKS.md the aggregate updates: the checkout's own, or none (a new document)."""
+    checkout = config.get("checkout")
+    return Path(checkout["root"]) / checkout["benchmarks"] if checkout else None
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def write_audit(matrix, config: dict, out_md: Path) -> None:
+    """Report every row whose spec disagrees with its Settings line; never fails on a row."""
+    from slm_bench.audit import audit_matrix, render_audit, status_differences
+
+    differences = None
+    if config.get("checkout"):
+        from slm_bench.checkout import read_checkout_benchmarks
+
+        doc = read_checkout_benchmarks(config["checkout"])
+        differences = status_differences(doc, config.get("random_baseline"))
+    rows = audit_matrix(matrix, config["max_frame_policy"])
+    write_text(out_md, render_audit(rows, differences))

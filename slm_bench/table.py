@@ -56,7 +56,7 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*$")
 _ENV_HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?[ \t]+(\S+)$")
 _PHASE_NUMBER = re.compile(r"^Phase[ \t]+(\d+)\b")
 _LINK = re.compile(r"^\[([^\]]*)\]\(([^)\s]*)\)$")
-_PLOT_EMBED = re.compile(r"^!\[[^\]]*\]\(plots/[^)]+\)[ \t]*$")
+_PLOT_EMBED = re.compile(r"^!\[[^\]]*\]\((?:[^)\s]*/)?plots/[^)]+\)[ \t]*$")
 _GRID_IMAGE = re.compile(r"!\[[^\]]*\]\(plots/([^)]+)\)")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
 _TARGET = re.compile(r"Target reward MA\s*(.*?)\s*$")
@@ -848,8 +848,10 @@ class BenchmarksDoc:
         assert region is not None
         return region
 
-    def ensure_plot_embed(self, env_id: str, png_name: str) -> None:
+    def ensure_plot_embed(self, env_id: str, png_name: str, plots_dir: str = "plots") -> None:
         """Add ``![env_id](plots/png_name)`` after the env's table unless it has a plot already.
+
+        ``plots_dir`` is the plots folder relative to the document (``plots`` beside it).
 
         For a shared-table group the image goes into the image grid that follows the table (first
         free cell of its last row, or a new row)."""
@@ -861,7 +863,7 @@ class BenchmarksDoc:
             return
         # A group without an image grid gets a plain embed line after its shared table.
         after = section.table.end if section.table else self._append_point(section.end)
-        block = ["", f"![{env_id}](plots/{png_name})"]
+        block = ["", f"![{env_id}]({plots_dir}/{png_name})"]
         if after < len(self._lines) and self._lines[after].strip():
             block.append("")
         self._insert_lines(after, block)

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +13,6 @@ from workflow_helpers import (
     planned_jobs,
     planned_outputs,
     snakemake,
-    snakemake_argv,
     tiny_config,
 )
 
@@ -31,7 +25,11 @@ def two_env_config() -> dict:
         "settings": {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500},
         "target": "> -100",
         "algorithms": {
-            "ppo": {"label": "PPO", "spec_file": "specs/ppo_classic.yaml", "spec_name": "ppo_acrobot"}
+            "ppo": {
+                "label": "PPO",
+                "spec_file": "specs/ppo_classic.yaml",
+                "spec_name": "ppo_acrobot",
+            }
         },
     }
     config["envs"]["Acrobot-v1"] = acrobot
@@ -117,7 +115,9 @@ def test_build_writes_benchmarks_md_with_three_rows(built):
         assert cells[5].startswith(f"[{metrics['data_folder']}](")
     plot = workdir / "results/plots/CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png"
     assert plot.stat().st_size > 10_000
-    assert "![CartPole-v1](plots/CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png)" in text
+    assert (
+        "![CartPole-v1](plots/CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png)" in text
+    )
 
 
 def test_build_shows_progress_and_keeps_the_chain_consistent(built):

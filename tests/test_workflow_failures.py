@@ -24,7 +24,7 @@ BAD_SPECS = {
     ),
     "mismatch.yaml": (
         "ppo_mismatch:\n  agent: {name: PPO, algorithm: {name: PPO}}\n"
-        "  env: {name: CartPole-v1, num_envs: 2, max_frame: \"${max_frame}\"}\n"
+        '  env: {name: CartPole-v1, num_envs: 2, max_frame: "${max_frame}"}\n'
         "  meta: {max_session: 4, log_frequency: 500, max_trial: 1}\n",
         "ppo_mismatch",
         "num_envs",
@@ -32,8 +32,9 @@ BAD_SPECS = {
     "malformed.yaml": ("ppo_bad:\n  agent: {name: PPO\n  env: [\n", "ppo_bad", "not valid YAML"),
     "malformed.json": ('{"ppo_bad": {"agent": ', "ppo_bad", "not valid JSON"),
     "reinforce.yaml": (
-        "reinforce_cartpole:\n  agent: {name: Reinforce, algorithm: {name: Reinforce, gamma: 0.99}}\n"
-        "  env: {name: CartPole-v1, num_envs: 4, max_frame: \"${max_frame}\"}\n"
+        "reinforce_cartpole:\n"
+        "  agent: {name: Reinforce, algorithm: {name: Reinforce, gamma: 0.99}}\n"
+        '  env: {name: CartPole-v1, num_envs: 4, max_frame: "${max_frame}"}\n'
         "  meta: {max_session: 4, log_frequency: 500, max_trial: 1}\n",
         "reinforce_cartpole",
         "Reinforce is not supported by the embedded runner",
@@ -65,7 +66,11 @@ def test_bad_inputs_fail_their_cells_only(good_build):
     algorithms = config["envs"]["CartPole-v1"]["algorithms"]
     for index, (name, (content, spec_name, _)) in enumerate(BAD_SPECS.items()):
         (workdir / "specs" / name).write_text(content)
-        algorithms[f"bad{index}"] = {"label": "PPO", "spec_file": f"specs/{name}", "spec_name": spec_name}
+        algorithms[f"bad{index}"] = {
+            "label": "PPO",
+            "spec_file": f"specs/{name}",
+            "spec_name": spec_name,
+        }
     algorithms["unknown"] = {
         "label": "A2C", "spec_file": "specs/a2c_classic.yaml", "spec_name": "a2c_nope"
     }  # fmt: skip

@@ -75,4 +75,6 @@ def make_runner(name: str, options: dict | None = None) -> Runner:
         return DstackRunner(options)
     from slm_bench.errors import BenchError
 
-    raise BenchError(f"config.yaml: runner: unknown runner '{name}' (expected embedded, slm-lab or dstack)")
+    raise BenchError(
+        f"config.yaml: runner: unknown runner '{name}' (expected embedded, slm-lab or dstack)"
+    )

@@ -7,6 +7,7 @@ Both the embedded runner (``slm-bench run``) and the real ``slm-lab run`` take t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -42,7 +43,9 @@ class ProcessRunner:
         spec_file = request.spec_file if self.cwd else str(Path(request.spec_file).resolve())
         argv = self.argv(request, spec_file)
         if shutil.which(argv[0]) is None:
-            raise BenchError(f"runner {self.name}: command '{argv[0]}' not found; {self.install_hint}")
+            raise BenchError(
+                f"runner {self.name}: command '{argv[0]}' not found; {self.install_hint}"
+            )
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
         returncode = _run_logged(argv, cwd, request.log_path, request.time_limit_s, request.cell)
         if returncode == "timeout":
@@ -72,10 +75,8 @@ def _last_lines(path: Path, count: int) -> str:
 
 
 def _kill_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float, cell: str):
