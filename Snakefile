@@ -15,6 +15,7 @@ include: "rules/metrics.smk"
 include: "rules/data.smk"
 include: "rules/plot.smk"
 include: "rules/table.smk"
+include: "rules/checkout.smk"
 
 
 rule all:

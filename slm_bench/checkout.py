@@ -123,3 +123,75 @@ def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
                 "algorithms": algorithms,
             }
     return envs, skipped
+
+
+# -- writing back to the checkout (opt-in targets) -------------------------------------------
+
+
+def _require_checkout(config: dict) -> dict:
+    if not config.get("checkout"):
+        raise BenchError("config.yaml: checkout: this target needs a checkout (checkout.root)")
+    return config["checkout"]
+
+
+def update_docs(config: dict, table: Path, plots: list[Path]) -> dict:
+    """Copy the updated BENCHMARKS.md and the plots into the checkout's docs/ (in place)."""
+    import shutil
+
+    from slm_bench.atomic import write_text
+
+    checkout = _require_checkout(config)
+    root = Path(checkout["root"])
+    doc_path = root / checkout["benchmarks"]
+    plots_dir = doc_path.parent / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for plot in map(Path, plots):
+        target = plots_dir / plot.name
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(plot, tmp)
+        tmp.replace(target)
+        copied.append(str(target.relative_to(root)))
+    write_text(doc_path, Path(table).read_text(encoding="utf-8"))
+    return {"benchmarks": str(doc_path.relative_to(root)), "plots": copied}
+
+
+def commit_message(rows: list[dict]) -> str:
+    """``docs: update CartPole-v1 benchmark (PPO 498.94)``, SLM-Lab's style."""
+    envs = list(dict.fromkeys(row["env_id"] for row in rows))
+    scores = ", ".join(f"{row['algorithm']} {row['ma']:.2f}" for row in rows)
+    noun = "benchmark" if len(envs) == 1 else "benchmarks"
+    return f"docs: update {', '.join(envs)} {noun} ({scores})"
+
+
+def commit_docs(config: dict, updated: dict, rows: list[dict]) -> dict:
+    """Commit BENCHMARKS.md, the plots and the rows' spec files to the checkout's git, locally.
+
+    Only those paths are committed (``git commit -- PATHS``), whatever else is staged. Nothing
+    here, or anywhere in slm-bench, pushes.
+    """
+    import subprocess
+
+    checkout = _require_checkout(config)
+    root = Path(checkout["root"])
+    specs = sorted({locate_spec_file(row["spec_file"], root) for row in rows})
+    paths = [updated["benchmarks"], *updated["plots"], *(str(p.relative_to(root)) for p in specs)]
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+    if git("rev-parse", "--git-dir").returncode != 0:
+        raise BenchError(f"config.yaml: checkout.root: {root} is not a git repository")
+    added = git("add", "--", *paths)
+    if added.returncode != 0:
+        raise BenchError(f"{root}: git add failed: {added.stderr.strip().splitlines()[-1]}")
+    if git("diff", "--cached", "--quiet", "--", *paths).returncode == 0:
+        return {"committed": False, "reason": "nothing changed", "paths": paths}
+    message = commit_message(rows)
+    committed = git("commit", "-m", message, "--", *paths)
+    if committed.returncode != 0:
+        raise BenchError(
+            f"{root}: git commit failed: {committed.stderr.strip() or committed.stdout.strip()}"
+        )
+    sha = git("rev-parse", "HEAD").stdout.strip()
+    return {"committed": True, "commit": sha, "message": message, "paths": paths}

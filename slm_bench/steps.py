@@ -79,7 +79,7 @@ def runner_options(config: dict, threads: int) -> dict:
     if name == "embedded":
         return {"workers": threads}
     if name == "slm-lab":
-        return {"checkout": str(spec_root(config)), "store": config["store"]}
+        return {**config["slm_lab"], "checkout": str(spec_root(config)), "store": config["store"]}
     options = dict(config["dstack"])
     options.setdefault("store", {"name": config["store"], **config["hf"]})
     return options
@@ -364,3 +364,21 @@ def write_audit(matrix, config: dict, out_md: Path) -> None:
         differences = status_differences(doc, config.get("random_baseline"))
     rows = audit_matrix(matrix, config["max_frame_policy"])
     write_text(out_md, render_audit(rows, differences))
+
+
+# -- the checkout (opt-in) --------------------------------------------------------------------
+
+
+def update_checkout_docs(config: dict, table: Path, plots: list[Path], out_json: Path) -> None:
+    from slm_bench.checkout import update_docs
+
+    write_json(out_json, update_docs(config, table, plots))
+
+
+def commit_checkout(
+    config: dict, updated_json: Path, row_paths: list[Path], out_json: Path
+) -> None:
+    from slm_bench.checkout import commit_docs
+
+    rows = [_read_json(path) for path in row_paths]
+    write_json(out_json, commit_docs(config, _read_json(updated_json), rows))
