@@ -93,6 +93,7 @@ def run_in_flight(n_runs: int, interval_s: float, duration_s: float) -> dict:
     import os
 
     root = Path(tempfile.mkdtemp(prefix="dstack-polling-"))
+    tempfile.tempdir = str(root)  # the runners' shared listing cache goes there too
     stand = StandinDstack(root)
     stand.scenario(
         {

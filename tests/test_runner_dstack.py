@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -95,6 +96,9 @@ INTERRUPTED = {
 def standin(tmp_path, monkeypatch) -> StandinDstack:
     stand = StandinDstack(tmp_path)
     monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
+    # The runners' shared listing cache lives in the temp folder: keep it in the test's.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("HF_TOKEN", SECRET)
     return stand
 

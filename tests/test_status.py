@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,9 @@ def test_render_status_table(tmp_path):
 def standin(tmp_path, monkeypatch) -> StandinDstack:
     stand = StandinDstack(tmp_path)
     monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
+    # The runners' shared listing cache lives in the temp folder: keep it in the test's.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("HF_TOKEN", SECRET)
     return stand
 
