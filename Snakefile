@@ -16,6 +16,8 @@ include: "rules/data.smk"
 include: "rules/plot.smk"
 include: "rules/table.smk"
 include: "rules/checkout.smk"
+include: "rules/publish.smk"
+include: "rules/status.smk"
 
 
 rule all:

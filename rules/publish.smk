@@ -1,0 +1,30 @@
+# Publishing is opt-in: `snakemake publish` (or its manifest, a dry run: `snakemake publish_manifest`).
+# Never part of `all`; nothing is pushed to any git remote.
+
+
+rule publish_manifest:
+    input:
+        table="results/BENCHMARKS.md",
+    output:
+        manifest="results/publish/manifest.txt",
+    log:
+        "results/logs/publish_manifest.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    script:
+        "../scripts/publish_manifest.py"
+
+
+rule publish:
+    input:
+        table="results/BENCHMARKS.md",
+        manifest="results/publish/manifest.txt",
+    output:
+        report="results/publish/report.json",
+        table="results/publish/BENCHMARKS.md",
+    log:
+        "results/logs/publish.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    script:
+        "../scripts/publish.py"
