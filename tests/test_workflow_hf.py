@@ -1,0 +1,123 @@
+"""The whole pipeline with ``store: hf`` against a Hub-compatible server on 127.0.0.1:
+run -> upload to dev -> pull -> verify -> table with dev links -> publish -> public links."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hf_helpers import CANARY_TOKEN
+from hub_server import HubServer
+from workflow_helpers import make_workdir, snakemake, tiny_config
+
+DEV, PUBLIC = "SLM-Lab/benchmark-dev", "SLM-Lab/benchmark"
+
+
+@pytest.fixture
+def hub_env(tmp_path, monkeypatch):
+    """A running test Hub and the environment the Snakemake subprocess inherits."""
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # plain HTTP uploads, as a local server needs
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_TOKEN", CANARY_TOKEN)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    with HubServer(tmp_path / "hub") as hub:
+        yield hub
+
+
+def hf_config(endpoint: str) -> dict:
+    config = tiny_config(store="hf")
+    algorithms = config["envs"]["CartPole-v1"]["algorithms"]
+    config["envs"]["CartPole-v1"]["algorithms"] = {"ppo": algorithms["ppo"]}
+    config["hf"] = {"endpoint": endpoint, "max_retries": 2, "backoff_s": 0.05, "max_wait_s": 1}
+    return config
+
+
+def everything_written(workdir: Path) -> str:
+    """All text the pipeline left behind: results, Snakemake's own logs and metadata."""
+    chunks = []
+    for root in (workdir / "results", workdir / ".snakemake"):
+        for path in root.rglob("*"):
+            if path.is_file():
+                chunks.append(path.read_bytes().decode("utf-8", errors="replace"))
+    return "\n".join(chunks)
+
+
+def test_pipeline_uploads_verifies_links_and_publishes(hub_env, tmp_path):
+    hub = hub_env
+    workdir = make_workdir(tmp_path / "work", hf_config(hub.url))
+    outputs = []
+
+    built = snakemake(workdir)
+    outputs.append(built.stdout)
+    assert built.returncode == 0, built.stdout[-4000:]
+    metrics = json.loads((workdir / "results/CartPole-v1/ppo/metrics.json").read_text())
+    folder = metrics["data_folder"]
+    dev_link = f"[{folder}]({hub.url}/datasets/{DEV}/tree/main/data/{folder})"
+    table = (workdir / "results/BENCHMARKS.md").read_text()
+    assert dev_link in table
+    dev_files = hub.files(DEV)
+    assert any(name.startswith(f"data/{folder}/info/") for name in dev_files)
+    assert not [name for name in dev_files if name.endswith("_optim.pt")]
+    # Only that folder was pulled, into the cell's hf_data tree laid out like the dataset.
+    pulled = workdir / "results/CartPole-v1/ppo/hf_data/data"
+    assert [p.name for p in pulled.iterdir()] == [folder]
+
+    requests_before = hub.count()
+    manifest = snakemake(workdir, "publish_manifest")
+    outputs.append(manifest.stdout)
+    assert manifest.returncode == 0, manifest.stdout[-4000:]
+    text = (workdir / "results/publish/manifest.txt").read_text()
+    assert f"pull     {DEV}/data/{folder}" in text
+    assert f"-> {PUBLIC}/README.md" in text and f"-> {PUBLIC}/data" in text
+    assert hub.count() == requests_before  # the dry run made no call at all
+
+    published = snakemake(workdir, "publish")
+    outputs.append(published.stdout)
+    assert published.returncode == 0, published.stdout[-4000:]
+    public_files = set(hub.files(PUBLIC))
+    public_top = {
+        name.split("/", 2)[1] if name.startswith("data/") else name for name in public_files
+    }
+    assert public_top - {".gitattributes"} == {"README.md", "docs/BENCHMARKS.md", folder}
+    assert {name for name in public_files if name.startswith("data/")} == {
+        name for name in dev_files if name.startswith(f"data/{folder}/")
+    }
+    public_table = (workdir / "results/publish/BENCHMARKS.md").read_text()
+    assert f"[{folder}]({hub.url}/datasets/{PUBLIC}/tree/main/data/{folder})" in public_table
+    assert DEV not in public_table
+    assert hub.files(PUBLIC)["docs/BENCHMARKS.md"].decode() == public_table
+
+    commits = hub.commit_count(PUBLIC)
+    again = snakemake(workdir, "publish", "--forcerun", "publish")
+    outputs.append(again.stdout)
+    assert again.returncode == 0, again.stdout[-4000:]
+    report = json.loads((workdir / "results/publish/report.json").read_text())
+    assert report["uploaded"] == {"README.md": 0, "data": 0, "docs": 0}
+    assert hub.commit_count(PUBLIC) == commits
+
+    # The token reached the server, but no file, log or output of the pipeline.
+    assert any(CANARY_TOKEN in (r.authorization or "") for r in hub.matching())
+    assert CANARY_TOKEN not in everything_written(workdir)
+    assert CANARY_TOKEN not in "\n".join(outputs)
+
+
+def test_missing_link_target_keeps_the_row_out(hub_env, tmp_path):
+    hub = hub_env
+    workdir = make_workdir(tmp_path / "work", hf_config(hub.url))
+    pulled = snakemake(workdir, "results/CartPole-v1/ppo/hf_data")
+    assert pulled.returncode == 0, pulled.stdout[-4000:]
+    folder = json.loads((workdir / "results/CartPole-v1/ppo/metrics.json").read_text())[
+        "data_folder"
+    ]
+    hub.inject(r"paths-info", status=404, times=None, message="Entry not found")
+
+    result = snakemake(workdir)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"data/{folder}" in errors[0] and DEV in errors[0], errors
+    assert not (workdir / "results/CartPole-v1/ppo/row.json").exists()
+    assert not (workdir / "results/BENCHMARKS.md").exists()
+    assert CANARY_TOKEN not in result.stdout
