@@ -99,7 +99,7 @@ def test_bad_inputs_fail_their_cells_only(good_build):
 def test_sigkill_mid_training_then_rerun_completes(tmp_path):
     config = tiny_config()
     settings = config["envs"]["CartPole-v1"]["settings"]
-    settings["max_frame"] = 40000
+    settings["max_frame"] = 20000
     config["envs"]["CartPole-v1"]["algorithms"] = {
         "ppo": config["envs"]["CartPole-v1"]["algorithms"]["ppo"]
     }
@@ -134,5 +134,5 @@ def test_sigkill_mid_training_then_rerun_completes(tmp_path):
     marker = json.loads((cell / "run.json").read_text())
     metrics = json.loads((cell / "metrics.json").read_text())
     assert metrics["data_folder"] == marker["data_folder"]
-    assert metrics["frame"] == pytest.approx(40000, rel=0.01)
+    assert metrics["frame"] == pytest.approx(20000, rel=0.01)
     assert (workdir / "results/BENCHMARKS.md").read_text().count("| PPO |") == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -74,6 +75,41 @@ def _last_lines(path: Path, count: int) -> str:
     return " / ".join(lines[-count:]) or "(empty log)"
 
 
+class _Progress:
+    """Turns SLM-Lab's multi-line checkpoint summaries into one throttled line on stderr.
+
+    A summary reads ``Trial 0 session 1 NAME [train]`` then ``total_reward:.. total_reward_ma:..``
+    and ``frame:..`` lines; the user sees ``[env/algo] session 1: frame 2.00e+04,
+    total_reward_ma 58.09`` at most every PROGRESS_EVERY_S seconds.
+    """
+
+    _SESSION = re.compile(r"session (\d+) \S+ \[(\w+)\]")
+    _FIELD = re.compile(r"(total_reward_ma|frame|fps):(\S+)")
+
+    def __init__(self, cell: str):
+        self.cell = cell
+        self.session: str | None = None
+        self.fields: dict[str, str] = {}
+        self.last_echo = 0.0
+
+    def feed(self, line: str) -> None:
+        if match := self._SESSION.search(line):
+            self.session, self.fields = match.group(1), {}
+        self.fields.update(self._FIELD.findall(line))
+        if self.session is None or "frame" not in self.fields:
+            return
+        now = time.monotonic()
+        if now - self.last_echo >= PROGRESS_EVERY_S:
+            self.last_echo = now
+            shown = ", ".join(
+                f"{key} {self.fields[key]}"
+                for key in ("frame", "total_reward_ma", "fps")
+                if key in self.fields
+            )
+            print(f"[{self.cell}] session {self.session}: {shown}", file=sys.stderr, flush=True)
+        self.session = None
+
+
 def _kill_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
@@ -105,14 +141,10 @@ def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float,
         timer.daemon = True
         timer.start()
         try:
-            last_echo = 0.0
+            progress = _Progress(cell)
             for raw in proc.stdout:
                 log.write(raw)
-                now = time.monotonic()
-                if now - last_echo >= PROGRESS_EVERY_S and b"frame" in raw:
-                    last_echo = now
-                    message = strip_ansi(raw.decode(errors="replace")).rsplit("| ", 1)[-1].strip()
-                    print(f"[{cell}] {message}", file=sys.stderr, flush=True)
+                progress.feed(strip_ansi(raw.decode(errors="replace")))
             returncode = proc.wait()
         finally:
             timer.cancel()

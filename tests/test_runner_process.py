@@ -1,0 +1,109 @@
+"""Local process runners: time limit, exit codes, missing commands, progress lines."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slm_bench.errors import BenchError
+from slm_bench.runners import RunRequest
+from slm_bench.runners.process import ProcessRunner, _Progress, slm_lab_runner
+
+
+def request(tmp_path: Path, time_limit_s: float = 30.0) -> RunRequest:
+    return RunRequest(
+        spec_file="specs/x.yaml",
+        spec_name="x",
+        sets={"max_frame": "2000"},
+        workdir=tmp_path / "work",
+        log_path=tmp_path / "train.log.partial",
+        journal_path=tmp_path / "journal.json",
+        time_limit_s=time_limit_s,
+        cell="CartPole-v1/ppo",
+    )
+
+
+def python_runner(code: str) -> ProcessRunner:
+    """A runner whose command is a small Python program (it ignores the SLM-Lab arguments)."""
+    return ProcessRunner(name="embedded", command=[sys.executable, "-c", code])
+
+
+def test_time_limit_stops_the_run_and_its_children(tmp_path):
+    # The program starts a child that would outlive it; the whole process group must go.
+    code = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print('started', flush=True); time.sleep(60)"
+    )
+    started = time.monotonic()
+    with pytest.raises(BenchError, match=r"CartPole-v1/ppo: run exceeded the time limit"):
+        python_runner(code).run(request(tmp_path, time_limit_s=1.0))
+    assert time.monotonic() - started < 15
+    assert "started" in (tmp_path / "train.log.partial").read_text()
+
+
+def test_failed_run_reports_exit_code_and_last_lines(tmp_path):
+    code = "import sys; print('line one'); print('boom: spec broke'); sys.exit(3)"
+    with pytest.raises(BenchError) as error:
+        python_runner(code).run(request(tmp_path))
+    assert "exited with 3: line one / boom: spec broke" in str(error.value)
+
+
+def test_run_without_a_data_folder_in_its_log_fails(tmp_path):
+    with pytest.raises(BenchError, match="no data folder in the run's log"):
+        python_runner("print('hello')").run(request(tmp_path))
+
+
+def test_run_finds_the_folder_from_the_log(tmp_path):
+    code = (
+        "import os; os.makedirs('data/x_2026_01_01_000000/info'); "
+        "print('SLM-Lab: Running specs/x.yaml x train with 1 sessions "
+        "| output: data/x_2026_01_01_000000/x_t0')"
+    )
+    result = python_runner(code).run(request(tmp_path))
+    assert result.data_folder == "x_2026_01_01_000000"
+    assert result.folder_path == tmp_path / "work" / "data" / "x_2026_01_01_000000"
+
+
+def test_missing_slm_lab_names_the_fix(tmp_path):
+    runner = slm_lab_runner({"command": "slm-lab-missing", "checkout": str(tmp_path)})
+    with pytest.raises(BenchError) as error:
+        runner.run(request(tmp_path))
+    assert str(error.value) == (
+        "runner slm-lab: command 'slm-lab-missing' not found; install SLM-Lab in its checkout "
+        "(`uv sync` there, then put `slm-lab` on PATH) or choose runner: embedded"
+    )
+
+
+def test_slm_lab_runner_uploads_with_the_hf_store(tmp_path):
+    runner = slm_lab_runner({"checkout": str(tmp_path), "store": "hf"})
+    argv = runner.argv(request(tmp_path), "slm_lab/spec/x.yaml")
+    assert argv == [
+        "slm-lab", "run", "-s", "max_frame=2000", "slm_lab/spec/x.yaml", "x", "train", "--upload-hf"
+    ]  # fmt: skip
+    assert "--upload-hf" not in slm_lab_runner({"checkout": str(tmp_path)}).argv(
+        request(tmp_path), "x.yaml"
+    )
+
+
+def test_progress_turns_checkpoint_summaries_into_one_line(capsys):
+    progress = _Progress("CartPole-v1/dqn")
+    for line in [
+        "2026-11-27 15:58:34 | INFO | PID:1 | __init__:log_summary | Trial 0 session 1 "
+        "dqn_cartpole_t0_s1 [train]",
+        "total_reward:120.90    total_reward_ma:58.09  loss:0.5563            fps:1111",
+        "frame:2.00e+04         wall_t:18              t:5000                 epi:369",
+        "opt_step:2374          lr:0.001               explore_var:0.05019",
+        # A second summary within PROGRESS_EVERY_S is not echoed.
+        "2026-11-27 15:58:35 | INFO | PID:1 | __init__:log_summary | Trial 0 session 0 "
+        "dqn_cartpole_t0_s0 [train]",
+        "total_reward:116.74    total_reward_ma:57.30  loss:0.689             fps:1111",
+        "frame:2.00e+04         wall_t:18              t:5000                 epi:361",
+    ]:
+        progress.feed(line)
+    assert capsys.readouterr().err.splitlines() == [
+        "[CartPole-v1/dqn] session 1: frame 2.00e+04, total_reward_ma 58.09, fps 1111"
+    ]
