@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 
 from slm_bench.config import build_matrix, cell_fingerprint, load_config, parse_duration
 from slm_bench.errors import BenchError
-from slm_bench.plot import plot_filename
+from slm_bench.table import plot_png_name
 
 try:
     load_config(config)
@@ -74,7 +74,7 @@ def dstack_slot(wildcards):
 
 
 def plot_path(env):
-    return f"results/plots/{plot_filename(MATRIX.envs[env].env_id)}"
+    return f"results/plots/{plot_png_name(MATRIX.envs[env].env_id)}"
 
 
 def env_hf_data(wildcards):

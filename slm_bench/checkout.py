@@ -14,7 +14,7 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, parse_settings_line
-from slm_bench.spec import locate_spec_file, resolve_spec
+from slm_bench.spec import locate_spec_file, placeholders, raw_spec
 from slm_bench.table import BenchmarksDoc
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
@@ -102,11 +102,20 @@ def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
             if not path.is_file():
                 skip(row, f"spec file not found: {path}")
                 continue
-            sets = {"env": section.env_id} if "${env}" in path.read_text(errors="replace") else {}
             try:
-                resolve_spec(path, row.spec_name, {**sets, "max_frame": settings.max_frame})
+                # A cheap check per row (the file is parsed once): the name exists and every
+                # placeholder is filled. Full resolution and validation is the cell's first job.
+                body = raw_spec(path, row.spec_name)
             except BenchError as error:
                 skip(row, str(error))
+                continue
+            # SLM-Lab's runs of a file shared across envs pass `-s env=...` for every spec in
+            # it (the data folder then ends in `_{envshort}`), even one that names its env.
+            sets = {"env": section.env_id} if "${env}" in path.read_text(errors="replace") else {}
+            unfilled = placeholders(body) - set(sets) - {"max_frame"}
+            if unfilled:
+                names = ", ".join(f"${{{key}}}" for key in sorted(unfilled))
+                skip(row, f"{row.spec_file}: {row.spec_name}: {names} has no value to fill it")
                 continue
             algorithms[_algo_key(row.spec_name, taken)] = {
                 "label": row.algorithm,

@@ -17,6 +17,7 @@ import yaml
 
 from slm_bench.errors import BenchError
 from slm_bench.settings import Settings, parse_target
+from slm_bench.table import env_base
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
@@ -75,17 +76,12 @@ def parse_duration(value: str | float | int, source: str = "config.yaml: time_li
     return number * {"h": 3600, "m": 60, "s": 1}[unit]
 
 
-def env_key(env_id: str) -> str:
-    """The path-safe name of an env: its id without SLM-Lab's ``ALE/`` / ``playground/`` prefix."""
-    return env_id.rsplit("/", 1)[-1]
-
-
 @dataclass(frozen=True)
 class Cell:
     """One (env, algorithm) result: a row of BENCHMARKS.md."""
 
     env_id: str
-    env: str  # env_key(env_id): the {env} wildcard
+    env: str  # env_base(env_id): the {env} wildcard
     algo: str  # the {algo} wildcard
     label: str
     spec_file: str
@@ -125,7 +121,7 @@ class Cell:
 
         return cls(
             env_id=params["env_id"],
-            env=env_key(params["env_id"]),
+            env=env_base(params["env_id"]),
             algo=params["algo"],
             label=params.get("label", ""),
             spec_file=params["spec_file"],
@@ -206,7 +202,7 @@ def build_matrix(config: dict) -> Matrix:
     envs: dict[str, EnvEntry] = {}
     cells: dict[tuple[str, str], Cell] = {}
     for env_id, entry in env_config.items():
-        key = env_key(env_id)
+        key = env_base(env_id)
         if key in envs:
             raise BenchError(
                 f"config.yaml: envs: {env_id} and {envs[key].env_id} share the name {key}"
@@ -261,21 +257,23 @@ def load_config(config: dict, source: str = "config.yaml") -> dict:
 
 
 def cell_fingerprint(cell: Cell, policy: str) -> str:
-    """What a cell's result depends on: the resolved spec, the Settings and the audit policy.
+    """What a cell's result depends on: its spec, the sets, the Settings and the audit policy.
 
     Used as a Snakemake param so that editing one spec in a shared file re-plans only the cells
-    whose resolved spec changed. A spec that cannot be resolved fingerprints its error, so the
-    plan stays buildable and the failing cell reports the error when it runs.
+    whose spec changed. The spec as written (parsed once per file, anchors merged) plus the sets
+    determine the resolved spec, and are much cheaper to get for 300 cells. A file that only
+    parses after substitution is resolved; a spec that cannot be read fingerprints its error,
+    so the plan stays buildable and the failing cell reports the error when it runs.
     """
-    from slm_bench.spec import resolve_spec
+    from slm_bench.spec import raw_spec, resolve_spec
 
     try:
-        body = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
-        payload = {"spec": body}
-    except BenchError as error:
-        payload = {"error": str(error)}
-    except OSError as error:
-        payload = {"error": f"{cell.spec_path}: {error.strerror}"}
+        payload = {"spec": raw_spec(cell.spec_path, cell.spec_name)}
+    except BenchError:
+        try:
+            payload = {"resolved": resolve_spec(cell.spec_path, cell.spec_name, cell.sets)}
+        except BenchError as error:
+            payload = {"error": str(error)}
     payload.update(settings=cell.settings.line(), policy=policy, sets=cell.sets)
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

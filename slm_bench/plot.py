@@ -21,7 +21,6 @@ from matplotlib.figure import Figure
 from slm_bench.errors import BenchError
 from slm_bench.spec import ALGORITHM_ORDER, algorithm_label, algorithm_rank
 
-ENV_PREFIXES = ("ALE/", "playground/")
 ROLLING_WINDOW = 100
 FIGURE_INCHES, FIGURE_DPI = 10, 100  # 1000 x 1000 pixels
 
@@ -35,14 +34,6 @@ ALGORITHM_COLORS: dict[str, str] = dict(
 )
 _UNIT_SPEC = re.compile(r"_t\d+(_s\d+)?_spec\.json$")
 _OTHER_COLORS = ("#7f7f7f", "#bcbd22", "#393b79", "#637939")
-
-
-def plot_filename(env_id: str) -> str:
-    """``CartPole-v1`` -> ``CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png``."""
-    base = env_id
-    for prefix in ENV_PREFIXES:
-        base = base.removeprefix(prefix)
-    return f"{base}_multi_trial_graph_mean_returns_ma_vs_frames.png"
 
 
 @dataclass(frozen=True)

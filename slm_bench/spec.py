@@ -144,13 +144,46 @@ def _find_placeholder(value: object, path: str = "") -> tuple[str, str] | None:
     return None
 
 
-def resolve_spec(path: str | Path, name: str, sets: Mapping[str, object] | None = None) -> dict:
-    """The body of spec ``name`` as SLM-Lab would run it: substituted, cast and validated."""
+def _version(path: str | Path):
     try:
         stat = Path(path).stat()
-        version = (stat.st_mtime_ns, stat.st_size)
+        return (stat.st_mtime_ns, stat.st_size)
     except OSError:
-        version = None  # load_spec_file reports it
+        return None  # load_spec_file reports it
+
+
+@lru_cache(maxsize=256)
+def _raw_specs(source: str, version) -> dict[str, dict]:
+    return load_spec_file(source)
+
+
+def raw_spec(path: str | Path, name: str) -> dict:
+    """Spec ``name`` as written, before ``-s`` substitution (placeholders left as text).
+
+    The file is parsed once per version, however many cells use it: planning a 300-row
+    benchmark needs a cheap view of each row's spec. The resolved spec is a function of this
+    body and the sets (for a file that parses before substitution), so it identifies a cell's
+    work. Raises BenchError for a malformed file or an unknown name.
+    """
+    specs = _raw_specs(str(path), _version(path))
+    if name not in specs:
+        raise BenchError(
+            f"{path}: no spec named {name!r} (specs in this file: {', '.join(specs) or 'none'})"
+        )
+    return specs[name]
+
+
+def placeholders(body: object) -> set[str]:
+    """The ``${key}`` names used anywhere in a (raw) spec body."""
+    if isinstance(body, str):
+        return set(_PLACEHOLDER.findall(body))
+    values = body.values() if isinstance(body, dict) else body if isinstance(body, list) else ()
+    return set().union(*(placeholders(value) for value in values))
+
+
+def resolve_spec(path: str | Path, name: str, sets: Mapping[str, object] | None = None) -> dict:
+    """The body of spec ``name`` as SLM-Lab would run it: substituted, cast and validated."""
+    version = _version(path)
     frozen_sets = tuple(sorted((str(k), str(v)) for k, v in (sets or {}).items()))
     return copy.deepcopy(_resolve_cached(str(path), version, name, frozen_sets))
 

@@ -31,6 +31,7 @@ from slm_bench.runners import RunRequest, make_runner
 from slm_bench.settings import parse_target, status
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.stores import Store, make_store
+from slm_bench.table import plot_png_name
 
 
 def _now() -> str:
@@ -324,14 +325,13 @@ def write_benchmarks_for(
 ) -> None:
     """The aggregate BENCHMARKS.md (the checkout's own, updated), or a standalone document for
     ``only`` some envs (per-env and per-phase targets)."""
-    from slm_bench.plot import plot_filename
 
     envs = [matrix.envs[env] for env in only] if only else list(matrix.envs.values())
     rows_by_env = {entry.env: [] for entry in envs}
     for path in map(Path, row_paths):
         rows_by_env[path.parent.parent.name].append(path)
     plots_dir = os.path.relpath(Path("results/plots").resolve(), Path(out_md).parent.resolve())
-    plots = {entry.env: Path(plots_dir) / plot_filename(entry.env_id) for entry in envs}
+    plots = {entry.env: Path(plots_dir) / plot_png_name(entry.env_id) for entry in envs}
     write_benchmarks(
         envs,
         rows_by_env,

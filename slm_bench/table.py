@@ -25,15 +25,10 @@ from pathlib import Path
 
 from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
+from slm_bench.spec import algorithm_rank
 
-# Order in which SLM-Lab lists algorithms in a table (and in its plots); unknown labels go last.
-ALGORITHM_ORDER = ("REINFORCE", "SARSA", "DQN", "DDQN+PER", "A2C", "PPO", "SAC", "CrossQ")
-
-# Status cells as the legend defines them; "Failed" is an empty cell in the current file.
-STATUS_SOLVED = "✅"
-STATUS_CLOSE = "⚠️"  # U+26A0 U+FE0F, exactly as the file writes it
+# Status cells of the legend beyond the three the status rule computes (settings.STATUS_*).
 STATUS_ACCEPTABLE = "📊"
-STATUS_FAILED = ""
 STATUS_PENDING = "🔄"
 
 RESULT_COLUMNS = ("Algorithm", "Status", "MA", "SPEC_FILE", "SPEC_NAME", "HF Data")
@@ -742,10 +737,10 @@ class BenchmarksDoc:
         if match is not None:
             self._replace_line(section.row_lines[match], row.render())
             return
-        rank = _rank(row.algorithm)
+        rank = algorithm_rank(row.algorithm)
         at = section.table.start + 2
         for i, existing in zip(section.row_lines, section.rows, strict=True):
-            if _rank(existing.algorithm) <= rank:
+            if algorithm_rank(existing.algorithm) <= rank:
                 at = i + 1
         self._insert_lines(at, [row.render()])
 
@@ -916,12 +911,6 @@ class BenchmarksDoc:
         if count:
             self._reindex()
         return count
-
-
-def _rank(algorithm: str) -> int:
-    return (
-        ALGORITHM_ORDER.index(algorithm) if algorithm in ALGORITHM_ORDER else len(ALGORITHM_ORDER)
-    )
 
 
 def _phase_number(title: str) -> str | None:

@@ -8,6 +8,7 @@ import pytest
 from slm_bench import plot
 from slm_bench.errors import BenchError
 from slm_bench.spec import ALGORITHM_ORDER
+from slm_bench.table import plot_png_name
 
 MEMORY = {"DoubleDQN": "PrioritizedReplay", "SoftActorCritic": "Replay", "DQN": "Replay"}
 
@@ -60,11 +61,11 @@ FRAMES = [int(f) for f in np.linspace(500, 200_000, 40)]
 
 
 def test_plot_filename():
-    assert plot.plot_filename("CartPole-v1") == (
+    assert plot_png_name("CartPole-v1") == (
         "CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png"
     )
-    assert plot.plot_filename("ALE/Pong-v5").startswith("Pong-v5_multi_trial")
-    assert plot.plot_filename("playground/CheetahRun").startswith("CheetahRun_multi_trial")
+    assert plot_png_name("ALE/Pong-v5").startswith("Pong-v5_multi_trial")
+    assert plot_png_name("playground/CheetahRun").startswith("CheetahRun_multi_trial")
 
 
 def test_one_fixed_colour_per_algorithm():
@@ -83,7 +84,7 @@ def test_plot_env_writes_a_square_1000px_png(tmp_path):
             tmp_path, "ddqn_per_cartpole", "DoubleDQN", learning_curve(20, 450, seed=3), FRAMES
         ),
     ]
-    out = tmp_path / "plots" / plot.plot_filename("CartPole-v1")
+    out = tmp_path / "plots" / plot_png_name("CartPole-v1")
     plot.plot_env("CartPole-v1", runs, out)
     image = matplotlib.image.imread(out)
     assert image.shape[:2] == (1000, 1000)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from slm_bench.errors import BenchError
+from slm_bench.settings import STATUS_CLOSE
 from slm_bench.table import (
     FORM_GROUP,
     FORM_SECTION,
     RESULT_HEADER,
     RESULT_SEPARATOR,
-    STATUS_CLOSE,
     TABLE_GROUPED,
     TABLE_IMAGE_GRID,
     TABLE_OTHER,

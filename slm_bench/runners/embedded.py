@@ -594,6 +594,7 @@ def make_env(plan: TrainingPlan, seed: int):
 def build_model(plan: TrainingPlan, seed: int):
     """The SB3 model a session trains (single-threaded CPU), with the plan's schedules set."""
     import stable_baselines3
+    from stable_baselines3.common.logger import Logger
 
     cls = getattr(stable_baselines3, plan.algorithm)
     model = cls(
@@ -606,6 +607,9 @@ def build_model(plan: TrainingPlan, seed: int):
     )
     if plan.exploration_schedule is not None:  # SB3 reads it every step in DQN._on_step
         model.exploration_schedule = plan.exploration_schedule
+    # SB3's default logger makes an (empty) /tmp/SB3-{timestamp} folder per learn(); ours keeps
+    # the train/* values in memory only
+    model.set_logger(Logger(folder=None, output_formats=[]))
     return model
 
 
