@@ -113,7 +113,9 @@ def main() -> None:
         build_checkout(tmp / "SLM-Lab")
         work = tmp / "work"
         work.mkdir()
-        (work / "config.yaml").write_text(yaml.safe_dump({"checkout": {"root": str(tmp / "SLM-Lab")}}))
+        (work / "config.yaml").write_text(
+            yaml.safe_dump({"checkout": {"root": str(tmp / "SLM-Lab")}})
+        )
         from slm_bench.config import build_matrix, load_config
 
         matrix = build_matrix(load_config({"checkout": {"root": str(tmp / "SLM-Lab")}}))
@@ -128,10 +130,14 @@ def main() -> None:
             ours.append(seconds)
             seconds, jobs_trivial = dry_run(trivial_dir, trivial)
             theirs.append(seconds)
-        print(f"rows planned: {len(matrix.cells)} of 292 ({len(matrix.skipped)} not planned), "
-              f"envs: {len(matrix.envs)}")
+        print(
+            f"rows planned: {len(matrix.cells)} of 292 ({len(matrix.skipped)} not planned), "
+            f"envs: {len(matrix.envs)}"
+        )
         print(f"slm-bench   snakemake -n: {statistics.median(ours):6.2f} s  ({jobs_ours} jobs)")
-        print(f"trivial     snakemake -n: {statistics.median(theirs):6.2f} s  ({jobs_trivial} jobs)")
+        print(
+            f"trivial     snakemake -n: {statistics.median(theirs):6.2f} s  ({jobs_trivial} jobs)"
+        )
         print(f"ratio (goal <= 1.5): {statistics.median(ours) / statistics.median(theirs):.2f}")
 
 
