@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -334,24 +335,36 @@ def test_slm_lab_spec_plans():
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
-    """PPO on CartPole for 3000 frames, 2 sessions in 2 worker processes."""
+    """PPO on CartPole for 3000 frames, 2 sessions in 2 worker processes.
+
+    The workers get their own TMPDIR, to check that training leaves no temp folders behind.
+    """
     body = resolve_spec(REPO / "specs" / "ppo_classic.yaml", "ppo_cartpole", {"max_frame": 3000})
     body["meta"]["max_session"] = 2
     data = tmp_path_factory.mktemp("data")
+    worker_tmp = tmp_path_factory.mktemp("worker_tmp")
     stream = io.StringIO()
-    folder = run_trial(
-        body,
-        "specs/ppo_classic.yaml",
-        "ppo_cartpole",
-        "ppo_cartpole",
-        data,
-        max_workers=2,
-        stream=stream,
-        seed=7,
-    )
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(worker_tmp)
+    try:
+        folder = run_trial(
+            body,
+            "specs/ppo_classic.yaml",
+            "ppo_cartpole",
+            "ppo_cartpole",
+            data,
+            max_workers=2,
+            stream=stream,
+            seed=7,
+        )
+    finally:
+        if previous is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = previous
     console = data.parent / "console.log"
     console.write_text(stream.getvalue())
-    return folder, console, body
+    return folder, console, worker_tmp
 
 
 def read_json(path: Path):
@@ -362,6 +375,7 @@ def test_run_folder_layout(short_run):
     folder, _, _ = short_run
     assert re.fullmatch(r"ppo_cartpole_\d{4}_\d{2}_\d{2}_\d{6}", folder.name)
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no staging leftovers
+    assert not list(short_run[2].glob("SB3-*"))  # SB3's default logger folders are not made
     layout = RunLayout(folder, "ppo_cartpole")
     paths = [
         layout.spec_json,
@@ -478,3 +492,10 @@ def test_a_crashing_session_fails_the_run_and_leaves_no_folder(tmp_path, monkeyp
         "specs/ppo_classic.yaml: ppo_cartpole: session 0 failed: RuntimeError: second line"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
+    first, when, reservation = embedded._reserve_folder(tmp_path, "ppo_cartpole")
+    second, later, _ = embedded._reserve_folder(tmp_path, "ppo_cartpole")
+    assert reservation.exists() and first != second
+    assert later > when

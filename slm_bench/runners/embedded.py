@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from slm_bench.atomic import staged_dir, write_json, write_text
+from slm_bench.baseline import random_return
 from slm_bench.errors import BenchError
 from slm_bench.logs import console_line, output_message, running_message, trial_metrics_message
 from slm_bench.metrics import session_metrics, trial_metrics
@@ -875,12 +876,24 @@ def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime) -> di
     return trial
 
 
-def _free_folder(data_root: Path, run_name: str) -> tuple[str, datetime]:
-    """A folder name not yet taken under ``data_root`` (a later second if needed)."""
+def _reserve_folder(data_root: Path, run_name: str) -> tuple[str, datetime, Path]:
+    """A run folder name nobody holds under ``data_root`` (a later second if needed).
+
+    The name is claimed by creating a hidden ``.{folder}.reserved`` file exclusively, so two runs
+    of the same spec started in the same second do not build the same folder.
+    """
+    data_root.mkdir(parents=True, exist_ok=True)
     when = datetime.now().replace(microsecond=0)
-    while (data_root / folder_name(run_name, when)).exists():
+    while True:
+        folder = folder_name(run_name, when)
+        reservation = data_root / f".{folder}.reserved"
+        if not (data_root / folder).exists():
+            try:
+                os.close(os.open(reservation, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return folder, when, reservation
+            except FileExistsError:
+                pass
         when += timedelta(seconds=1)
-    return folder_name(run_name, when), when
 
 
 def _run_sessions(
@@ -977,59 +990,62 @@ def run_trial(
     stream = stream or sys.stdout
     where = f"{spec_file}: {spec_name}"
     plan = plan_training(spec, spec_file, spec_name)
-    from slm_bench.baseline import random_return
-
     random_baseline = random_return(plan.env_id)
     data_root = Path(data_root)
-    folder, when = _free_folder(data_root, run_name)
-    n = plan.max_session
-    workers = max(1, min(max_workers or os.cpu_count() or 1, n))
-    base_seed = int(time.time()) if seed is None else int(seed)
-    seeds = [int(1e3 * s + base_seed) % 2**32 for s in range(n)]
-    console = _Console(stream, n)
-    console.log(
-        running_message(spec_file, spec_name, mode, n, f"data/{folder}/{run_name}"),
-        module="main",
-        function="run_spec",
-    )
-    console.log(
-        f"Embedded runner: SB3 {plan.algorithm} on {plan.env_id} ({plan.num_envs} envs, "
-        f"{plan.max_frame} frames), {n} sessions on {workers} workers, seeds {seeds}",
-        module="embedded",
-        function="run_trial",
-    )
-    for note in plan.notes:
-        console.log(note, module="embedded", function="plan_training", level="WARNING")
-    trial_spec = _trial_spec(spec, run_name, folder, when)
-    with staged_dir(data_root / folder) as root:
-        layout = RunLayout(root, run_name)
-        for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        write_json(layout.spec_json, trial_spec)
-        write_json(layout.trial_spec_json, trial_spec)
-        prefixes = [f"Trial 0 session {s} {layout.session_prefix(s)}" for s in range(n)]
-        model_paths = [layout.model_dir / f"{layout.session_prefix(s)}_model.pt" for s in range(n)]
-        rows = _run_sessions(plan, seeds, prefixes, model_paths, console, workers, where)
-        metrics_list = []
-        for s, session_rows in enumerate(rows):
-            session_df = pd.DataFrame(session_rows, columns=list(plan.columns))
-            metrics = session_metrics(session_df, random_baseline or 0.0)
-            metrics_list.append(metrics)
-            csv = session_df.to_csv(index=False)
-            for df_mode in ("train", "eval"):  # eval is train: no separate eval episodes
-                write_text(layout.session_df_csv(s, df_mode), csv)
-                write_json(layout.session_metrics_json(s, df_mode), metrics)
-                write_json(layout.session_metrics_scalar_json(s, df_mode), metrics["scalar"])
-        trial = trial_metrics(metrics_list)
-        write_json(layout.trial_metrics_json, trial)
-        write_json(layout.trial_metrics_scalar_json, trial["scalar"])
-        write_json(layout.root_trial_metrics_scalar_json, trial["scalar"])
-        console.log(trial_metrics_message(trial["scalar"]))
-        console.log("Trial 0 done", function="close")
-        # the Output line goes into the trial log now, to the console once the folder is in place
-        console.log(output_message(folder), module="main", function="run_spec", show=False)
-        write_text(layout.trial_log, "\n".join(console.trial) + "\n")
-        for s in range(n):
-            write_text(layout.session_log(s), "\n".join(console.sessions[s]) + "\n")
-    console.log(output_message(folder), module="main", function="run_spec", keep=False)
+    folder, when, reservation = _reserve_folder(data_root, run_name)
+    try:
+        n = plan.max_session
+        workers = max(1, min(max_workers or os.cpu_count() or 1, n))
+        base_seed = int(time.time()) if seed is None else int(seed)
+        seeds = [int(1e3 * s + base_seed) % 2**32 for s in range(n)]
+        console = _Console(stream, n)
+        console.log(
+            running_message(spec_file, spec_name, mode, n, f"data/{folder}/{run_name}"),
+            module="main",
+            function="run_spec",
+        )
+        console.log(
+            f"Embedded runner: SB3 {plan.algorithm} on {plan.env_id} ({plan.num_envs} envs, "
+            f"{plan.max_frame} frames), {n} sessions on {workers} workers, seeds {seeds}",
+            module="embedded",
+            function="run_trial",
+        )
+        for note in plan.notes:
+            console.log(note, module="embedded", function="plan_training", level="WARNING")
+        trial_spec = _trial_spec(spec, run_name, folder, when)
+        with staged_dir(data_root / folder) as root:
+            layout = RunLayout(root, run_name)
+            for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+            write_json(layout.spec_json, trial_spec)
+            write_json(layout.trial_spec_json, trial_spec)
+            prefixes = [f"Trial 0 session {s} {layout.session_prefix(s)}" for s in range(n)]
+            model_paths = [
+                layout.model_dir / f"{layout.session_prefix(s)}_model.pt" for s in range(n)
+            ]
+            rows = _run_sessions(plan, seeds, prefixes, model_paths, console, workers, where)
+            metrics_list = []
+            for s, session_rows in enumerate(rows):
+                session_df = pd.DataFrame(session_rows, columns=list(plan.columns))
+                metrics = session_metrics(session_df, random_baseline or 0.0)
+                metrics_list.append(metrics)
+                csv = session_df.to_csv(index=False)
+                for df_mode in ("train", "eval"):  # eval is train: no separate eval episodes
+                    write_text(layout.session_df_csv(s, df_mode), csv)
+                    write_json(layout.session_metrics_json(s, df_mode), metrics)
+                    write_json(layout.session_metrics_scalar_json(s, df_mode), metrics["scalar"])
+            trial = trial_metrics(metrics_list)
+            write_json(layout.trial_metrics_json, trial)
+            write_json(layout.trial_metrics_scalar_json, trial["scalar"])
+            write_json(layout.root_trial_metrics_scalar_json, trial["scalar"])
+            console.log(trial_metrics_message(trial["scalar"]))
+            console.log("Trial 0 done", function="close")
+            # the Output line: in the trial log now, on the console once the folder is in place
+            console.log(output_message(folder), module="main", function="run_spec", show=False)
+            write_text(layout.trial_log, "\n".join(console.trial) + "\n")
+            for s in range(n):
+                write_text(layout.session_log(s), "\n".join(console.sessions[s]) + "\n")
+        console.log(output_message(folder), module="main", function="run_spec", keep=False)
+    finally:
+        reservation.unlink(missing_ok=True)
     return data_root / folder
