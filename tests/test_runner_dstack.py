@@ -561,6 +561,25 @@ def test_cancel_stops_recorded_runs_and_a_rerun_submits_afresh(tmp_path, standin
     assert DstackRunner(options(standin)).run(request).run_name == "ppo-cartpole-2"
 
 
+def test_cancel_between_journaling_and_apply_still_stops_the_run(tmp_path, standin):
+    """The cancel target reads the journal after the runner recorded a name but before it ran
+    `dstack apply`: it cannot stop what is not submitted yet, so the runner must, and fail."""
+    standin.scenario({"default": [{"status": "running"}]})
+    request = make_request(tmp_path)
+    runner = DstackRunner(options(standin))
+    apply = runner.cli.apply
+
+    def apply_after_a_cancel(*args, **kwargs):
+        cancel_recorded_runs([request.journal_path], dstack_bin=standin.dstack_bin)
+        return apply(*args, **kwargs)
+
+    runner.cli.apply = apply_after_a_cancel
+    with pytest.raises(BenchError, match="dstack run ppo-cartpole was cancelled"):
+        runner.run(request)
+    assert standin.run("ppo-cartpole")["status"] == "terminated"
+    assert read_journal(request.journal_path)["attempts"][-1]["state"] == "cancelled"
+
+
 def test_standin_output_validates_against_dstacks_own_model(tmp_path, standin):
     venv = dstack_venv()
     if venv is None:

@@ -29,7 +29,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -570,6 +571,19 @@ def submit_values(request: RunRequest, opts: dict, store: StoreTarget | None) ->
 # -- the journal ------------------------------------------------------------------------------
 
 
+@contextmanager
+def journal_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive lock on a cell's journal (``journal.json.lock``), between processes."""
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def read_journal(path: Path) -> dict:
     """The cell's journal, or an empty one; a file that is not a journal is a BenchError."""
     path = Path(path)
@@ -730,9 +744,16 @@ class DstackRunner:
         return journal
 
     def _save(self, request: RunRequest, journal: dict, attempts: list[Attempt]) -> None:
-        journal["attempts"] = [asdict(a) for a in attempts]
-        journal["dstack_bin"] = self.opts["dstack_bin"]
-        write_json(request.journal_path, journal)
+        """Write the journal, keeping a ``cancelled`` mark the cancel target put there meanwhile."""
+        with journal_lock(request.journal_path):
+            on_disk = read_journal(request.journal_path).get("attempts", [])
+            cancelled = {a.get("name") for a in on_disk if a.get("state") == "cancelled"}
+            for attempt in attempts:
+                if attempt.name in cancelled:
+                    attempt.state = "cancelled"
+            journal["attempts"] = [asdict(a) for a in attempts]
+            journal["dstack_bin"] = self.opts["dstack_bin"]
+            write_json(request.journal_path, journal)
 
     def _write_task(self, request: RunRequest) -> Path:
         config = task_config(self.opts, request, self.store)
@@ -812,6 +833,11 @@ class DstackRunner:
         attempt.state = "submitted"
         attempt.applied_at = _now()
         self._save(request, journal, attempts)
+        if attempt.state == "cancelled":
+            # The cancel target ran between journaling the name and this apply, so it could not
+            # stop the run: stop it here rather than leave a paid run going.
+            self.cli.stop(attempt.name)
+            raise BenchError(f"{request.cell}: dstack run {attempt.name} was cancelled")
 
     def _ps_with_backoff(
         self, request: RunRequest, deadline: float | None, not_before: float = 0.0
@@ -992,22 +1018,25 @@ def cancel_recorded_runs(journal_paths: Iterable[Path], dstack_bin: str | None =
     ``dstack_bin`` defaults to the one each journal's runner used."""
     stopped: list[str] = []
     for path in journal_paths:
-        journal = read_journal(Path(path))
-        if not journal:
-            continue
-        cli = DstackCli(dstack_bin or journal.get("dstack_bin") or "dstack")
-        entries = list(journal.get("previous", [])) + list(journal.get("attempts", []))
-        for entry in entries:
-            if entry.get("state") in ("done", "failed", "terminated", "cancelled"):
+        # Held across read, stop and write: a runner saving a relaunch meanwhile waits, then
+        # sees the cancelled marks (DstackRunner._save) instead of overwriting them.
+        with journal_lock(path):
+            journal = read_journal(Path(path))
+            if not journal:
                 continue
-            try:
-                known = cli.stop(entry["name"])
-            except DstackCliError as error:
-                raise BenchError(
-                    f"{path}: cannot stop dstack run {entry['name']}: {error}"
-                ) from None
-            if known:
-                stopped.append(entry["name"])
-            entry["state"] = "cancelled"
-        write_json(Path(path), journal)
+            cli = DstackCli(dstack_bin or journal.get("dstack_bin") or "dstack")
+            entries = list(journal.get("previous", [])) + list(journal.get("attempts", []))
+            for entry in entries:
+                if entry.get("state") in ("done", "failed", "terminated", "cancelled"):
+                    continue
+                try:
+                    known = cli.stop(entry["name"])
+                except DstackCliError as error:
+                    raise BenchError(
+                        f"{path}: cannot stop dstack run {entry['name']}: {error}"
+                    ) from None
+                if known:
+                    stopped.append(entry["name"])
+                entry["state"] = "cancelled"
+            write_json(Path(path), journal)
     return stopped
