@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from hf_helpers import CANARY_TOKEN, free_port
+from hf_helpers import CANARY_TOKEN, free_port, offline_hf_env
 from hub_server import HubServer
-from huggingface_hub import constants
 
 
 @pytest.fixture
@@ -27,15 +26,7 @@ def hf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     huggingface_hub reads its environment at import time, so the constants are patched too.
     """
-    home = tmp_path / "hf_home"
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setattr(constants, "HF_HOME", str(home))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
-    monkeypatch.setenv("HF_TOKEN", CANARY_TOKEN)
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    offline_hf_env(monkeypatch, tmp_path / "hf_home")
     monkeypatch.chdir(tmp_path)
     return CANARY_TOKEN
 

@@ -11,6 +11,24 @@ from pathlib import Path
 CANARY_TOKEN = "hf_canary_do_not_leak_0123456789"
 
 
+def offline_hf_env(patch, home: Path, token: str = CANARY_TOKEN) -> None:
+    """HF settings for offline tests, for this process and the subprocesses it starts: plain
+    HTTP uploads (no Xet, as a local server needs), a temp HF_HOME, no progress bars, the
+    canary token, no inherited endpoint. huggingface_hub reads some of them at import time, so
+    its constants are patched too. ``patch`` is a pytest MonkeyPatch."""
+    from huggingface_hub import constants
+
+    patch.setenv("HF_HUB_DISABLE_XET", "1")
+    patch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    patch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    patch.setenv("HF_HOME", str(home))
+    patch.setattr(constants, "HF_HOME", str(home))
+    patch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    patch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    patch.setenv("HF_TOKEN", token)
+    patch.delenv("HF_ENDPOINT", raising=False)
+
+
 def fast_options(endpoint: str, **extra: object) -> dict:
     """Store options with quick retries so fault tests stay fast."""
     return {"endpoint": endpoint, "max_retries": 2, "backoff_s": 0.01, "max_wait_s": 1.0, **extra}

@@ -22,9 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hf_helpers import CANARY_TOKEN, tree_bytes
+from hf_helpers import CANARY_TOKEN, offline_hf_env, tree_bytes
 from hub_server import HubServer
-from huggingface_hub import constants
 from standins import STATE_VAR, StandinDstack
 from workflow_helpers import REPO, SNAKEFILE, make_workdir, tiny_config
 
@@ -63,16 +62,7 @@ def hub(tmp_path_factory) -> Iterator[HubServer]:
     """The test Hub, with the HF settings the test process and every Snakemake run share."""
     root = tmp_path_factory.mktemp("hub")
     with pytest.MonkeyPatch.context() as patch:
-        home = root / "hf_home"
-        patch.setenv("HF_HUB_DISABLE_XET", "1")  # plain HTTP uploads, as a local server needs
-        patch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        patch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        patch.setenv("HF_HOME", str(home))
-        patch.setattr(constants, "HF_HOME", str(home))
-        patch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-        patch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
-        patch.setenv("HF_TOKEN", CANARY_TOKEN)
-        patch.delenv("HF_ENDPOINT", raising=False)
+        offline_hf_env(patch, root / "hf_home")
         with HubServer(root / "repos") as server:
             yield server
 

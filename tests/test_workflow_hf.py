@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hf_helpers import CANARY_TOKEN
+from hf_helpers import CANARY_TOKEN, offline_hf_env
 from hub_server import HubServer
 from workflow_helpers import make_workdir, snakemake, tiny_config
 
@@ -17,11 +17,7 @@ DEV, PUBLIC = "SLM-Lab/benchmark-dev", "SLM-Lab/benchmark"
 @pytest.fixture
 def hub_env(tmp_path, monkeypatch):
     """A running test Hub and the environment the Snakemake subprocess inherits."""
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # plain HTTP uploads, as a local server needs
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_TOKEN", CANARY_TOKEN)
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    offline_hf_env(monkeypatch, tmp_path / "hf_home")
     with HubServer(tmp_path / "hub") as hub:
         yield hub
 
