@@ -651,6 +651,13 @@ LogRecord = tuple[int | None, datetime, str, str, str, str, int]
 Reporter = Callable[[LogRecord], None]
 
 
+def log_record(
+    session: int | None, module: str, function: str, message: str, level: str = "INFO"
+) -> LogRecord:
+    """A record stamped now, from this process."""
+    return (session, datetime.now(), level, module, function, message, os.getpid())
+
+
 def _session_callback(plan: TrainingPlan, session: int, prefix: str, report: Reporter):
     """An SB3 callback recording SLM-Lab checkpoints; O(1) per step, O(window) per checkpoint."""
     from stable_baselines3.common.callbacks import BaseCallback
@@ -745,17 +752,7 @@ def _session_callback(plan: TrainingPlan, session: int, prefix: str, report: Rep
                 message = summary_message(
                     prefix, dict(zip(plan.columns, self.rows[-1], strict=True))
                 )
-                report(
-                    (
-                        session,
-                        datetime.now(),
-                        "INFO",
-                        "__init__",
-                        "log_summary",
-                        message,
-                        os.getpid(),
-                    )
-                )
+                report(log_record(session, "__init__", "log_summary", message))
 
     return SessionRecorder()
 
@@ -782,17 +779,7 @@ def train_session(
         model.get_env().close()
     finally:
         torch.set_num_threads(threads)
-    report(
-        (
-            session,
-            datetime.now(),
-            "INFO",
-            "control",
-            "close",
-            f"Session {session} done",
-            os.getpid(),
-        )
-    )
+    report(log_record(session, "control", "close", f"Session {session} done"))
     return recorder.rows
 
 
@@ -845,8 +832,7 @@ class _Console:
         keep: bool = True,
         show: bool = True,
     ) -> None:
-        record = (None, datetime.now(), level, module, function, message, os.getpid())
-        self(record, keep=keep, show=show)
+        self(log_record(None, module, function, message, level), keep=keep, show=show)
 
 
 def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime) -> dict:
