@@ -499,3 +499,21 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     second, later, _ = embedded._reserve_folder(tmp_path, "ppo_cartpole")
     assert reservation.exists() and first != second
     assert later > when
+
+
+@pytest.mark.slow
+def test_ppo_cartpole_full_budget_scores_above_400(tmp_path):
+    """The default job's PPO row: 4 sessions x 2e5 frames (a few minutes on 2 cores)."""
+    body = resolve_spec(REPO / "specs" / "ppo_classic.yaml", "ppo_cartpole", {"max_frame": 200000})
+    folder = run_trial(
+        body,
+        "specs/ppo_classic.yaml",
+        "ppo_cartpole",
+        "ppo_cartpole",
+        tmp_path,
+        max_workers=2,
+        stream=io.StringIO(),
+    )
+    scalar = read_json(RunLayout(folder, "ppo_cartpole").trial_metrics_scalar_json)
+    assert scalar["frame"] == 200000
+    assert scalar["total_reward_ma"] > 400
