@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dstack_server import RECORDED, DstackServer, dstack_venv, redact_ps
-from standins import StandinDstack
+from standins import StandinDstack, use_standin
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import console_line, running_message, trial_metrics_message
@@ -94,13 +93,7 @@ INTERRUPTED = {
 
 @pytest.fixture
 def standin(tmp_path, monkeypatch) -> StandinDstack:
-    stand = StandinDstack(tmp_path)
-    monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
-    # The runners' shared listing cache lives in the temp folder: keep it in the test's.
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setenv("HF_TOKEN", SECRET)
-    return stand
+    return use_standin(tmp_path, monkeypatch, SECRET)
 
 
 def options(stand: StandinDstack, **changes) -> dict:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
-from standins import StandinDstack
+from standins import StandinDstack, use_standin
 
 from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest
@@ -126,13 +125,7 @@ def test_render_status_table(tmp_path):
 
 @pytest.fixture
 def standin(tmp_path, monkeypatch) -> StandinDstack:
-    stand = StandinDstack(tmp_path)
-    monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
-    # The runners' shared listing cache lives in the temp folder: keep it in the test's.
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setenv("HF_TOKEN", SECRET)
-    return stand
+    return use_standin(tmp_path, monkeypatch, SECRET)
 
 
 def test_live_statuses_with_one_ps_call_and_no_env_values(tmp_path, standin):

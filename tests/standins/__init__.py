@@ -51,3 +51,18 @@ class StandinDstack:
 
     def run(self, name: str) -> dict:
         return next(r for r in reversed(self.runs()) if r["name"] == name and not r["deleted"])
+
+
+def use_standin(tmp_path, monkeypatch, token: str) -> StandinDstack:
+    """A stand-in dstack with its state in ``tmp_path``, as the tests' ``standin`` fixtures use.
+
+    The runners' shared listing cache lives in the temp folder: it is kept in the test's too.
+    """
+    import tempfile
+
+    stand = StandinDstack(tmp_path)
+    monkeypatch.setenv("DSTACK_STANDIN_STATE", str(stand.state))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("HF_TOKEN", token)
+    return stand
