@@ -6,7 +6,6 @@ mean, then the mean over sessions with a +-1 std band, against session 0's frame
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -19,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from slm_bench.errors import BenchError
+from slm_bench.run_folder import load_json
 from slm_bench.spec import ALGORITHM_ORDER, algorithm_label, algorithm_rank
 
 ROLLING_WINDOW = 100
@@ -49,10 +49,7 @@ class Curve:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))  # bare NaN/Infinity are accepted
-    except json.JSONDecodeError as error:
-        raise BenchError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None
+    data = load_json(path)  # SLM-Lab's JSON, bare NaN/Infinity included
     if not isinstance(data, dict):
         raise BenchError(f"{path}: expected a JSON object")
     return data
