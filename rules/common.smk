@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 
 from slm_bench.config import build_matrix, cell_fingerprint, load_config, parse_duration
 from slm_bench.errors import BenchError
-from slm_bench.table import plot_png_name
+from slm_bench.naming import plot_png_name
 
 try:
     load_config(config)

@@ -16,8 +16,8 @@ import jsonschema
 import yaml
 
 from slm_bench.errors import BenchError
+from slm_bench.naming import env_base
 from slm_bench.settings import Settings, parse_target
-from slm_bench.table import env_base
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"

@@ -26,12 +26,12 @@ from slm_bench.config import (
 )
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_score
+from slm_bench.naming import plot_png_name
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
 from slm_bench.runners import RunRequest, make_runner
 from slm_bench.settings import parse_target, status
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.stores import Store, make_store
-from slm_bench.table import plot_png_name
 
 
 def _now() -> str:

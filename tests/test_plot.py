@@ -7,8 +7,8 @@ import pytest
 
 from slm_bench import plot
 from slm_bench.errors import BenchError
+from slm_bench.naming import plot_png_name
 from slm_bench.spec import ALGORITHM_ORDER
-from slm_bench.table import plot_png_name
 
 MEMORY = {"DoubleDQN": "PrioritizedReplay", "SoftActorCritic": "Replay", "DQN": "Replay"}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from slm_bench.errors import BenchError
+from slm_bench.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
 from slm_bench.settings import STATUS_CLOSE
 from slm_bench.table import (
     FORM_GROUP,
@@ -22,11 +23,7 @@ from slm_bench.table import (
     TABLE_RESULT,
     BenchmarksDoc,
     ResultRow,
-    algorithm_from_spec_name,
-    dataset_url,
-    hf_link,
     new_document,
-    plot_png_name,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
