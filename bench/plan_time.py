@@ -1,6 +1,6 @@
 """Planning cost: `snakemake -n` over the full real SLM-Lab benchmark vs a trivial Snakefile.
 
-Builds a directory laid out like an SLM-Lab checkout from ../shared/fixtures/slm-lab (the real
+Builds a directory laid out like an SLM-Lab checkout from tests/fixtures/slm-lab (the real
 docs/BENCHMARKS.md and specs). Spec files the fixtures do not hold are synthesised (one spec
 body per missing SPEC_NAME, cloned from a real PPO spec) so that every one of the 292 rows is
 planned, then times, side by side in one run:
@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "slm-lab"
+FIXTURES = REPO / "tests" / "fixtures" / "slm-lab"
 TEMPLATE = ("benchmark/ppo/ppo_cartpole.yaml", "ppo_cartpole")
 
 TRIVIAL = """

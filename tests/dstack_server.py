@@ -1,7 +1,8 @@
 """A real ``dstack server`` for the tests, and the recorder of its ``ps -a --json`` shapes.
 
 dstack[server]==0.22.5 lives in a venv of its own (its pinned dependencies clash with the
-project's): ``SLM_BENCH_DSTACK_VENV`` names it, default ``/work/dstack-venv`` when that exists.
+project's): ``SLM_BENCH_DSTACK_VENV`` names it, default ``.venv-dstack`` at the project root (what
+``make test`` builds).
 Tests skip when there is none.
 
 The server runs on SQLite with ``HOME`` and ``DSTACK_SERVER_DIR`` in a temp folder; on start it
@@ -37,7 +38,7 @@ DUMMY_SECRET = "hf_recording_dummy_not_a_token"
 def dstack_venv() -> Path | None:
     """The venv holding dstack[server], or None (then the real-server tests skip)."""
     configured = os.environ.get("SLM_BENCH_DSTACK_VENV")
-    venv = Path(configured) if configured else Path("/work/dstack-venv")
+    venv = Path(configured) if configured else Path(__file__).resolve().parents[1] / ".venv-dstack"
     return venv if (venv / "bin" / "dstack").exists() else None
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from workflow_helpers import planned_jobs, snakemake
 
@@ -16,13 +15,11 @@ from slm_bench.checkout import commit_message, derive_envs
 
 HERE = Path(__file__).resolve().parent
 OWN = HERE / "fixtures" / "checkout"
-SLM_LAB = HERE.parents[1] / "shared" / "fixtures" / "slm-lab"
+SLM_LAB = HERE / "fixtures" / "slm-lab"
 
 
 def real_checkout(root: Path) -> Path:
-    """A directory laid out like an SLM-Lab checkout, from the real files in ../shared."""
-    if not SLM_LAB.is_dir():
-        pytest.skip("../shared/fixtures/slm-lab is absent")
+    """A directory laid out like an SLM-Lab checkout, from the real files in the test fixtures."""
     (root / "docs").mkdir(parents=True)
     shutil.copyfile(SLM_LAB / "BENCHMARKS.md", root / "docs" / "BENCHMARKS.md")
     shutil.copytree(SLM_LAB / "specs", root / "slm_lab" / "spec")

@@ -35,7 +35,7 @@ from slm_bench.runners.dstack import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SLM_LAB_FIXTURES = REPO.parent / "shared" / "fixtures" / "slm-lab"
+SLM_LAB_FIXTURES = REPO / "tests" / "fixtures" / "slm-lab"
 SECRET = "hf_testsecretvalue0123456789abcdefXYZ"
 STORE = {"name": "hf", "dev_repo": "SLM-Lab/benchmark-dev"}
 FOLDER = "ppo_cartpole_2026_02_11_144029"
@@ -194,8 +194,6 @@ def test_task_yaml_mirrors_slm_labs_gpu_task_and_holds_no_secret(tmp_path, monke
     }
 
     gpu_task = SLM_LAB_FIXTURES / "dstack-run-gpu-train.yml"
-    if not gpu_task.exists():
-        pytest.skip("SLM-Lab fixtures absent")
     theirs = yaml.safe_load(gpu_task.read_text())
     mounted = DstackRunner(
         {"repo_dir": str(REPO), "max_price": 0.5, "retry_events": ["no-capacity"]}

@@ -28,7 +28,7 @@ from slm_bench.runners.embedded import (
 from slm_bench.spec import resolve_spec
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "slm-lab"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "slm-lab"
 
 
 def arc(*sizes: int, activation: str = "Tanh") -> dict:
@@ -321,8 +321,6 @@ def test_project_specs_plan():
 
 def test_slm_lab_spec_plans():
     spec_file = FIXTURES / "specs" / "benchmark_arc" / "ppo" / "ppo_classic_arc.yaml"
-    if not spec_file.exists():
-        pytest.skip("SLM-Lab fixtures not available")
     plan = plan_training(resolve_spec(spec_file, "ppo_cartpole_arc"), str(spec_file))
     assert plan.kwargs["learning_rate"] == 0.0005909  # actor_optim_spec.lr
     assert plan.kwargs["clip_range"] == 0.1312 and plan.kwargs["n_epochs"] == 15

@@ -11,14 +11,12 @@ from slm_bench.settings import Range, Settings
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "specs"
 TEMPLATED_YAML = FIXTURES / "templated.yaml"
 TEMPLATED_JSON = FIXTURES / "templated.json"
-SLM_LAB = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "slm-lab"
+SLM_LAB = Path(__file__).resolve().parent / "fixtures" / "slm-lab"
 SETS = {"env": "ALE/Pong-v5", "max_frame": "3e6"}
 
 
 def real_specs_dir() -> Path:
     folder = SLM_LAB / "specs"
-    if not folder.is_dir():
-        pytest.skip("real SLM-Lab fixtures not present")
     return folder
 
 

@@ -27,7 +27,7 @@ from slm_bench.table import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
-SLM_LAB = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "slm-lab"
+SLM_LAB = Path(__file__).resolve().parent / "fixtures" / "slm-lab"
 REAL = SLM_LAB / "BENCHMARKS.md"
 HF = "https://huggingface.co/datasets/SLM-Lab/benchmark/tree/main/data/"
 CARTPOLE_PPO = (
@@ -119,8 +119,6 @@ def test_link_helpers():
 
 @pytest.fixture(scope="module")
 def real_text() -> str:
-    if not REAL.is_file():
-        pytest.skip(f"SLM-Lab fixtures not present at {SLM_LAB}")
     return read_bytes_text(REAL)
 
 
