@@ -17,7 +17,6 @@ from slm_bench.errors import BenchError
 from slm_bench.logs import read_score, strip_ansi
 from slm_bench.metrics import SCALAR_KEYS
 from slm_bench.run_folder import RunLayout
-from slm_bench.runners import embedded
 from slm_bench.runners.embedded import (
     CORE_COLUMNS,
     Decay,
@@ -25,6 +24,7 @@ from slm_bench.runners.embedded import (
     plan_training,
     run_trial,
 )
+from slm_bench.runners.embedded import trial as embedded_trial
 from slm_bench.spec import resolve_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -475,7 +475,7 @@ def test_a_crashing_session_fails_the_run_and_leaves_no_folder(tmp_path, monkeyp
     def crash(plan, session, *args):
         raise RuntimeError(f"simulated failure in session {session}\nsecond line")
 
-    monkeypatch.setattr(embedded, "train_session", crash)
+    monkeypatch.setattr(embedded_trial, "train_session", crash)
     with pytest.raises(BenchError) as error:
         run_trial(
             body,
@@ -493,8 +493,8 @@ def test_a_crashing_session_fails_the_run_and_leaves_no_folder(tmp_path, monkeyp
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
-    first, when, reservation = embedded._reserve_folder(tmp_path, "ppo_cartpole")
-    second, later, _ = embedded._reserve_folder(tmp_path, "ppo_cartpole")
+    first, when, reservation = embedded_trial._reserve_folder(tmp_path, "ppo_cartpole")
+    second, later, _ = embedded_trial._reserve_folder(tmp_path, "ppo_cartpole")
     assert reservation.exists() and first != second
     assert later > when
 

@@ -1,0 +1,433 @@
+"""SLM-Lab spec -> Stable-Baselines3: the algorithm, its keyword arguments and the run settings.
+
+Mapping: PPO -> PPO, ActorCritic -> A2C, VanillaDQN/DQN/DoubleDQN -> DQN, SoftActorCritic -> SAC
+(continuous actions only). Anything SB3 cannot express is either refused with a BenchError or,
+where a close equivalent exists, mapped and listed in ``TrainingPlan.notes`` (printed as WARNING
+lines at the start of the run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slm_bench.runners.embedded.spec_reader import Decay, FrameSchedule, SpecReader, scheduled
+
+# SLM-Lab algorithm name -> SB3 algorithm class name.
+SB3_ALGORITHMS = {
+    "PPO": "PPO",
+    "ActorCritic": "A2C",
+    "VanillaDQN": "DQN",
+    "DQN": "DQN",
+    "DoubleDQN": "DQN",
+    "SoftActorCritic": "SAC",
+}
+# session_df columns: SLM-Lab's core columns, then each algorithm's registered extras.
+CORE_COLUMNS = (
+    "total_reward",
+    "total_reward_ma",
+    "loss",
+    "fps",
+    "frame",
+    "wall_t",
+    "t",
+    "epi",
+    "opt_step",
+    "lr",
+)
+EXTRA_COLUMNS = {
+    "PPO": ("clip_eps", "entropy"),
+    "A2C": ("entropy_coef", "entropy"),
+    "DQN": ("explore_var",),
+    "SAC": ("alpha",),
+}
+# SLM-Lab env keys that configure SLM-Lab itself; every other env key goes to gym.make.
+_SLM_ENV_KEYS = {
+    "name",
+    "num_envs",
+    "max_t",
+    "max_frame",
+    "normalize_obs",
+    "normalize_reward",
+    "clip_obs",
+    "clip_reward",
+}
+# hid_layers_activation / arc activation modules -> torch.nn class names.
+_ACTIVATIONS = {
+    name.lower(): name
+    for name in ("ReLU", "Tanh", "SELU", "ELU", "LeakyReLU", "Sigmoid", "GELU", "SiLU", "Mish")
+}
+_LINEAR_LAYERS = ("LazyLinear", "Linear")
+_OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD", "Adamax", "NAdam", "RAdam")
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How a spec trains with SB3: the algorithm, its constructor kwargs and the run settings.
+
+    ``kwargs`` holds plain values, FrameSchedules (SB3 accepts callables for learning_rate and
+    clip_range) and, in ``policy_kwargs``, torch.nn / torch.optim class *names* (resolved when
+    the model is built, so a plan stays picklable and readable).
+    """
+
+    algorithm: str  # SB3 class name
+    spec_algorithm: str  # SLM-Lab agent.algorithm.name
+    env_id: str
+    num_envs: int
+    max_frame: int
+    max_session: int
+    log_frequency: int
+    kwargs: dict[str, Any]
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    normalize: dict[str, Any] | None = None  # VecNormalize kwargs when the spec normalises
+    ent_coef_schedule: FrameSchedule | None = None  # set per rollout (SB3 takes a float)
+    exploration_schedule: FrameSchedule | None = None  # replaces SB3 DQN's linear schedule
+    opt_steps_per_update: int = 1  # optimizer steps per SB3 `_n_updates` tick
+    rigorous_eval: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return CORE_COLUMNS + EXTRA_COLUMNS[self.algorithm]
+
+    def checkpoint_frames(self, limit: int | None = None) -> list[int]:
+        """Frames at which a session checkpoints (the first ``limit`` of them): as in SLM-Lab,
+        ``frame % log_frequency < num_envs`` over the frames a vector env reaches, and the last."""
+        frames: list[int] = []
+        frame = 0
+        while frame < self.max_frame and (limit is None or len(frames) < limit):
+            frame += self.num_envs
+            if frame % self.log_frequency < self.num_envs or frame >= self.max_frame:
+                frames.append(frame)
+        return frames
+
+
+def _hidden_layers(reader: SpecReader) -> tuple[list[int], str | None]:
+    """Hidden layer sizes and activation: MLPNet ``hid_layers`` or a TorchArcNet MLP ``arc``."""
+    net = reader.get("agent.net", {})
+    activation = net.get("hid_layers_activation")
+    arc = net.get("arc")
+    if arc is None:
+        layers = net.get("hid_layers", [64, 64])
+        if not isinstance(layers, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers
+        ):
+            raise reader.error("agent.net.hid_layers", f"expected a list of sizes, got {layers!r}")
+        return list(layers), activation
+    modules = arc.get("modules") if isinstance(arc, Mapping) else None
+    bodies = [m.get("Sequential") for m in (modules or {}).values() if isinstance(m, Mapping)]
+    if not bodies or not isinstance(bodies[0], list):
+        raise reader.error("agent.net.arc", "expected modules with a Sequential list of layers")
+    sizes: list[int] = []
+    arc_activation = None
+    for layer in bodies[0]:
+        if isinstance(layer, Mapping):
+            kind, args = next(iter(layer.items()))
+        else:
+            kind, args = layer, None
+        if kind in _LINEAR_LAYERS:
+            sizes.append(int((args or {}).get("out_features", 0)))
+        elif str(kind).lower() in _ACTIVATIONS:
+            arc_activation = arc_activation or kind
+        else:
+            raise reader.error(
+                "agent.net.arc",
+                f"layer {kind} is not supported by the embedded runner (MLP arcs of LazyLinear "
+                "and activations only); use runner: slm-lab",
+            )
+    if not sizes or min(sizes) <= 0:
+        raise reader.error("agent.net.arc", "expected LazyLinear layers with out_features")
+    return sizes, arc_activation or activation
+
+
+def _activation(name: str | None, reader: SpecReader) -> str | None:
+    if name is None:
+        return None
+    canonical = _ACTIVATIONS.get(str(name).lower())
+    if canonical is None:
+        raise reader.error(
+            "agent.net.hid_layers_activation",
+            f"expected one of {', '.join(_ACTIVATIONS)}, got {name!r}",
+        )
+    return canonical
+
+
+def _optimizer(reader: SpecReader) -> tuple[str, float, str]:
+    """(torch.optim class name, learning rate, the spec path it came from)."""
+    for path in ("agent.net.optim_spec", "agent.net.actor_optim_spec"):
+        block = reader.get(path)
+        if isinstance(block, Mapping):
+            name = str(block.get("name", "Adam")).removeprefix("Global")
+            if name not in _OPTIMIZERS:
+                raise reader.error(
+                    f"{path}.name", f"expected one of {', '.join(_OPTIMIZERS)}, got {name!r}"
+                )
+            return name, reader.number(f"{path}.lr"), path
+    raise reader.error("agent.net.optim_spec", "missing (expected name and lr)")
+
+
+def _learning_rate(reader: SpecReader, lr: float, max_frame: int, notes: list[str]):
+    scheduler = reader.get("agent.net.lr_scheduler_spec")
+    if not scheduler:
+        return lr
+    name = scheduler.get("name")
+    if name == "LinearToZero":
+        frames = reader.number("agent.net.lr_scheduler_spec.frame", max_frame)
+        return FrameSchedule(Decay("linear_decay", lr, 0.0, 0, frames), max_frame)
+    notes.append(f"agent.net.lr_scheduler_spec {name} is not mapped: constant learning rate")
+    return lr
+
+
+def _train_freq(reader: SpecReader, num_envs: int) -> int:
+    """SLM-Lab trains off-policy when ``frame % training_frequency < num_envs``: every
+    max(1, training_frequency / num_envs) vector steps, which is SB3's train_freq unit."""
+    frequency = reader.integer("agent.algorithm.training_frequency", 1)
+    return max(1, round(frequency / num_envs))
+
+
+def _max_grad_norm(reader: SpecReader) -> float:
+    value = reader.get("agent.net.clip_grad_val")
+    return math.inf if value is None else reader.number("agent.net.clip_grad_val")
+
+
+def _on_policy(
+    reader: SpecReader, algorithm: str, num_envs: int, max_frame: int, notes: list[str]
+) -> tuple[dict, FrameSchedule | None, int]:
+    """Kwargs for PPO or A2C, the entropy schedule if it decays, optimizer steps per update."""
+    hidden, activation = _hidden_layers(reader)
+    optim, lr, _ = _optimizer(reader)
+    policy_kwargs: dict[str, Any] = {"net_arch": {"pi": hidden, "vf": hidden}}
+    if activation := _activation(activation, reader):
+        policy_kwargs["activation_fn"] = activation
+    kwargs: dict[str, Any] = {
+        "gamma": reader.number("agent.algorithm.gamma", 0.99),
+        # SLM-Lab's PPO always uses GAE; its ActorCritic without lam uses n-step returns
+        "gae_lambda": reader.number("agent.algorithm.lam", 0.95 if algorithm == "PPO" else 1.0),
+        "vf_coef": reader.number("agent.algorithm.val_loss_coef", 1.0),
+        "max_grad_norm": _max_grad_norm(reader),
+        "learning_rate": _learning_rate(reader, lr, max_frame, notes),
+        "policy_kwargs": policy_kwargs,
+    }
+    entropy = reader.decay("agent.algorithm.entropy_coef_spec") or Decay("no_decay", 0.0, 0.0)
+    kwargs["ent_coef"] = entropy.start_val
+    ent_schedule = None if entropy.name == "no_decay" else FrameSchedule(entropy, max_frame)
+    if reader.get("agent.net.shared"):
+        notes.append("agent.net.shared: SB3 2.x has no shared hidden layers; separate ones used")
+    if reader.get("agent.algorithm.normalize_v_targets"):
+        notes.append("agent.algorithm.normalize_v_targets is not available in SB3: not applied")
+    if algorithm == "A2C":
+        kwargs["n_steps"] = reader.integer("agent.algorithm.training_frequency")
+        kwargs["use_rms_prop"] = optim == "RMSprop"
+        if optim != "RMSprop":
+            policy_kwargs["optimizer_class"] = optim
+        if reader.get("agent.algorithm.lam") is None:
+            notes.append("agent.algorithm.lam unset: n-step returns (gae_lambda 1.0)")
+        return kwargs, ent_schedule, 1
+    # PPO: SLM-Lab rounds time_horizon and minibatch_size up to multiples of num_envs, and caps
+    # the minibatch at the batch (time_horizon * num_envs transitions per update).
+    horizon = reader.integer("agent.algorithm.time_horizon")
+    minibatch = reader.integer("agent.algorithm.minibatch_size", 4)
+    if horizon % num_envs or minibatch % num_envs:
+        horizon = math.ceil(horizon / num_envs) * num_envs
+        minibatch = math.ceil(minibatch / num_envs) * num_envs
+    batch = min(minibatch, horizon * num_envs)
+    clip = reader.decay("agent.algorithm.clip_eps_spec") or Decay("no_decay", 0.2, 0.2)
+    kwargs.update(
+        n_steps=horizon,
+        batch_size=batch,
+        n_epochs=reader.integer("agent.algorithm.training_epoch", 4),
+        clip_range=scheduled(clip, max_frame),
+    )
+    if reader.get("agent.algorithm.clip_val_loss") or reader.get("agent.algorithm.clip_vloss"):
+        kwargs["clip_range_vf"] = kwargs["clip_range"]
+    policy_kwargs["optimizer_class"] = optim
+    if reader.get("agent.net.critic_optim_spec"):
+        notes.append("agent.net.critic_optim_spec: SB3 uses one optimizer; actor lr used for both")
+    return kwargs, ent_schedule, math.ceil(horizon * num_envs / batch)
+
+
+def _replay(reader: SpecReader, num_envs: int) -> dict:
+    return {
+        "gamma": reader.number("agent.algorithm.gamma", 0.99),
+        "batch_size": reader.integer("agent.memory.batch_size", 32),
+        "buffer_size": reader.integer("agent.memory.max_size", 100_000),
+        "learning_starts": reader.integer("agent.algorithm.training_start_step", 0, minimum=0),
+        "train_freq": _train_freq(reader, num_envs),
+    }
+
+
+def _dqn(
+    reader: SpecReader, spec_algorithm: str, num_envs: int, max_frame: int, notes: list[str]
+) -> tuple[dict, FrameSchedule]:
+    """Kwargs for SB3's DQN and the exploration schedule.
+
+    SB3's DQN: epsilon-greedy exploration, uniform replay, a target network refreshed by copy
+    (tau 1) or Polyak averaging, Huber loss, no double-Q target. SLM-Lab's Boltzmann policy,
+    PrioritizedReplay, DoubleDQN's target and an MSE loss are not available: the nearest
+    setting is used and listed in the plan's notes.
+    """
+    hidden, activation = _hidden_layers(reader)
+    optim, lr, _ = _optimizer(reader)
+    policy_kwargs: dict[str, Any] = {"net_arch": hidden, "optimizer_class": optim}
+    if activation := _activation(activation, reader):
+        policy_kwargs["activation_fn"] = activation
+    kwargs = _replay(reader, num_envs)
+    iters = reader.integer("agent.algorithm.training_iter", 1)
+    batch_iters = reader.integer("agent.algorithm.training_batch_iter", 1)
+    kwargs.update(
+        gradient_steps=iters * batch_iters,
+        max_grad_norm=_max_grad_norm(reader),
+        learning_rate=_learning_rate(reader, lr, max_frame, notes),
+        policy_kwargs=policy_kwargs,
+    )
+    if spec_algorithm == "VanillaDQN":  # no target network: refresh it every vector step
+        kwargs.update(target_update_interval=1, tau=1.0)
+    elif reader.get("agent.net.update_type", "replace") == "polyak":
+        kwargs.update(target_update_interval=1, tau=reader.number("agent.net.polyak_coef"))
+    else:  # SLM-Lab's update_frequency and SB3's target_update_interval both count frames
+        kwargs.update(target_update_interval=reader.integer("agent.net.update_frequency", 1))
+    if spec_algorithm == "DoubleDQN":
+        notes.append("DoubleDQN: SB3's DQN has no double-Q target; trained as DQN")
+    if reader.get("agent.memory.name") == "PrioritizedReplay":
+        notes.append("PrioritizedReplay is not available in SB3's DQN: uniform replay used")
+    if reader.get("agent.net.loss_spec.name", "SmoothL1Loss") != "SmoothL1Loss":
+        notes.append("agent.net.loss_spec: SB3's DQN always uses the Huber (SmoothL1) loss")
+    explore = reader.decay("agent.algorithm.explore_var_spec")
+    if explore is None:
+        raise reader.error("agent.algorithm.explore_var_spec", "missing (DQN needs exploration)")
+    if reader.get("agent.algorithm.action_policy") == "boltzmann":
+        notes.append(
+            "action_policy boltzmann is not available in SB3: epsilon-greedy from 1.0 to 0.05 "
+            "over the same explore_var_spec steps"
+        )
+        explore = Decay(explore.name, 1.0, 0.05, explore.start_step, explore.end_step)
+    return kwargs, FrameSchedule(explore, max_frame)
+
+
+def _sac(reader: SpecReader, num_envs: int, max_frame: int, notes: list[str]) -> dict:
+    """Kwargs for SB3's SAC (automatic entropy tuning, as SLM-Lab's SAC)."""
+    hidden, activation = _hidden_layers(reader)
+    optim, lr, _ = _optimizer(reader)
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": {"pi": hidden, "qf": hidden},
+        "optimizer_class": optim,
+    }
+    if activation := _activation(activation, reader):
+        policy_kwargs["activation_fn"] = activation
+    kwargs = _replay(reader, num_envs)
+    kwargs.update(
+        gradient_steps=reader.integer("agent.algorithm.training_iter", 1),
+        tau=reader.number("agent.net.polyak_coef", 0.005),
+        ent_coef="auto",
+        learning_rate=_learning_rate(reader, lr, max_frame, notes),
+        policy_kwargs=policy_kwargs,
+    )
+    if reader.get("agent.net.clip_grad_val") is not None:
+        notes.append("agent.net.clip_grad_val: SB3's SAC does not clip gradients")
+    return kwargs
+
+
+def _probe_env(env_id: str, env_kwargs: dict, reader: SpecReader):
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id, **env_kwargs)
+    except Exception as error:  # gymnasium raises many types for unknown or uninstalled envs
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise reader.error("env.name", f"cannot make {env_id!r}: {message}") from None
+    spaces = env.observation_space, env.action_space
+    env.close()
+    return spaces
+
+
+def plan_training(
+    spec: Mapping, spec_file: str = "spec", spec_name: str | None = None
+) -> TrainingPlan:
+    """Map an SLM-Lab spec body onto SB3: algorithm, kwargs, env and run settings.
+
+    Raises BenchError for an algorithm, action space, network or schedule the embedded runner
+    cannot train; close-but-not-exact mappings are listed in ``notes``.
+    """
+    where = f"{spec_file}: {spec_name or spec.get('name', '?')}"
+    reader = SpecReader(spec, where)
+    spec_algorithm = str(reader.get("agent.algorithm.name", ""))
+    algorithm = SB3_ALGORITHMS.get(spec_algorithm)
+    if algorithm is None:
+        raise reader.error(
+            "agent.algorithm.name",
+            f"{spec_algorithm or '(missing)'} is not supported by the embedded runner "
+            f"(supported: {', '.join(SB3_ALGORITHMS)}); use runner: slm-lab",
+        )
+    env_id = reader.get("env.name")
+    if not isinstance(env_id, str) or not env_id:
+        raise reader.error("env.name", f"expected a Gymnasium env id, got {env_id!r}")
+    num_envs = reader.integer("env.num_envs", 1)
+    max_frame = reader.integer("env.max_frame")
+    max_session = reader.integer("meta.max_session")
+    log_frequency = reader.integer("meta.log_frequency")
+    env_kwargs = {k: v for k, v in reader.get("env").items() if k not in _SLM_ENV_KEYS}
+    if reader.get("env.max_t") is not None:
+        env_kwargs["max_episode_steps"] = reader.integer("env.max_t")
+    _, action_space = _probe_env(env_id, env_kwargs, reader)
+    continuous = type(action_space).__name__ == "Box"
+    if algorithm == "SAC" and not continuous:
+        raise reader.error(
+            "agent.algorithm.name",
+            f"SoftActorCritic with a discrete action space ({env_id}) is not supported by the "
+            "embedded runner (SB3's SAC needs continuous actions); use runner: slm-lab",
+        )
+    if algorithm == "DQN" and continuous:
+        raise reader.error(
+            "agent.algorithm.name",
+            f"{spec_algorithm} needs a discrete action space; {env_id} has continuous actions",
+        )
+    notes: list[str] = []
+    ent_schedule = exploration = None
+    opt_steps_per_update = 1
+    if algorithm in ("PPO", "A2C"):
+        kwargs, ent_schedule, opt_steps_per_update = _on_policy(
+            reader, algorithm, num_envs, max_frame, notes
+        )
+    elif algorithm == "DQN":
+        kwargs, exploration = _dqn(reader, spec_algorithm, num_envs, max_frame, notes)
+    else:
+        kwargs = _sac(reader, num_envs, max_frame, notes)
+    normalize = None
+    if reader.get("env.normalize_obs") or reader.get("env.normalize_reward"):
+        normalize = {
+            "norm_obs": bool(reader.get("env.normalize_obs", False)),
+            "norm_reward": bool(reader.get("env.normalize_reward", False)),
+            "gamma": kwargs["gamma"],
+            "clip_obs": reader.number("env.clip_obs", 10.0),
+            "clip_reward": reader.number("env.clip_reward", 10.0),
+        }
+    rigorous_eval = bool(reader.get("meta.rigorous_eval", 0))
+    if rigorous_eval:
+        notes.append("meta.rigorous_eval: no separate eval episodes; the eval df is the train df")
+    plan = TrainingPlan(
+        algorithm=algorithm,
+        spec_algorithm=spec_algorithm,
+        env_id=env_id,
+        num_envs=num_envs,
+        max_frame=max_frame,
+        max_session=max_session,
+        log_frequency=log_frequency,
+        kwargs=kwargs,
+        env_kwargs=env_kwargs,
+        normalize=normalize,
+        ent_coef_schedule=ent_schedule,
+        exploration_schedule=exploration,
+        opt_steps_per_update=opt_steps_per_update,
+        rigorous_eval=rigorous_eval,
+        notes=tuple(notes),
+    )
+    checkpoints = len(plan.checkpoint_frames(limit=3))
+    if checkpoints <= 2:  # SLM-Lab's analysis asserts more than 2 datapoints
+        raise reader.error(
+            "meta.log_frequency",
+            f"{log_frequency} gives {checkpoints} checkpoints over env.max_frame {max_frame}; "
+            "SLM-Lab's analysis needs more than 2",
+        )
+    return plan

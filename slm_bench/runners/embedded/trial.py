@@ -1,0 +1,233 @@
+"""An embedded trial: `meta.max_session` sessions (in parallel processes) as an SLM-Lab run.
+
+``run_trial`` trains the sessions, computes SLM-Lab's session and trial metrics and writes
+``data/{name}_{ts}`` in SLM-Lab's layout while printing SLM-Lab's console lines.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import os
+import queue
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from slm_bench.atomic import staged_dir, write_json, write_text
+from slm_bench.baseline import random_return
+from slm_bench.errors import BenchError
+from slm_bench.logs import output_message, running_message, trial_metrics_message
+from slm_bench.metrics import session_metrics, trial_metrics
+from slm_bench.run_folder import FOLDER_TS_FORMAT, RunLayout, folder_name
+from slm_bench.runners.embedded.console import Console
+from slm_bench.runners.embedded.plan import TrainingPlan, plan_training
+from slm_bench.runners.embedded.session import init_worker, train_session, train_session_in_worker
+
+
+def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime) -> dict:
+    """The spec as SLM-Lab saves it for a train trial: ``name`` set, ``meta`` extended."""
+    trial = copy.deepcopy(dict(spec))
+    trial["name"] = run_name
+    meta = trial.setdefault("meta", {})
+    predir = f"data/{folder}"
+    prepath = f"{predir}/{run_name}_t0"
+    meta.update(
+        rigorous_eval=meta.get("rigorous_eval", 0),
+        experiment=0,
+        trial=0,
+        session=-1,
+        cuda_offset=0,
+        resume=False,
+        experiment_ts=when.strftime(FOLDER_TS_FORMAT),
+        prepath=prepath,
+        git_sha=None,
+        random_seed=None,
+        predir=predir,
+        **{
+            f"{part}_prepath": f"{predir}/{part}/{run_name}_t0"
+            for part in ("graph", "info", "log", "model")
+        },
+    )
+    return trial
+
+
+def _reserve_folder(data_root: Path, run_name: str) -> tuple[str, datetime, Path]:
+    """A run folder name nobody holds under ``data_root`` (a later second if needed).
+
+    The name is claimed by creating a hidden ``.{folder}.reserved`` file exclusively, so two runs
+    of the same spec started in the same second do not build the same folder.
+    """
+    data_root.mkdir(parents=True, exist_ok=True)
+    when = datetime.now().replace(microsecond=0)
+    while True:
+        folder = folder_name(run_name, when)
+        reservation = data_root / f".{folder}.reserved"
+        if not (data_root / folder).exists():
+            try:
+                os.close(os.open(reservation, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return folder, when, reservation
+            except FileExistsError:
+                pass
+        when += timedelta(seconds=1)
+
+
+def _run_sessions(
+    plan: TrainingPlan,
+    seeds: list[int],
+    prefixes: list[str],
+    model_paths: list[Path],
+    console: Console,
+    max_workers: int,
+    where: str,
+) -> list[list[list[float]]]:
+    n = len(seeds)
+    results: dict[int, list[list[float]]] = {}
+    if max_workers <= 1:
+        for s in range(n):
+            try:
+                results[s] = train_session(plan, s, seeds[s], prefixes[s], model_paths[s], console)
+            except Exception as error:
+                raise _session_error(where, s, error) from error
+        return [results[s] for s in range(n)]
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch state
+    log_queue = ctx.Queue()
+    executor = ProcessPoolExecutor(
+        max_workers=min(max_workers, n),
+        mp_context=ctx,
+        initializer=init_worker,
+        initargs=(log_queue,),
+    )
+    pending: dict[Future, int] = {}
+    try:
+        for s in range(n):
+            args = (plan, s, seeds[s], prefixes[s], model_paths[s])
+            pending[executor.submit(train_session_in_worker, *args)] = s
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(log_queue, console)
+            for future in done:
+                s = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    raise _session_error(where, s, error)
+                results[s] = future.result()
+        deadline = time.monotonic() + 10  # the last records may still be in the queue's pipe
+        while len(console.done) < n and time.monotonic() < deadline:
+            _drain(log_queue, console, block=True)
+    except BaseException:
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        log_queue.close()
+    return [results[s] for s in range(n)]
+
+
+def _drain(log_queue: Any, console: Console, block: bool = False) -> None:
+    while True:
+        try:
+            record = log_queue.get(timeout=0.2) if block else log_queue.get_nowait()
+        except queue.Empty:
+            return
+        console(record)
+        block = False
+
+
+def _session_error(where: str, session: int, error: BaseException) -> BenchError:
+    detail = str(error).strip().splitlines()
+    return BenchError(
+        f"{where}: session {session} failed: {type(error).__name__}"
+        + (f": {detail[-1]}" if detail else "")
+    )
+
+
+def run_trial(
+    spec: dict,
+    spec_file: str,
+    spec_name: str,
+    run_name: str,
+    data_root: Path,
+    mode: str = "train",
+    max_workers: int | None = None,
+    stream: TextIO | None = None,
+    seed: int | None = None,
+) -> Path:
+    """Train the spec's trial and write its SLM-Lab run folder under ``data_root``.
+
+    Trains ``meta.max_session`` sessions (seeds as SLM-Lab derives them: ``1000 * session +``
+    a base, the current time unless ``seed`` is given), up to ``max_workers`` at once in
+    separate single-threaded processes (in this process when 1). The folder is built in a temp
+    sibling and renamed into place at the end. Returns the folder's path.
+    """
+    if mode != "train":
+        raise BenchError(f"{spec_file}: {spec_name}: mode {mode!r} is not supported (only train)")
+    stream = stream or sys.stdout
+    where = f"{spec_file}: {spec_name}"
+    plan = plan_training(spec, spec_file, spec_name)
+    random_baseline = random_return(plan.env_id)
+    data_root = Path(data_root)
+    folder, when, reservation = _reserve_folder(data_root, run_name)
+    try:
+        n = plan.max_session
+        workers = max(1, min(max_workers or os.cpu_count() or 1, n))
+        base_seed = int(time.time()) if seed is None else int(seed)
+        seeds = [int(1e3 * s + base_seed) % 2**32 for s in range(n)]
+        console = Console(stream, n)
+        console.log(
+            running_message(spec_file, spec_name, mode, n, f"data/{folder}/{run_name}"),
+            module="main",
+            function="run_spec",
+        )
+        console.log(
+            f"Embedded runner: SB3 {plan.algorithm} on {plan.env_id} ({plan.num_envs} envs, "
+            f"{plan.max_frame} frames), {n} sessions on {workers} workers, seeds {seeds}",
+            module="embedded",
+            function="run_trial",
+        )
+        for note in plan.notes:
+            console.log(note, module="embedded", function="plan_training", level="WARNING")
+        trial_spec = _trial_spec(spec, run_name, folder, when)
+        with staged_dir(data_root / folder) as root:
+            layout = RunLayout(root, run_name)
+            for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+            write_json(layout.spec_json, trial_spec)
+            write_json(layout.trial_spec_json, trial_spec)
+            prefixes = [f"Trial 0 session {s} {layout.session_prefix(s)}" for s in range(n)]
+            model_paths = [
+                layout.model_dir / f"{layout.session_prefix(s)}_model.pt" for s in range(n)
+            ]
+            rows = _run_sessions(plan, seeds, prefixes, model_paths, console, workers, where)
+            metrics_list = []
+            for s, session_rows in enumerate(rows):
+                session_df = pd.DataFrame(session_rows, columns=list(plan.columns))
+                metrics = session_metrics(session_df, random_baseline or 0.0)
+                metrics_list.append(metrics)
+                csv = session_df.to_csv(index=False)
+                for df_mode in ("train", "eval"):  # eval is train: no separate eval episodes
+                    write_text(layout.session_df_csv(s, df_mode), csv)
+                    write_json(layout.session_metrics_json(s, df_mode), metrics)
+                    write_json(layout.session_metrics_scalar_json(s, df_mode), metrics["scalar"])
+            trial = trial_metrics(metrics_list)
+            write_json(layout.trial_metrics_json, trial)
+            write_json(layout.trial_metrics_scalar_json, trial["scalar"])
+            write_json(layout.root_trial_metrics_scalar_json, trial["scalar"])
+            console.log(trial_metrics_message(trial["scalar"]))
+            console.log("Trial 0 done", function="close")
+            # the Output line: in the trial log now, on the console once the folder is in place
+            console.log(output_message(folder), module="main", function="run_spec", show=False)
+            write_text(layout.trial_log, "\n".join(console.trial) + "\n")
+            for s in range(n):
+                write_text(layout.session_log(s), "\n".join(console.sessions[s]) + "\n")
+        console.log(output_message(folder), module="main", function="run_spec", keep=False)
+    finally:
+        reservation.unlink(missing_ok=True)
+    return data_root / folder
