@@ -1,10 +1,14 @@
 """Random-policy returns per environment, in the format of SLM-Lab's random_baseline.json.
 
-The bundled file (``slm_bench/data/random_baseline.json``) maps env id -> ``{"mean", "std"}``
-of the undiscounted return of a uniformly random policy over 100 episodes, computed as SLM-Lab
-does: episode ``i`` starts from ``env.reset(seed=seed + i)``.
+The bundled file (``slm_bench/data/random_baseline.json``) is an unmodified copy of SLM-Lab's
+``slm_lab/spec/_random_baseline.json`` (https://github.com/kengz/SLM-Lab, MIT License,
+Copyright (c) 2017 Wah Loon Keng, Laura Graesser; see ``slm_bench/data/README.md``): env id ->
+``{"mean", "std"}`` of the undiscounted return of a uniformly random policy over 100 episodes,
+or ``null`` for an env SLM-Lab could not start. With a checkout, the checkout's own copy is read
+(``baseline_path``), so strength and Status use exactly the numbers SLM-Lab uses.
 
-Regenerate entries with ``python -m slm_bench.baseline CartPole-v1 Acrobot-v1 ...``.
+``python -m slm_bench.baseline ENV ... --output FILE`` computes entries for envs SLM-Lab's file
+does not list (episode ``i`` starts from ``env.reset(seed=seed + i)``, as SLM-Lab does).
 """
 
 from __future__ import annotations
@@ -13,16 +17,43 @@ import argparse
 import json
 import math
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
 
 BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "random_baseline.json"
+# Where an SLM-Lab checkout keeps its copy, relative to its root.
+CHECKOUT_BASELINE = Path("slm_lab") / "spec" / "_random_baseline.json"
 DEFAULT_EPISODES = 100
 
 
+def baseline_path(config: dict) -> Path | None:
+    """The baseline file a config uses: ``random_baseline`` when set, else the checkout's own
+    ``slm_lab/spec/_random_baseline.json`` when it has one, else None (the bundled copy)."""
+    if config.get("random_baseline"):
+        return Path(config["random_baseline"])
+    checkout = config.get("checkout")
+    if checkout:
+        path = Path(checkout["root"]) / CHECKOUT_BASELINE
+        if path.is_file():
+            return path
+    return None
+
+
 def _read(path: Path) -> dict[str, dict | None]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise BenchError(f"{path}: random baseline file not found") from None
+    return _read_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_cached(source: str, mtime_ns: int, size: int) -> dict[str, dict | None]:
+    # A 300-row table asks for one env at a time: the file is parsed once per version.
+    path = Path(source)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -39,7 +70,7 @@ def _read(path: Path) -> dict[str, dict | None]:
 def random_return(env_id: str, path: Path | None = None) -> float | None:
     """Mean random-policy return for ``env_id``; None when the file does not know the env.
 
-    ``path`` may point at a real SLM-Lab checkout's ``slm_lab/spec/random_baseline.json``.
+    ``path`` may point at another file in the same format (``baseline_path(config)``).
     """
     source = Path(path) if path is not None else BUNDLED_PATH
     entry = _read(source).get(env_id)
@@ -84,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("env_ids", nargs="+", metavar="ENV", help="Gymnasium env ids")
     parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=BUNDLED_PATH)
+    # Required: the bundled file is SLM-Lab's own copy and is not regenerated here.
+    parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
-        data = _read(args.output) if args.output.exists() else {}
+        data = dict(_read(args.output)) if args.output.exists() else {}
         for env_id in args.env_ids:
             data[env_id] = compute_random_baseline(env_id, args.episodes, args.seed)
             print(f"{env_id}: mean {data[env_id]['mean']:.2f}, std {data[env_id]['std']:.2f}")
