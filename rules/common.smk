@@ -1,9 +1,11 @@
+import math
 import re
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-from slm_bench.config import build_matrix, cell_fingerprint, load_config, parse_duration
+from slm_bench.config import TIME_LIMIT_SOURCE, build_matrix, cell_fingerprint, load_config
+from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.naming import plot_png_name
 
@@ -65,7 +67,7 @@ def session_threads(wildcards):
 
 
 def time_limit_minutes(wildcards):
-    return int(parse_duration(config["time_limit"]) / 60)
+    return max(1, math.ceil(parse_duration(config["time_limit"], TIME_LIMIT_SOURCE) / 60))
 
 
 def dstack_slot(wildcards):

@@ -12,68 +12,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
-import yaml
-
+from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.naming import env_base
 from slm_bench.settings import Settings, parse_target
+from slm_bench.validation import validate_against
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
-DSTACK_SCHEMA = SCHEMA_DIR / "dstack.schema.yaml"
-_TIME_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hms]?)\s*$")
-
-
-def _with_defaults(validator_class):
-    """Extend a jsonschema validator to fill in ``default`` values (as snakemake.utils.validate)."""
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, subschema in properties.items():
-                if "default" in subschema and name not in instance:
-                    instance[name] = json.loads(json.dumps(subschema["default"]))
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
-def _error_line(source: str, error: jsonschema.ValidationError) -> str:
-    where = ".".join(str(p) for p in error.absolute_path) or "top level"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"{source}: unknown key {', '.join(map(repr, unknown))} at {where}{hint}"
-    if error.validator == "required":
-        return f"{source}: {where}: {error.message}"
-    return f"{source}: {where}: {error.message}"
-
-
-def validate_against(data: dict, schema_path: Path, source: str) -> dict:
-    """Validate ``data`` in place against a YAML JSON-Schema, filling defaults; one-line errors."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        # The deepest error is the most specific: a typo inside an algorithm entry, not "envs".
-        best = max(errors, key=lambda e: len(e.absolute_path))
-        raise BenchError(_error_line(source, best))
-    return data
-
-
-def parse_duration(value: str | float | int, source: str = "config.yaml: time_limit") -> float:
-    """Seconds in ``6h`` / ``90m`` / ``45s`` / a bare number of hours."""
-    if isinstance(value, int | float):
-        return float(value) * 3600
-    match = _TIME_RE.match(str(value))
-    if not match:
-        raise BenchError(f"{source}: {value!r} is not a duration (expected e.g. 6h, 90m, 45s)")
-    number, unit = float(match.group(1)), match.group(2) or "h"
-    return number * {"h": 3600, "m": 60, "s": 1}[unit]
+TIME_LIMIT_SOURCE = "config.yaml: time_limit"
 
 
 @dataclass(frozen=True)
@@ -244,11 +189,11 @@ def build_matrix(config: dict) -> Matrix:
 
 def load_config(config: dict, source: str = "config.yaml") -> dict:
     """Validate a config (defaults filled in); the dstack section against its own schema."""
-    validate_against(config, CONFIG_SCHEMA, source)
-    if DSTACK_SCHEMA.exists():
-        validate_against(config["dstack"], DSTACK_SCHEMA, f"{source}: dstack")
+    validate_against(config, "config.schema.yaml", source)
+    validate_against(config["dstack"], "dstack.schema.yaml", f"{source}: dstack")
     if config["max_frame_policy"] is None:
         config["max_frame_policy"] = "warn" if config.get("checkout") else "error"
+    parse_duration(config["time_limit"], f"{source}: time_limit")
     if config["runner"] == "dstack" and config["store"] != "hf":
         raise BenchError(
             f"{source}: store: runner dstack uploads from remote machines, so it needs store: hf"

@@ -17,13 +17,12 @@ from pathlib import Path
 from slm_bench.atomic import staged_dir, write_json, write_text
 from slm_bench.baseline import random_return
 from slm_bench.config import (
-    SCHEMA_DIR,
+    TIME_LIMIT_SOURCE,
     Cell,
     EnvEntry,
-    parse_duration,
     spec_root,
-    validate_against,
 )
+from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_score
 from slm_bench.naming import plot_png_name
@@ -32,6 +31,7 @@ from slm_bench.runners import RunRequest, make_runner
 from slm_bench.settings import parse_target, status
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.stores import Store, make_store
+from slm_bench.validation import validate_against
 
 
 def _now() -> str:
@@ -108,7 +108,7 @@ def run_cell(cell: Cell, config: dict, out_marker: Path, out_log: Path, threads:
         workdir=workdir,
         log_path=partial_log,
         journal_path=cell_dir / "journal.json",
-        time_limit_s=parse_duration(config["time_limit"]),
+        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
         threads=threads,
         cell=cell.key,
         fingerprint=hashlib.sha256((cell_dir / "spec.json").read_bytes()).hexdigest()[:16],
@@ -169,7 +169,7 @@ def extract_metrics(cell: Cell, log_path: Path, marker_path: Path, out_metrics: 
             **{k: marker["extra"][k] for k in ("cost", "gpu", "attempts") if k in marker["extra"]},
         },
     }
-    validate_against(metrics, SCHEMA_DIR / "metrics.schema.yaml", str(out_metrics))
+    validate_against(metrics, "metrics.schema.yaml", str(out_metrics))
     write_json(out_metrics, metrics)
 
 
@@ -240,7 +240,7 @@ def write_row(cell: Cell, config: dict, metrics_path: Path, out_row: Path) -> No
         "hf_folder": folder,
         "hf_url": store.url(folder),
     }
-    validate_against(row, SCHEMA_DIR / "row.schema.yaml", str(out_row))
+    validate_against(row, "row.schema.yaml", str(out_row))
     write_json(out_row, row)
 
 

@@ -18,6 +18,7 @@ fields (:class:`RunState`) is ever kept.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import fcntl
 import hashlib
@@ -37,10 +38,11 @@ from pathlib import Path
 import yaml
 
 from slm_bench.atomic import write_json, write_text
+from slm_bench.durations import format_duration, parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest, RunResult
+from slm_bench.validation import validate_against
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "dstack.schema.yaml"
 TASK_FILE = "dstack-task.yml"
 REPO_MOUNT = "/workflow"
 
@@ -57,7 +59,6 @@ PS_PAGE_SIZE = 100
 MISSING_POLLS_TOLERATED = 3
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_DURATION_RE = re.compile(r"^(\d+) *([smhdw]?)$")
 _EVENT_STATUS_RE = re.compile(
     r"Run status changed \w+ -> (?P<status>\w+)(?:\. Termination reason: (?P<reason>\w+))?"
 )
@@ -82,38 +83,10 @@ _EMBEDDED_UPLOAD = (
 # -- options ----------------------------------------------------------------------------------
 
 
-def parse_duration_s(value: str | int, field_name: str) -> int:
-    """dstack's duration syntax: seconds, or ``<n>[smhdw]`` (``6h``, ``90m``)."""
-    match = _DURATION_RE.match(str(value).strip())
-    if not match:
-        raise BenchError(f"config.yaml: dstack.{field_name}: {value!r} is not a duration (e.g. 6h)")
-    unit = match.group(2) or "s"
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-
-
-def format_duration(seconds: int) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
 def validate_options(options: dict) -> dict:
     """The options checked against schemas/dstack.schema.yaml, with its defaults filled in."""
-    import jsonschema
-
-    schema = _load_schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    error = next(iter(sorted(validator.iter_errors(options), key=lambda e: list(e.path))), None)
-    if error is not None:
-        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise BenchError(f"config.yaml: dstack.{where}: {error.message}")
-    filled = {key: prop.get("default") for key, prop in schema["properties"].items()}
-    filled.update(options)
+    filled = copy.deepcopy(options)
+    validate_against(filled, "dstack.schema.yaml", "config.yaml: dstack")
     return filled
 
 
@@ -511,7 +484,7 @@ def task_config(opts: dict, request: RunRequest, store: StoreTarget | None) -> d
         default_setup = [f"cd {REPO_MOUNT} && pip install -e ."] if repo_dir else []
     setup = opts["setup_commands"] if opts["setup_commands"] is not None else default_setup
 
-    max_duration = parse_duration_s(opts["max_duration"], "max_duration")
+    max_duration = int(parse_duration(opts["max_duration"], "config.yaml: dstack.max_duration"))
     if request.time_limit_s and request.time_limit_s > 0:
         max_duration = min(max_duration, int(request.time_limit_s))
     config: dict = {"type": "task", "name": base_run_name(request.spec_name, request.sets)}
@@ -528,7 +501,9 @@ def task_config(opts: dict, request: RunRequest, store: StoreTarget | None) -> d
     if opts["retry_events"]:
         config["retry"] = {
             "on_events": list(opts["retry_events"]),
-            "duration": format_duration(parse_duration_s(opts["retry_duration"], "retry_duration")),
+            "duration": format_duration(
+                int(parse_duration(opts["retry_duration"], "config.yaml: dstack.retry_duration"))
+            ),
         }
     return config
 
@@ -862,8 +837,12 @@ class DstackRunner:
     def _wait_budget_s(self) -> float:
         """How long a run may stay unfinished before the runner stops waiting (dstack itself
         bounds pending by retry_duration and running by max_duration)."""
-        max_duration = parse_duration_s(self.opts["max_duration"], "max_duration")
-        retry = parse_duration_s(self.opts["retry_duration"], "retry_duration")
+        max_duration = int(
+            parse_duration(self.opts["max_duration"], "config.yaml: dstack.max_duration")
+        )
+        retry = int(
+            parse_duration(self.opts["retry_duration"], "config.yaml: dstack.retry_duration")
+        )
         return max_duration + (retry if self.opts["retry_events"] else 0) + 3600
 
     def _wait(

@@ -1,0 +1,103 @@
+"""The one JSON-Schema validator: the project's schemas, defaults filled in, one-line errors.
+
+Snakemake's own ``validate`` prints a multi-line report; a newcomer with a typo deserves one line
+naming the file, the key and what was expected. Schemas live in the repository's ``schemas/``
+folder, which an installed package carries as ``slm_bench/schemas/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from slm_bench.errors import BenchError
+
+_NUMBER_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def schema_dir() -> Path:
+    """``slm_bench/schemas`` in an installed package, else the checkout's top-level ``schemas/``."""
+    packaged = Path(str(resources.files("slm_bench"))) / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+def schema_path(name: str) -> Path:
+    """Path of ``schemas/<name>`` (e.g. ``config.schema.yaml``)."""
+    return schema_dir() / name
+
+
+@cache
+def load_schema(name: str) -> dict:
+    return yaml.safe_load(schema_path(name).read_text(encoding="utf-8"))
+
+
+def _with_defaults(validator_class):
+    """Extend a jsonschema validator to fill in ``default`` values (as snakemake.utils.validate)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_FILLING = _with_defaults(jsonschema.Draft202012Validator)
+_CHECKING = jsonschema.Draft202012Validator
+
+
+def describe(error: jsonschema.ValidationError) -> str:
+    """``where: what was expected`` for one schema error."""
+    where = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"unknown key {', '.join(map(repr, unknown))} at {where or 'top level'}{hint}"
+    if error.validator == "required":
+        missing = re.match(r"'([^']*)'", error.message)
+        name = missing.group(1) if missing else "?"
+        return f"{where + '.' if where else ''}{name} is missing"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        hint = ""
+        if isinstance(error.instance, str) and _NUMBER_TEXT.match(error.instance.strip()):
+            number = float(error.instance)
+            written = int(number) if number.is_integer() else repr(number)
+            hint = f" (YAML reads a bare {error.instance} as text; write {written})"
+        return f"{where or 'top level'}: expected {expected}, got {error.instance!r}{hint}"
+    if error.validator in ("minimum", "minLength", "exclusiveMinimum"):
+        return f"{where}: expected at least {error.validator_value}, got {error.instance!r}"
+    return f"{where or 'top level'}: {error.message}"
+
+
+def first_error(data: object, schema_name: str, fill_defaults: bool = True):
+    """The most specific error (the deepest; a typo inside an entry, not its parent), or None."""
+    cls = _FILLING if fill_defaults else _CHECKING
+    errors = list(cls(load_schema(schema_name)).iter_errors(data))
+    if not errors:
+        return None
+    deepest = max(len(e.absolute_path) for e in errors)
+    return jsonschema.exceptions.best_match(e for e in errors if len(e.absolute_path) == deepest)
+
+
+def validate_against(
+    data: object, schema_name: str, source: str, fill_defaults: bool = True
+) -> object:
+    """Validate ``data`` in place (defaults filled in); BenchError ``source: where: what``."""
+    error = first_error(data, schema_name, fill_defaults)
+    if error is not None:
+        raise BenchError(f"{source}: {describe(error)}")
+    return data
