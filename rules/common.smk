@@ -4,7 +4,12 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from slm_bench.config import TIME_LIMIT_SOURCE, build_matrix, cell_fingerprint, load_config
+from slm_bench.config import (
+    TIME_LIMIT_SOURCE,
+    build_matrix,
+    cell_fingerprint,
+    load_config,
+)
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.naming import plot_png_name
@@ -67,7 +72,9 @@ def session_threads(wildcards):
 
 
 def time_limit_minutes(wildcards):
-    return max(1, math.ceil(parse_duration(config["time_limit"], TIME_LIMIT_SOURCE) / 60))
+    return max(
+        1, math.ceil(parse_duration(config["time_limit"], TIME_LIMIT_SOURCE) / 60)
+    )
 
 
 def dstack_slot(wildcards):
