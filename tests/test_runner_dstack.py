@@ -33,6 +33,8 @@ from slm_bench.runners.dstack import (
     task_config,
     validate_options,
 )
+from slm_bench.runners.dstack import runner as dstack_runner_module
+from slm_bench.runners.dstack import task as dstack_task
 
 REPO = Path(__file__).resolve().parents[1]
 SLM_LAB_FIXTURES = REPO / "tests" / "fixtures" / "slm-lab"
@@ -235,7 +237,7 @@ def test_embedded_upload_command_prints_the_lines_the_log_reader_needs(tmp_path)
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
     }
     done = subprocess.run(
-        ["bash", "-c", dstack_runner._EMBEDDED_UPLOAD],
+        ["bash", "-c", dstack_task._EMBEDDED_UPLOAD],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -473,7 +475,7 @@ def test_other_work_in_the_journal_is_kept_but_not_reattached(tmp_path, standin)
 
 
 def test_a_run_beyond_the_ps_page_is_followed_through_its_events(tmp_path, standin, monkeypatch):
-    monkeypatch.setattr(dstack_runner, "PS_PAGE_SIZE", 2)
+    monkeypatch.setattr(dstack_runner_module, "PS_PAGE_SIZE", 2)
     standin.scenario(
         {
             "ps_limit": 2,
