@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_bench.budgets import read_budgets, row_frames
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, parse_settings_line
 from slm_bench.spec import locate_spec_file, placeholders, raw_spec
@@ -22,6 +23,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 @dataclass(frozen=True)
 class SkippedRow:
+    """A row of the checkout's file that is not planned, and why; with an empty ``env_id``, a
+    table whose rows are not read at all (``BenchmarksDoc.warnings``)."""
+
     env_id: str
     algorithm: str
     spec_file: str
@@ -29,6 +33,8 @@ class SkippedRow:
     reason: str
 
     def line(self) -> str:
+        if not self.env_id:
+            return self.reason
         return (
             f"{self.env_id} | {self.algorithm} | {self.spec_file} {self.spec_name}: {self.reason}"
         )
@@ -67,69 +73,121 @@ def read_checkout_benchmarks(checkout: dict) -> BenchmarksDoc:
     return BenchmarksDoc.read(path)
 
 
+def _hardcoded_frames(body: dict) -> int | None:
+    """The max_frame a raw spec writes as a number (None: a ``${max_frame}`` placeholder)."""
+    value = (body.get("env") or {}).get("max_frame") if isinstance(body, dict) else None
+    if isinstance(value, str):  # YAML reads a bare 2e6 as text; SLM-Lab's specs write 2000000
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() and value > 0 else None
+
+
+class _EnvRows:
+    """Turns one env's rows into config ``algorithms`` entries, or skipped rows with a reason."""
+
+    def __init__(self, root: Path, env_id: str, settings, budgets, policy: str, skipped: list):
+        self.root, self.env_id, self.settings = root, env_id, settings
+        self.budgets, self.policy, self.skipped = budgets, policy, skipped
+        self.algorithms: dict[str, dict] = {}
+        self.taken: set[str] = set()
+
+    def skip(self, row, reason: str) -> None:
+        self.skipped.append(
+            SkippedRow(self.env_id, row.algorithm, row.spec_file, row.spec_name, reason)
+        )
+
+    def add(self, row, phase: str | None) -> None:
+        settings = self.settings
+        if settings is None:
+            return self.skip(row, "the env has no Settings line")
+        if settings.max_frame is None:
+            return self.skip(row, f"Settings line has no max_frame ({settings.line()})")
+        if not row.spec_file or not row.spec_name:
+            return self.skip(row, "the row names no SPEC_FILE/SPEC_NAME")
+        path = locate_spec_file(row.spec_file, self.root)
+        if not path.is_file():
+            return self.skip(row, f"spec file not found: {path}")
+        try:
+            # A cheap check per row (the file is parsed once): the name exists and every
+            # placeholder is filled. Full resolution and validation is the cell's first job.
+            body = raw_spec(path, row.spec_name)
+        except BenchError as error:
+            return self.skip(row, str(error))
+        # SLM-Lab's runs of a file shared across envs pass `-s env=...` for every spec in
+        # it (the data folder then ends in `_{envshort}`), even one that names its env.
+        sets = {"env": self.env_id} if "${env}" in path.read_text(errors="replace") else {}
+        unfilled = placeholders(body) - set(sets) - {"max_frame"}
+        if unfilled:
+            names = ", ".join(f"${{{key}}}" for key in sorted(unfilled))
+            reason = f"{row.spec_file}: {row.spec_name}: {names} has no value to fill it"
+            return self.skip(row, reason)
+        budget = self.budgets.find(self.env_id, phase, row.algorithm, row.spec_name)
+        try:
+            frames = row_frames(budget, settings.max_frame, _hardcoded_frames(body), self.policy)
+        except BenchError as error:
+            return self.skip(row, str(error))
+        if frames is None and isinstance(settings.max_frame, Range):
+            return self.skip(
+                row,
+                f"Settings max_frame is a range ({settings.line()}) and the file documents no "
+                "frame budget for this row",
+            )
+        entry = {
+            "label": row.algorithm,
+            "spec_file": row.spec_file,
+            "spec_name": row.spec_name,
+            "sets": sets,
+        }
+        if frames is not None:
+            entry["max_frame"] = frames  # the row's documented budget: -s max_frame=frames
+        self.algorithms[_algo_key(row.spec_name, self.taken)] = entry
+
+
 def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
-    """The ``envs`` config the checkout's BENCHMARKS.md declares, and the rows left out (why)."""
+    """The ``envs`` config the checkout's BENCHMARKS.md declares, and the rows left out (why).
+
+    A row with a documented frame budget (``slm_bench.budgets``) gets ``max_frame``: it runs
+    with ``-s max_frame=BUDGET`` and its spec is audited against the budget. Tables that look
+    like results but are not read come first in the skipped list, as one line each.
+    """
     root = Path(checkout["root"])
     doc = read_checkout_benchmarks(checkout)
+    budgets = read_budgets(doc)
+    policy = checkout.get("frame_budgets") or "documented"
     wanted_envs = set(checkout.get("envs") or [])
-    envs: dict[str, dict] = {}
-    skipped: list[SkippedRow] = []
+    skipped = [SkippedRow("", "", "", "", warning) for warning in doc.warnings()]
+    by_env: dict[str, list] = {}
     for section in doc.env_sections():
-        if wanted_envs and section.env_id not in wanted_envs:
+        if section.env_id:  # rows without an env are in doc.warnings()
+            by_env.setdefault(section.env_id, []).append(section)
+    envs: dict[str, dict] = {}
+    for env_id, sections in by_env.items():
+        first = sections[0]
+        if wanted_envs and env_id not in wanted_envs:
             continue
-        if not _phase_matches(section.phase, checkout.get("phases") or []):
+        if not _phase_matches(first.phase, checkout.get("phases") or []):
             continue
-
-        def skip(row, reason, section=section):
-            skipped.append(
-                SkippedRow(section.env_id, row.algorithm, row.spec_file, row.spec_name, reason)
-            )
-
-        settings = parse_settings_line(section.settings_line) if section.settings_line else None
-        algorithms: dict[str, dict] = {}
-        taken: set[str] = set()
-        for row in section.rows:
-            if settings is None:
-                skip(row, "the env has no Settings line")
-                continue
-            if isinstance(settings.max_frame, Range) or settings.max_frame is None:
-                skip(row, f"Settings max_frame is not one value ({settings.line()})")
-                continue
-            if not row.spec_file or not row.spec_name:
-                skip(row, "the row names no SPEC_FILE/SPEC_NAME")
-                continue
-            path = locate_spec_file(row.spec_file, root)
-            if not path.is_file():
-                skip(row, f"spec file not found: {path}")
-                continue
-            try:
-                # A cheap check per row (the file is parsed once): the name exists and every
-                # placeholder is filled. Full resolution and validation is the cell's first job.
-                body = raw_spec(path, row.spec_name)
-            except BenchError as error:
-                skip(row, str(error))
-                continue
-            # SLM-Lab's runs of a file shared across envs pass `-s env=...` for every spec in
-            # it (the data folder then ends in `_{envshort}`), even one that names its env.
-            sets = {"env": section.env_id} if "${env}" in path.read_text(errors="replace") else {}
-            unfilled = placeholders(body) - set(sets) - {"max_frame"}
-            if unfilled:
-                names = ", ".join(f"${{{key}}}" for key in sorted(unfilled))
-                skip(row, f"{row.spec_file}: {row.spec_name}: {names} has no value to fill it")
-                continue
-            algorithms[_algo_key(row.spec_name, taken)] = {
-                "label": row.algorithm,
-                "spec_file": row.spec_file,
-                "spec_name": row.spec_name,
-                "sets": sets,
-            }
-        if algorithms:
-            envs[section.env_id] = {
+        settings = parse_settings_line(first.settings_line) if first.settings_line else None
+        rows = _EnvRows(root, env_id, settings, budgets, policy, skipped)
+        for section in sections:  # an env split over several shared tables (one per algorithm)
+            same = section.settings_line == first.settings_line
+            for row in section.rows:
+                if same:
+                    rows.add(row, section.phase)
+                else:
+                    where = f"line {first.start + 1}"
+                    rows.skip(row, f"Settings differ from the env's first table ({where})")
+        if rows.algorithms:
+            envs[env_id] = {
                 "settings": settings,
-                "target": section.target,
-                "phase": section.phase,
-                "docs_line": section.docs_line,
-                "algorithms": algorithms,
+                "target": first.target,
+                "phase": first.phase,
+                "docs_line": first.docs_line,
+                "algorithms": rows.algorithms,
             }
     return envs, skipped
 

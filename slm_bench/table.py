@@ -1,19 +1,24 @@
 """SLM-Lab's docs/BENCHMARKS.md as a list of lines plus indexes of its structures.
 
 Parsing never rewrites a line: the document keeps every line's text and line ending, and edits
-replace or insert whole lines, so everything an edit does not touch stays byte-identical. After
-each edit the indexes are rebuilt from the lines, so any ``EnvSection`` or ``Table`` taken before
-an edit is a stale snapshot.
+(``slm_bench.table_edit``) replace or insert whole lines, so everything an edit does not touch
+stays byte-identical. After each edit the indexes are rebuilt from the lines, so any
+``EnvSection`` or ``Table`` taken before an edit is a stale snapshot.
 
-Two result-table forms exist (see the SLM-Lab formats reference, section 4):
+Two forms of result tables exist, each in every column layout the file has used
+(``slm_bench.table_rows``; see the SLM-Lab formats reference, section 4):
 
 - per-env sections: ``#### 1.1 CartPole-v1`` heading, ``**Docs**:`` and ``**Settings**:`` lines,
-  a ``| Algorithm | Status | MA | SPEC_FILE | SPEC_NAME | HF Data |`` table, then a plot embed;
-- shared tables (Atari, Playground): ``| ENV | MA | SPEC_NAME | HF Data |`` where the ENV cell is
-  set only on the first row of each env's group, Docs/Settings come from the phase (or
-  sub-phase) preamble and plots sit in an image grid table.
+  a ``| Algorithm | Status | MA | SPEC_FILE | SPEC_NAME | HF Data |`` table (older files: last
+  column ``HF Repo``), then a plot embed;
+- shared tables (Atari, Playground): ``| ENV | MA | SPEC_NAME | HF Data |`` (older files:
+  ``| ENV | Score | SPEC_NAME | HF Repo |``, or one row per game) where the ENV cell is set only
+  on the first row of each env's group, Docs/Settings come from the phase (or sub-phase)
+  preamble and plots sit in an image grid table.
 
-Both forms are exposed as ``EnvSection`` objects (``form`` says which).
+Both forms are exposed as ``EnvSection`` objects (``form`` says which). A table that looks like
+results but is in no known layout, or result rows the index cannot attribute to an env, are
+reported by ``warnings()`` with their line number, never skipped silently.
 """
 
 from __future__ import annotations
@@ -25,179 +30,45 @@ from pathlib import Path
 
 from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
-from slm_bench.naming import algorithm_from_spec_name, env_base, hf_link
-from slm_bench.spec import algorithm_rank
+from slm_bench.naming import algorithm_from_spec_name, env_base
+from slm_bench.settings import Legend, parse_legend
+from slm_bench.table_edit import DocEdits, _check_single_line
+from slm_bench.table_rows import (  # noqa: F401 - re-exported: the table's public names
+    FORM_GROUP,
+    FORM_SECTION,
+    GROUPED_COLUMNS,
+    LAYOUT_GROUP,
+    LAYOUT_SECTION,
+    RESULT_COLUMNS,
+    RESULT_HEADER,
+    RESULT_SEPARATOR,
+    TABLE_GROUPED,
+    TABLE_IMAGE_GRID,
+    TABLE_OTHER,
+    TABLE_RESULT,
+    ResultRow,
+    is_separator,
+    layout_of,
+    looks_like_results,
+    parse_hf_cell,
+    split_cells,
+    strip_dotdot,
+)
 
 # Status cells of the legend beyond the three the status rule computes (settings.STATUS_*).
 STATUS_ACCEPTABLE = "📊"
 STATUS_PENDING = "🔄"
 
-RESULT_COLUMNS = ("Algorithm", "Status", "MA", "SPEC_FILE", "SPEC_NAME", "HF Data")
-GROUPED_COLUMNS = ("ENV", "MA", "SPEC_NAME", "HF Data")
-RESULT_HEADER = "| Algorithm | Status | MA | SPEC_FILE | SPEC_NAME | HF Data |"
-RESULT_SEPARATOR = "|-----------|--------|-----|-----------|-----------|---------|"
-
-# Table kinds returned by BenchmarksDoc.tables().
-TABLE_RESULT = "result"
-TABLE_GROUPED = "grouped"
-TABLE_IMAGE_GRID = "image_grid"
-TABLE_OTHER = "other"
-
-# EnvSection forms.
-FORM_SECTION = "section"
-FORM_GROUP = "group"
-
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*$")
 _ENV_HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?[ \t]+(\S+)$")
-_PHASE_NUMBER = re.compile(r"^Phase[ \t]+(\d+)\b")
-_LINK = re.compile(r"^\[([^\]]*)\]\(([^)\s]*)\)$")
 _PLOT_EMBED = re.compile(r"^!\[[^\]]*\]\((?:[^)\s]*/)?plots/[^)]+\)[ \t]*$")
 _GRID_IMAGE = re.compile(r"!\[[^\]]*\]\(plots/([^)]+)\)")
-_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
 _TARGET = re.compile(r"Target reward MA\s*(.*?)\s*$")
 _PHASE_SPEC_BULLET = re.compile(r"^\s*[-*]\s+\*\*([^*]+)\*\*:\s*\[[^\]]*\]\(([^)\s]+)\)")
 _PHASE_SPEC_FILE = re.compile(r"^\*\*Spec files?\*\*:\s*\[[^\]]*\]\(([^)\s]+)\)", re.IGNORECASE)
-_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_LEGEND_PREFIX = "**Legend**:"
 _DOCS_PREFIX = "**Docs**:"
 _SETTINGS_PREFIX = "**Settings**:"
-
-
-def _split_cells(line: str) -> list[str]:
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    parts = re.split(r"(?<!\\)\|", body) if "\\|" in body else body.split("|")
-    return [cell.strip() for cell in parts]
-
-
-def _render_cells(cells: list[str]) -> str:
-    # SLM-Lab writes an empty cell as "| |", not "|  |".
-    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
-
-
-def _is_separator(line: str) -> bool:
-    body = line.strip()
-    return "-" in body and body.startswith("|") and not body.strip("|:- \t")
-
-
-def _strip_dotdot(target: str) -> str:
-    return target[3:] if target.startswith("../") else target
-
-
-@dataclass
-class ResultRow:
-    """One result: a line of a per-env table, or of a shared (Atari/Playground) table.
-
-    ``ma`` keeps the MA cell text as shown. ``spec_link`` is the SPEC_FILE link target (None:
-    the cell is plain text). For shared-table rows ``algorithm`` is inferred from the spec name,
-    ``status`` is empty, ``env`` is inherited from the group's first row and ``spec_file`` comes
-    from the phase's spec-file links when there are any.
-    """
-
-    algorithm: str
-    status: str
-    ma: str
-    spec_file: str
-    spec_name: str
-    hf_folder: str
-    hf_url: str
-    spec_link: str | None = None
-    env: str = ""
-
-    def _checked(self, name: str, value: str) -> str:
-        if "|" in value or "\n" in value or "\r" in value:
-            raise BenchError(
-                f"BENCHMARKS.md row field {name}: expected text without '|' or line breaks, "
-                f"got {value!r}"
-            )
-        return value
-
-    def _spec_cell(self) -> str:
-        spec_file = self._checked("spec_file", self.spec_file)
-        if self.spec_link is None:
-            return spec_file
-        return f"[{spec_file}]({self._checked('spec_link', self.spec_link)})"
-
-    def _hf_cell(self) -> str:
-        folder = self._checked("hf_folder", self.hf_folder)
-        if not self.hf_url:
-            return folder  # e.g. "-" for a run not uploaded yet
-        return hf_link(folder, self._checked("hf_url", self.hf_url))
-
-    def render(self) -> str:
-        """The 6-column per-env table line, formatted exactly as SLM-Lab writes it."""
-        return _render_cells(
-            [
-                self._checked("algorithm", self.algorithm),
-                self._checked("status", self.status),
-                self._checked("ma", self.ma),
-                self._spec_cell(),
-                self._checked("spec_name", self.spec_name),
-                self._hf_cell(),
-            ]
-        )
-
-    def render_grouped(self, show_env: bool) -> str:
-        """The 4-column shared-table line; the ENV cell is filled only on a group's first row."""
-        env = self._checked("env", self.env) if show_env else ""
-        return _render_cells(
-            [
-                env,
-                self._checked("ma", self.ma),
-                self._checked("spec_name", self.spec_name),
-                self._hf_cell(),
-            ]
-        )
-
-    @classmethod
-    def build(
-        cls,
-        algorithm: str,
-        status: str,
-        score: float,
-        spec_file: str,
-        spec_name: str,
-        folder: str,
-        url: str,
-        spec_link_prefix: str = "../",
-    ) -> ResultRow:
-        """A new row: MA formatted ``%.2f``, SPEC_FILE linked as ``prefix + spec_file``."""
-        try:
-            ma = f"{float(score):.2f}"
-        except (TypeError, ValueError) as error:
-            raise BenchError(
-                f"BENCHMARKS.md row field ma: expected a number, got {score!r}"
-            ) from error
-        row = cls(
-            algorithm=algorithm,
-            status=status,
-            ma=ma,
-            spec_file=spec_file,
-            spec_name=spec_name,
-            hf_folder=folder,
-            hf_url=url,
-            spec_link=spec_link_prefix + spec_file,
-        )
-        row.render()  # validate every cell now, not at write time
-        return row
-
-    @classmethod
-    def _from_cells(cls, cells: list[str]) -> ResultRow:
-        cells = (cells + [""] * 6)[:6]
-        algorithm, status, ma, spec_cell, spec_name, hf_cell = cells
-        spec_file, spec_link = spec_cell, None
-        if match := _LINK.match(spec_cell):
-            spec_file, spec_link = match.group(1), match.group(2)
-        folder, url = _parse_hf_cell(hf_cell)
-        return cls(algorithm, status, ma, spec_file, spec_name, folder, url, spec_link)
-
-
-def _parse_hf_cell(cell: str) -> tuple[str, str]:
-    if match := _LINK.match(cell):
-        return match.group(1), match.group(2)
-    return cell, ""
 
 
 @dataclass(frozen=True)
@@ -265,7 +136,7 @@ def _target_of(docs_line: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-class BenchmarksDoc:
+class BenchmarksDoc(DocEdits):
     """SLM-Lab's BENCHMARKS.md: exact lines plus indexes; edits touch only the lines they must."""
 
     def __init__(self, text: str, source: str = "BENCHMARKS.md"):
@@ -404,14 +275,15 @@ class BenchmarksDoc:
         tables = []
         i = 0
         while i < len(lines):
-            if is_table_line(i) and is_table_line(i + 1) and _is_separator(lines[i + 1]):
+            if is_table_line(i) and is_table_line(i + 1) and is_separator(lines[i + 1]):
                 end = i + 2
                 while is_table_line(end):
                     end += 1
-                header = tuple(_split_cells(lines[i]))
-                if header == RESULT_COLUMNS:
+                header = tuple(split_cells(lines[i]))
+                layout = layout_of(header)
+                if layout == LAYOUT_SECTION:
                     kind = TABLE_RESULT
-                elif header == GROUPED_COLUMNS:
+                elif layout == LAYOUT_GROUP:
                     kind = TABLE_GROUPED
                 elif not any(header):
                     kind = TABLE_IMAGE_GRID
@@ -471,7 +343,10 @@ class BenchmarksDoc:
         if table is not None:
             for i in table.row_indexes:
                 rows.append(
-                    replace(ResultRow._from_cells(_split_cells(self._lines[i])), env=env_id)
+                    replace(
+                        ResultRow.from_cells(table.header, split_cells(self._lines[i])),
+                        env=env_id,
+                    )
                 )
                 row_lines.append(i)
         plot = next(
@@ -535,13 +410,13 @@ class BenchmarksDoc:
         grid_images = self._grid_images(grid)
         groups: list[tuple[str, list[int]]] = []
         for i in table.row_indexes:
-            env = _split_cells(self._lines[i])[0]
+            env = split_cells(self._lines[i])[0]
             if env or not groups:
                 groups.append((env, []))
             groups[-1][1].append(i)
         sections = []
         for env_id, row_lines in groups:
-            rows = [self._group_row(i, env_id, subphase, phase) for i in row_lines]
+            rows = [self._group_row(table, i, env_id, subphase, phase) for i in row_lines]
             sections.append(
                 EnvSection(
                     env_id=env_id,
@@ -565,26 +440,20 @@ class BenchmarksDoc:
         return sections
 
     def _group_row(
-        self, index: int, env_id: str, subphase: _Region | None, phase: _Region | None
+        self, table: Table, index: int, env_id: str, subphase: _Region | None, phase: _Region | None
     ) -> ResultRow:
-        cells = (_split_cells(self._lines[index]) + [""] * 4)[:4]
-        _, ma, spec_name, hf_cell = cells
-        algorithm = algorithm_from_spec_name(spec_name)
+        row = ResultRow.from_cells(table.header, split_cells(self._lines[index]))
+        algorithm = algorithm_from_spec_name(row.spec_name)
         link = None
         for region in (subphase, phase):
             if region is not None:
                 link = region.spec_links.get(algorithm) or region.spec_links.get("*")
                 if link:
                     break
-        folder, url = _parse_hf_cell(hf_cell)
-        return ResultRow(
+        return replace(
+            row,
             algorithm=algorithm,
-            status="",
-            ma=ma,
-            spec_file=_strip_dotdot(link) if link else "",
-            spec_name=spec_name,
-            hf_folder=folder,
-            hf_url=url,
+            spec_file=strip_dotdot(link) if link else "",
             spec_link=link,
             env=env_id,
         )
@@ -595,7 +464,7 @@ class BenchmarksDoc:
             return []
         images = []
         for i in grid.row_indexes:
-            for cell in _split_cells(self._lines[i]):
+            for cell in split_cells(self._lines[i]):
                 if match := _GRID_IMAGE.search(cell):
                     images.append((match.group(1), cell))
         return images
@@ -616,6 +485,7 @@ class BenchmarksDoc:
         return list(self._sections)
 
     def find_env(self, env_id: str) -> EnvSection | None:
+        """The env's first section (an env split over several shared tables has one per table)."""
         return next((s for s in self._sections if s.env_id == env_id), None)
 
     def result_rows(self) -> list[ResultRow]:
@@ -632,258 +502,56 @@ class BenchmarksDoc:
                 if i in by_line:
                     rows.append(by_line[i])
                 elif table.kind == TABLE_RESULT:  # a result table outside any env section
-                    rows.append(ResultRow._from_cells(_split_cells(self._lines[i])))
+                    rows.append(ResultRow.from_cells(table.header, split_cells(self._lines[i])))
         return rows
 
     def phases(self) -> list[str]:
         """Titles of the ``###`` phases under ``## Results``."""
         return [region.title for region in self._regions if region.level == 3]
 
-    # ------------------------------------------------------------------------------ edits
+    def is_fenced(self, index: int) -> bool:
+        """Whether line ``index`` (0-based) is inside a code fence (not markdown structure)."""
+        return self._fenced[index]
 
-    def _replace_line(self, index: int, text: str) -> None:
-        if self._lines[index] != text:
-            self._lines[index] = text
-            self._reindex()
+    def phase_at(self, index: int) -> str | None:
+        """Title of the ``###`` phase under ``## Results`` that line ``index`` belongs to."""
+        phase, _ = self._enclosing(index)
+        return phase.title if phase else None
 
-    def _insert_lines(self, at: int, texts: list[str]) -> None:
-        if not texts:
-            return
-        ends = [self._newline] * len(texts)
-        if at == len(self._lines) and self._lines and self._ends[-1] == "":
-            # Keep a file without a trailing newline that way: the new last line has none.
-            self._ends[-1] = self._newline
-            ends[-1] = ""
-        self._lines[at:at] = texts
-        self._ends[at:at] = ends
-        self._reindex()
+    def legend(self) -> Legend:
+        """The status symbols of the file's ``**Legend**:`` line (SLM-Lab's when it has none)."""
+        for i, line in enumerate(self._lines):
+            if not self._fenced[i] and line.startswith(_LEGEND_PREFIX):
+                legend = parse_legend(line)
+                if legend is not None:
+                    return legend
+        return Legend()
 
-    def _require_env(self, env_id: str) -> EnvSection:
-        section = self.find_env(env_id)
-        if section is None:
-            raise BenchError(
-                f"{self.source}: env {env_id!r} has no results section (expected a "
-                f"'#### N.M {env_id}' heading or a group in an '| ENV | MA |' table)"
-            )
-        return section
-
-    def upsert_row(self, env_id: str, row: ResultRow) -> None:
-        """Replace the env's row for the same algorithm (and spec_name, if the algorithm has
-        several rows), or insert the row in SLM-Lab's algorithm order.
-
-        In a shared (Atari/Playground) table the row is written in the 4-column form (status and
-        SPEC_FILE have no column there) and a new row goes at the end of the env's group, the
-        order the file itself uses.
-        """
-        section = self._require_env(env_id)
-        row = replace(row, env=env_id)
-        match = self._matching_row(section, row)
-        if section.form == FORM_GROUP:
-            if match is not None:
-                line = section.row_lines[match]
-                self._replace_line(line, row.render_grouped(line == section.row_lines[0]))
-            else:  # groups keep the file's own order: append at the group's end
-                self._insert_lines(section.row_lines[-1] + 1, [row.render_grouped(False)])
-            return
-        if section.table is None:
-            raise BenchError(
-                f"{self.source}: section {env_id!r} has no results table (expected a "
-                f"'{RESULT_HEADER}' table)"
-            )
-        if match is not None:
-            self._replace_line(section.row_lines[match], row.render())
-            return
-        rank = algorithm_rank(row.algorithm)
-        at = section.table.start + 2
-        for i, existing in zip(section.row_lines, section.rows, strict=True):
-            if algorithm_rank(existing.algorithm) <= rank:
-                at = i + 1
-        self._insert_lines(at, [row.render()])
-
-    @staticmethod
-    def _matching_row(section: EnvSection, row: ResultRow) -> int | None:
-        same = [k for k, r in enumerate(section.rows) if r.algorithm == row.algorithm]
-        if len(same) == 1:
-            return same[0]
-        return next((k for k in same if section.rows[k].spec_name == row.spec_name), None)
-
-    def ensure_env(
-        self, env_id: str, docs_line: str, settings_line: str, phase: str | None = None
-    ) -> EnvSection:
-        """Return the env's section, or create one (heading, Docs, Settings, empty table) at the
-        end of ``phase`` (a ``Phase N: Title`` heading or just its title; created if missing)."""
-        existing = self.find_env(env_id)
-        if existing is not None:
-            return existing
-        if not env_id or any(ch.isspace() or ch == "|" for ch in env_id):
-            raise BenchError(
-                f"{self.source}: env id {env_id!r} is not usable in a heading "
-                "(expected a non-empty id without spaces or '|')"
-            )
-        if self._results is None:
-            at = self._append_point(len(self._lines))
-            self._insert_lines(at, ["", "## Results"] if at else ["## Results"])
-        assert self._results is not None
-        region = None
-        if phase is not None:
-            region = self._find_phase(phase) or self._create_phase(phase)
-            number_prefix = _phase_number(region.title)
-            end = region.end
-        elif self.phases():
-            raise BenchError(
-                f"{self.source}: env {env_id!r} needs a phase (expected one of "
-                f"{', '.join(self.phases())} or a new phase title)"
-            )
-        else:
-            number_prefix = None
-            end = self._results[1]
-        siblings = [
-            s
-            for s in self._sections
-            if s.form == FORM_SECTION and s.phase == (region.title if region else None)
-        ]
-        last = max((_last_number(s.number) for s in siblings), default=0)
-        number = f"{number_prefix}.{last + 1}" if number_prefix else str(last + 1)
-        block = ["", f"#### {number} {env_id}"]
-        for line, prefix in ((docs_line, _DOCS_PREFIX), (settings_line, _SETTINGS_PREFIX)):
-            if line:
-                _check_single_line(self.source, prefix, line)
-                block += ["", line if line.startswith(prefix) else f"{prefix} {line}"]
-        block += ["", RESULT_HEADER, RESULT_SEPARATOR]
-        at = self._append_point(end)
-        if at < len(self._lines) and self._lines[at].strip():
-            block.append("")
-        self._insert_lines(at, block)
-        section = self.find_env(env_id)
-        assert section is not None
-        return section
-
-    def _append_point(self, end: int) -> int:
-        """Where to append content to a region ending at ``end``: after its last content line,
-        before trailing blank lines and a closing ``---`` rule."""
-        at = end
-        while at > 0 and not self._lines[at - 1].strip():
-            at -= 1
-        if (
-            at > 1
-            and _THEMATIC_BREAK.match(self._lines[at - 1])
-            and not self._lines[at - 2].strip()
-        ):
-            at -= 1
-            while at > 0 and not self._lines[at - 1].strip():
-                at -= 1
-        return at
-
-    def _find_phase(self, phase: str) -> _Region | None:
-        for region in self._regions:
-            if region.level != 3:
-                continue
-            title = region.title
-            if title == phase or re.sub(r"^Phase\s+\d+(?:\.\d+)*:\s*", "", title) == phase:
-                return region
-        return None
-
-    def _create_phase(self, phase: str) -> _Region:
-        _check_single_line(self.source, "phase", phase)
-        title = phase
-        if not _PHASE_NUMBER.match(phase):
-            numbers = [_phase_number(p) for p in self.phases()]
-            title = f"Phase {max((int(n) for n in numbers if n), default=0) + 1}: {phase}"
-        assert self._results is not None
-        at = self._append_point(self._results[1])
-        block = ["", f"### {title}"]
-        if at < len(self._lines) and self._lines[at].strip():
-            block.append("")
-        self._insert_lines(at, block)
-        region = self._find_phase(title)
-        assert region is not None
-        return region
-
-    def ensure_plot_embed(self, env_id: str, png_name: str, plots_dir: str = "plots") -> None:
-        """Add ``![env_id](plots/png_name)`` after the env's table unless it has a plot already.
-
-        ``plots_dir`` is the plots folder relative to the document (``plots`` beside it).
-
-        For a shared-table group the image goes into the image grid that follows the table (first
-        free cell of its last row, or a new row)."""
-        section = self._require_env(env_id)
-        _check_single_line(self.source, "png_name", png_name)
-        if section.plot_embed is not None:
-            return
-        if section.form == FORM_GROUP and self._fill_grid(section, png_name):
-            return
-        # A group without an image grid gets a plain embed line after its shared table.
-        after = section.table.end if section.table else self._append_point(section.end)
-        block = ["", f"![{env_id}]({plots_dir}/{png_name})"]
-        if after < len(self._lines) and self._lines[after].strip():
-            block.append("")
-        self._insert_lines(after, block)
-
-    def _fill_grid(self, section: EnvSection, png_name: str) -> bool:
-        assert section.table is not None
-        grid = self._grids.get(section.table.start)
-        if grid is None:
-            return False
-        alt = re.sub(r"-v\d+$", "", env_base(section.env_id))
-        image = f"![{alt}](plots/{png_name})"
-        columns = len(grid.header)
-        last = grid.end - 1
-        cells = _split_cells(self._lines[last]) if last >= grid.start + 2 else []
-        if cells and "" in cells:
-            cells[cells.index("")] = image
-            self._replace_line(last, _render_cells(cells))
-        else:
-            self._insert_lines(grid.end, [_render_cells([image] + [""] * (columns - 1))])
-        return True
-
-    def rewrite_links(self, old_repo: str, new_repo: str) -> int:
-        """Point result rows' HF Data links at ``new_repo``; returns how many were rewritten."""
-        for name, repo in (("old_repo", old_repo), ("new_repo", new_repo)):
-            if not _REPO.match(repo):
-                raise BenchError(
-                    f"{self.source}: rewrite_links {name} {repo!r} is not a repo id "
-                    "(expected owner/name)"
-                )
-        pattern = re.compile(
-            r"(\]\(https?://[^/\s)]+/datasets/)" + re.escape(old_repo) + r"(/tree/main/data/)"
-        )
-        count = 0
+    def warnings(self) -> list[str]:
+        """One line per table that looks like results but whose rows are not read, naming its
+        line number: a header in no known layout, or result rows outside any env."""
+        attributed = {i for s in self._sections if s.env_id for i in s.row_lines}
+        found = []
         for table in self._tables:
-            if table.kind not in (TABLE_RESULT, TABLE_GROUPED):
-                continue
-            for i in table.row_indexes:
-                line = self._lines[i]
-                # Only the last cell (HF Data) is rewritten; the rest of the line keeps its bytes.
-                stripped = line.rstrip()
-                close = len(stripped) - 1 if stripped.endswith("|") else len(stripped)
-                open_ = line.rfind("|", 0, close)
-                if open_ < 0:
-                    continue
-                cell = line[open_:close]
-                new_cell, n = pattern.subn(rf"\g<1>{new_repo}\g<2>", cell)
-                if n:
-                    self._lines[i] = line[:open_] + new_cell + line[close:]
-                    count += n
-        if count:
-            self._reindex()
-        return count
-
-
-def _phase_number(title: str) -> str | None:
-    match = _PHASE_NUMBER.match(title)
-    return match.group(1) if match else None
-
-
-def _last_number(number: str | None) -> int:
-    if not number:
-        return 0
-    tail = number.rsplit(".", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-def _check_single_line(source: str, name: str, value: str) -> None:
-    if "\n" in value or "\r" in value:
-        raise BenchError(f"{source}: {name} must be a single line, got {value!r}")
+            where = f"{self.source} line {table.start + 1}"
+            header = "| " + " | ".join(table.header) + " |"
+            rows = [self._lines[i] for i in table.row_indexes]
+            if table.kind in (TABLE_RESULT, TABLE_GROUPED):
+                lost = [i for i in table.row_indexes if i not in attributed]
+                if lost:
+                    found.append(
+                        f"{where}: result table {header} has {len(lost)} row(s) not under an "
+                        "env heading or ENV cell inside '## Results' (expected a "
+                        "'#### N.M ENV' section or an ENV on the group's first row); "
+                        "they are not read"
+                    )
+            elif table.kind == TABLE_OTHER and looks_like_results(table.header, rows):
+                found.append(
+                    f"{where}: table {header} looks like results but is not a known layout "
+                    f"(expected {RESULT_HEADER} or | ENV | MA | SPEC_NAME | HF Data |); "
+                    f"its {len(rows)} row(s) are not read"
+                )
+        return found
 
 
 def new_document(title: str = "SLM-Lab Benchmarks") -> BenchmarksDoc:

@@ -11,8 +11,10 @@ from slm_bench.settings import (
     STATUS_SOLVED,
     Range,
     Settings,
+    Legend,
     Target,
     format_number,
+    parse_legend,
     parse_number,
     parse_settings_line,
     parse_target,
@@ -261,12 +263,61 @@ CARTPOLE, ACROBOT, PENDULUM = Target(">", 400), Target(">", -100), Target(">", -
         (math.inf, CARTPOLE, 22.97, STATUS_SOLVED),
     ],
 )
-def test_status_rule(score, target, random, expected):
+def test_baseline_status_rule(score, target, random, expected):
+    assert status(score, target, random, rule="baseline") == expected
+
+
+@pytest.mark.parametrize(
+    ("score", "target", "random", "expected"),
+    [
+        # CrossQ CartPole: 324.10 is 81% of > 400; the maintainers wrote ⚠️ (baseline: Failed)
+        (324.10, CARTPOLE, 22.97, STATUS_CLOSE),
+        (320.0, CARTPOLE, 22.97, STATUS_CLOSE),
+        (319.99, CARTPOLE, 22.97, STATUS_FAILED),
+        (400.0, CARTPOLE, 22.97, STATUS_SOLVED),
+        (math.nan, CARTPOLE, 22.97, STATUS_FAILED),
+        # Hopper ~ 2000: ~ counts as its value
+        (1600.0, Target("~", 2000), 18.0, STATUS_CLOSE),
+        (1599.0, Target("~", 2000), 18.0, STATUS_FAILED),
+        # a target <= 0: 80% of the way from the random policy's return
+        (-179.9, ACROBOT, -499.86, STATUS_CLOSE),
+        (-180.1, ACROBOT, -499.86, STATUS_FAILED),
+        (-399.4, PENDULUM, -1197.15, STATUS_CLOSE),
+        (-120.2, ACROBOT, None, STATUS_CLOSE),
+        (-120.3, ACROBOT, None, STATUS_FAILED),
+        (0.0, Target(">", 0), -10.0, STATUS_SOLVED),
+        (-1.9, Target(">", 0), -10.0, STATUS_CLOSE),
+        (-2.1, Target(">", 0), -10.0, STATUS_FAILED),
+    ],
+)
+def test_legend_status_rule(score, target, random, expected):
     assert status(score, target, random) == expected
+    assert status(score, target, random, rule="legend") == expected
 
 
 def test_status_without_target_is_empty():
     assert status(1e9, None, 0.0) == ""
+
+
+def test_unknown_status_rule_is_one_line():
+    with pytest.raises(BenchError, match="status_rule 'vibes': expected one of legend, baseline"):
+        status(1.0, CARTPOLE, 0.0, rule="vibes")
+
+
+def test_legend_symbols_today_and_older():
+    today = benchmark_lines("**Legend**: ✅")[0]
+    legend = parse_legend(today)
+    assert legend == Legend(solved="✅", close="⚠️", failed="")
+    assert [legend.symbol(s) for s in (STATUS_SOLVED, STATUS_CLOSE, STATUS_FAILED)] == [
+        "✅",
+        "⚠️",
+        "",
+    ]
+    older = parse_legend(today.replace("| Failed |", "| ❌ Failed |"))
+    assert older.symbol(STATUS_FAILED) == "❌"
+    assert older.canonical("❌") == STATUS_FAILED and older.canonical("📊") == "📊"
+    # the Atari lambda table's legend is not a status legend
+    assert parse_legend("**Legend**: **Bold** = Best score | - = Not tested") is None
 
 
 def test_status_labels():
@@ -276,11 +327,26 @@ def test_status_labels():
         "Failed",
         "Failed",
     ]
+    assert status_label("📊") == "Acceptable"
     with pytest.raises(BenchError, match="unknown symbol"):
-        status_label("🔄")
+        status_label("Skip")
 
 
 def test_status_symbols_match_the_real_legend():
     legend = benchmark_lines("**Legend**: ✅")[0]
     assert f"{STATUS_SOLVED} Solved" in legend
     assert f"{STATUS_CLOSE} Close" in legend
+
+
+def test_with_budget_is_bounded_by_the_settings_line():
+    line = parse_settings_line("max_frame 10e6 | num_envs 16 | max_session 4 | log_frequency 1e4")
+    sac = line.with_budget("2e6")
+    assert sac.max_frame == 2_000_000 and sac.num_envs == 16
+    assert sac.line() == "max_frame 2e6 | num_envs 16 | max_session 4 | log_frequency 10000"
+    assert line.with_budget(10_000_000) == line
+    with pytest.raises(BenchError, match="sac.max_frame: frame budget 20e6 is above the Settings max_frame 10e6"):
+        line.with_budget("2e7", "config.yaml: envs.Ant-v5.algorithms.sac.max_frame")
+    ranged = parse_settings_line("max_frame 4e6-10e6 | num_envs 16")
+    assert ranged.with_budget(3_000_000).max_frame == 3_000_000
+    with pytest.raises(BenchError, match="one number"):
+        line.with_budget("1e6-2e6")

@@ -340,8 +340,11 @@ def test_real_ensure_plot_embed_keeps_existing_and_fills_grid_gap(real_text, rea
 
 
 def test_real_ensure_env_existing_is_unchanged_and_new_goes_to_its_phase(real_text, real):
-    assert real.ensure_env("CartPole-v1", "**Docs**: x", "**Settings**: y").number == "1.1"
-    assert real.ensure_env("ALE/Pong-v5", "x", "y", "Atari").form == FORM_GROUP
+    cartpole = "**Settings**: max_frame 2e5 | num_envs 4 | max_session 4 | log_frequency 500"
+    assert real.ensure_env("CartPole-v1", "**Docs**: x", cartpole).number == "1.1"
+    # the same Settings in other notation; Atari's is the phase's line
+    atari = "max_frame 1e7 | num_envs 16 | max_session 4 | log_frequency 1e4"
+    assert real.ensure_env("ALE/Pong-v5", "x", atari, "Atari").form == FORM_GROUP
     assert real.render() == real_text
     section = real.ensure_env(
         "MountainCar-v0", "**Docs**: MountainCar", "max_frame 2e5", "Classic Control"

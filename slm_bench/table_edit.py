@@ -1,0 +1,334 @@
+"""Surgical edits of a BenchmarksDoc: replace or insert whole lines, never rewrite others.
+
+``DocEdits`` is the editing half of ``slm_bench.table.BenchmarksDoc`` (which indexes the
+document); every edit rebuilds the indexes, so sections taken before an edit are stale.
+Rows are written in the columns of the table they land in (any layout the file has used) and
+with the status symbols of the file's own Legend line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from slm_bench.errors import BenchError
+from slm_bench.naming import env_base
+from slm_bench.settings import Settings, parse_settings_line
+from slm_bench.spec import algorithm_rank
+from slm_bench.table_rows import (
+    FORM_GROUP,
+    FORM_SECTION,
+    RESULT_HEADER,
+    RESULT_SEPARATOR,
+    TABLE_GROUPED,
+    TABLE_RESULT,
+    ResultRow,
+    render_cells,
+    split_cells,
+)
+
+if TYPE_CHECKING:
+    from slm_bench.table import EnvSection, _Region
+
+_PHASE_NUMBER = re.compile(r"^Phase[ \t]+(\d+)\b")
+_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
+_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_DOCS_PREFIX = "**Docs**:"
+_SETTINGS_PREFIX = "**Settings**:"
+
+
+class DocEdits:
+    """Edits of SLM-Lab's BENCHMARKS.md (mixed into BenchmarksDoc)."""
+
+    def _replace_line(self, index: int, text: str) -> None:
+        if self._lines[index] != text:
+            self._lines[index] = text
+            self._reindex()
+
+    def _insert_lines(self, at: int, texts: list[str]) -> None:
+        if not texts:
+            return
+        ends = [self._newline] * len(texts)
+        if at == len(self._lines) and self._lines and self._ends[-1] == "":
+            # Keep a file without a trailing newline that way: the new last line has none.
+            self._ends[-1] = self._newline
+            ends[-1] = ""
+        self._lines[at:at] = texts
+        self._ends[at:at] = ends
+        self._reindex()
+
+    def _require_env(self, env_id: str) -> EnvSection:
+        section = self.find_env(env_id)
+        if section is None:
+            raise BenchError(
+                f"{self.source}: env {env_id!r} has no results section (expected a "
+                f"'#### N.M {env_id}' heading or a group in an '| ENV | MA |' table)"
+            )
+        return section
+
+    def upsert_row(self, env_id: str, row: ResultRow, run_settings: Settings | None = None) -> None:
+        """Replace the env's row for the same algorithm (and spec_name, if the algorithm has
+        several rows), or insert the row in SLM-Lab's algorithm order.
+
+        The row is written in the columns of the env's table, whatever layout it has; its status
+        (``✅``, ``⚠️`` or empty, as computed) with the symbols of the file's Legend line. In a
+        shared (Atari/Playground) table a new row goes at the end of the env's group, the order
+        the file itself uses. ``run_settings``, when given, are the Settings the row was run
+        under: a row run under other Settings than its table's (and not a documented budget of
+        the file) is refused (``check_run_settings``).
+        """
+        section = self._require_env(env_id)
+        if run_settings is not None:
+            self.check_run_settings(section, row, run_settings)
+        row = replace(row, env=env_id, status=self.legend().symbol(row.status))
+        match = self._matching_row(section, row)
+        if section.form == FORM_GROUP:
+            header = section.table.header
+            if match is not None:
+                line = section.row_lines[match]
+                self._replace_line(line, row.render_as(header, line == section.row_lines[0]))
+            else:  # groups keep the file's own order: append at the group's end
+                self._insert_lines(section.row_lines[-1] + 1, [row.render_as(header, False)])
+            return
+        if section.table is None:
+            raise BenchError(
+                f"{self.source}: section {env_id!r} has no results table (expected a "
+                f"'{RESULT_HEADER}' table)"
+            )
+        text = row.render_as(section.table.header)
+        if match is not None:
+            self._replace_line(section.row_lines[match], text)
+            return
+        rank = algorithm_rank(row.algorithm)
+        at = section.table.start + 2
+        for i, existing in zip(section.row_lines, section.rows, strict=True):
+            if algorithm_rank(existing.algorithm) <= rank:
+                at = i + 1
+        self._insert_lines(at, [text])
+
+    def check_run_settings(self, section: EnvSection, row: ResultRow, run: Settings) -> None:
+        """Refuse a row whose run used other Settings than its table's Settings line.
+
+        A documented frame budget (``slm_bench.budgets``) is the one allowed difference: the
+        row's max_frame may be the budget the file documents for it.
+        """
+        from slm_bench.budgets import read_budgets
+
+        if section.settings_line is None:
+            return
+        table = parse_settings_line(section.settings_line, f"{self.source}: {section.env_id}")
+        expected = [table]
+        budgets = read_budgets(self)
+        budget = budgets.find(section.env_id, section.phase, row.algorithm, row.spec_name)
+        if budget is not None and isinstance(budget.frames, int):
+            expected.append(replace(table, max_frame=budget.frames))
+        if run not in expected:
+            raise BenchError(
+                f"{self.source}: {section.env_id} {row.algorithm} {row.spec_name}: run with "
+                f"Settings '{run.line()}' but the table's Settings line says '{table.line()}' "
+                "(expected the table's Settings or a documented frame budget; rerun, or edit the "
+                "Settings line by hand first)"
+            )
+
+    @staticmethod
+    def _matching_row(section: EnvSection, row: ResultRow) -> int | None:
+        same = [k for k, r in enumerate(section.rows) if r.algorithm == row.algorithm]
+        if len(same) == 1:
+            return same[0]
+        return next((k for k in same if section.rows[k].spec_name == row.spec_name), None)
+
+    def ensure_env(
+        self, env_id: str, docs_line: str, settings_line: str, phase: str | None = None
+    ) -> EnvSection:
+        """Return the env's section, or create one (heading, Docs, Settings, empty table) at the
+        end of ``phase`` (a ``Phase N: Title`` heading or just its title; created if missing)."""
+        existing = self.find_env(env_id)
+        if existing is not None:
+            self._check_section_settings(existing, settings_line)
+            return existing
+        if not env_id or any(ch.isspace() or ch == "|" for ch in env_id):
+            raise BenchError(
+                f"{self.source}: env id {env_id!r} is not usable in a heading "
+                "(expected a non-empty id without spaces or '|')"
+            )
+        if self._results is None:
+            at = self._append_point(len(self._lines))
+            self._insert_lines(at, ["", "## Results"] if at else ["## Results"])
+        assert self._results is not None
+        region = None
+        if phase is not None:
+            region = self._find_phase(phase) or self._create_phase(phase)
+            number_prefix = _phase_number(region.title)
+            end = region.end
+        elif self.phases():
+            raise BenchError(
+                f"{self.source}: env {env_id!r} needs a phase (expected one of "
+                f"{', '.join(self.phases())} or a new phase title)"
+            )
+        else:
+            number_prefix = None
+            end = self._results[1]
+        siblings = [
+            s
+            for s in self._sections
+            if s.form == FORM_SECTION and s.phase == (region.title if region else None)
+        ]
+        last = max((_last_number(s.number) for s in siblings), default=0)
+        number = f"{number_prefix}.{last + 1}" if number_prefix else str(last + 1)
+        block = ["", f"#### {number} {env_id}"]
+        for line, prefix in ((docs_line, _DOCS_PREFIX), (settings_line, _SETTINGS_PREFIX)):
+            if line:
+                _check_single_line(self.source, prefix, line)
+                block += ["", line if line.startswith(prefix) else f"{prefix} {line}"]
+        block += ["", RESULT_HEADER, RESULT_SEPARATOR]
+        at = self._append_point(end)
+        if at < len(self._lines) and self._lines[at].strip():
+            block.append("")
+        self._insert_lines(at, block)
+        section = self.find_env(env_id)
+        assert section is not None
+        return section
+
+    def _check_section_settings(self, section: EnvSection, settings_line: str | None) -> None:
+        """An existing section keeps its Settings line: rows run under other Settings (a config
+        whose ``envs`` differ from the checkout's file) are refused with one line, never landed
+        silently under the file's line."""
+        if not settings_line or section.settings_line is None:
+            return
+        where = f"{self.source}: {section.env_id}"
+        ours = parse_settings_line(settings_line, where)
+        theirs = parse_settings_line(section.settings_line, where)
+        if ours != theirs:
+            raise BenchError(
+                f"{where}: the rows were run with Settings '{ours.line()}' but the table's "
+                f"Settings line says '{theirs.line()}' (expected the same Settings; run with the "
+                "file's Settings, or edit its Settings line by hand first)"
+            )
+
+    def _append_point(self, end: int) -> int:
+        """Where to append content to a region ending at ``end``: after its last content line,
+        before trailing blank lines and a closing ``---`` rule."""
+        at = end
+        while at > 0 and not self._lines[at - 1].strip():
+            at -= 1
+        if (
+            at > 1
+            and _THEMATIC_BREAK.match(self._lines[at - 1])
+            and not self._lines[at - 2].strip()
+        ):
+            at -= 1
+            while at > 0 and not self._lines[at - 1].strip():
+                at -= 1
+        return at
+
+    def _find_phase(self, phase: str) -> _Region | None:
+        for region in self._regions:
+            if region.level != 3:
+                continue
+            title = region.title
+            if title == phase or re.sub(r"^Phase\s+\d+(?:\.\d+)*:\s*", "", title) == phase:
+                return region
+        return None
+
+    def _create_phase(self, phase: str) -> _Region:
+        _check_single_line(self.source, "phase", phase)
+        title = phase
+        if not _PHASE_NUMBER.match(phase):
+            numbers = [_phase_number(p) for p in self.phases()]
+            title = f"Phase {max((int(n) for n in numbers if n), default=0) + 1}: {phase}"
+        assert self._results is not None
+        at = self._append_point(self._results[1])
+        block = ["", f"### {title}"]
+        if at < len(self._lines) and self._lines[at].strip():
+            block.append("")
+        self._insert_lines(at, block)
+        region = self._find_phase(title)
+        assert region is not None
+        return region
+
+    def ensure_plot_embed(self, env_id: str, png_name: str, plots_dir: str = "plots") -> None:
+        """Add ``![env_id](plots/png_name)`` after the env's table unless it has a plot already.
+
+        ``plots_dir`` is the plots folder relative to the document (``plots`` beside it).
+
+        For a shared-table group the image goes into the image grid that follows the table (first
+        free cell of its last row, or a new row)."""
+        section = self._require_env(env_id)
+        _check_single_line(self.source, "png_name", png_name)
+        if section.plot_embed is not None:
+            return
+        if section.form == FORM_GROUP and self._fill_grid(section, png_name):
+            return
+        # A group without an image grid gets a plain embed line after its shared table.
+        after = section.table.end if section.table else self._append_point(section.end)
+        block = ["", f"![{env_id}]({plots_dir}/{png_name})"]
+        if after < len(self._lines) and self._lines[after].strip():
+            block.append("")
+        self._insert_lines(after, block)
+
+    def _fill_grid(self, section: EnvSection, png_name: str) -> bool:
+        assert section.table is not None
+        grid = self._grids.get(section.table.start)
+        if grid is None:
+            return False
+        alt = re.sub(r"-v\d+$", "", env_base(section.env_id))
+        image = f"![{alt}](plots/{png_name})"
+        columns = len(grid.header)
+        last = grid.end - 1
+        cells = split_cells(self._lines[last]) if last >= grid.start + 2 else []
+        if cells and "" in cells:
+            cells[cells.index("")] = image
+            self._replace_line(last, render_cells(cells))
+        else:
+            self._insert_lines(grid.end, [render_cells([image] + [""] * (columns - 1))])
+        return True
+
+    def rewrite_links(self, old_repo: str, new_repo: str) -> int:
+        """Point result rows' HF Data links at ``new_repo``; returns how many were rewritten."""
+        for name, repo in (("old_repo", old_repo), ("new_repo", new_repo)):
+            if not _REPO.match(repo):
+                raise BenchError(
+                    f"{self.source}: rewrite_links {name} {repo!r} is not a repo id "
+                    "(expected owner/name)"
+                )
+        pattern = re.compile(
+            r"(\]\(https?://[^/\s)]+/datasets/)" + re.escape(old_repo) + r"(/tree/main/data/)"
+        )
+        count = 0
+        for table in self._tables:
+            if table.kind not in (TABLE_RESULT, TABLE_GROUPED):
+                continue
+            for i in table.row_indexes:
+                line = self._lines[i]
+                # Only the last cell (HF Data) is rewritten; the rest of the line keeps its bytes.
+                stripped = line.rstrip()
+                close = len(stripped) - 1 if stripped.endswith("|") else len(stripped)
+                open_ = line.rfind("|", 0, close)
+                if open_ < 0:
+                    continue
+                cell = line[open_:close]
+                new_cell, n = pattern.subn(rf"\g<1>{new_repo}\g<2>", cell)
+                if n:
+                    self._lines[i] = line[:open_] + new_cell + line[close:]
+                    count += n
+        if count:
+            self._reindex()
+        return count
+
+
+def _phase_number(title: str) -> str | None:
+    match = _PHASE_NUMBER.match(title)
+    return match.group(1) if match else None
+
+
+def _last_number(number: str | None) -> int:
+    if not number:
+        return 0
+    tail = number.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _check_single_line(source: str, name: str, value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise BenchError(f"{source}: {name} must be a single line, got {value!r}")
