@@ -415,11 +415,12 @@ def test_session_df_and_metrics(short_run):
         assert tuple(df.columns) == CORE_COLUMNS + ("clip_eps", "entropy")
         assert df["frame"].tolist() == frames
         assert df["t"].tolist() == [f / 4 for f in frames]
-        assert (df["total_reward"] > 0).all() and df["epi"].is_monotonic_increasing
+        # SLM-Lab's vector-env clock counts no episodes: epi is empty
+        assert (df["total_reward"] > 0).all() and df["epi"].isna().all()
         assert df["opt_step"].iloc[-1] > 0 and (df["clip_eps"] == 0.2).all()
         # each row's total_reward_ma is the mean of total_reward so far (fewer than 100 rows)
         expected_ma = df["total_reward"].expanding().mean()
-        assert df["total_reward_ma"].tolist() == pytest.approx(expected_ma.tolist())
+        assert df["total_reward_ma"].tolist() == pytest.approx(expected_ma.tolist(), rel=1e-6)
         assert layout.session_df_csv(s, "eval").read_text() == layout.session_df_csv(s).read_text()
         metrics = read_json(layout.session_metrics_json(s))
         assert metrics["scalar"] == read_json(layout.session_metrics_scalar_json(s))
@@ -443,10 +444,10 @@ def test_console_and_log_lines(short_run):
     folder, console, _ = short_run
     lines = [strip_ansi(line) for line in console.read_text().splitlines()]
     assert (
-        "| main:run_spec | SLM-Lab: Running specs/ppo_classic.yaml ppo_cartpole train with 2 "
-        f"sessions | output: data/{folder.name}/ppo_cartpole_t0" in lines[0]
+        "| slm_lab.cli.main:run_spec | SLM-Lab: Running specs/ppo_classic.yaml ppo_cartpole train "
+        f"with 2 sessions | output: data/{folder.name}/ppo_cartpole_t0" in lines[0]
     )
-    assert lines[-1].endswith(f"| main:run_spec | Output: data/{folder.name}")
+    assert lines[-1].endswith(f"| slm_lab.cli.main:run_spec | Output: data/{folder.name}")
     run = read_score(console)  # the project's own reader of SLM-Lab logs
     assert run.data_folder == folder.name and run.mode == "train"
     scalar = read_json(RunLayout(folder, "ppo_cartpole").trial_metrics_scalar_json)
@@ -454,7 +455,7 @@ def test_console_and_log_lines(short_run):
         scalar["total_reward_ma"], abs=0.006
     )
     assert list(run.trial_metrics) == list(SCALAR_KEYS)
-    progress = [line for line in lines if "__init__:log_summary" in line]
+    progress = [line for line in lines if "slm_lab.agent:log_summary" in line]
     assert {"ppo_cartpole_t0_s0 [train]", "ppo_cartpole_t0_s1 [train]"} <= {
         line.rsplit(" ", 2)[-2] + " " + line.rsplit(" ", 1)[-1] for line in progress
     }

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from slm_bench.logs import console_line
+
+# SLM-Lab's ``module:function`` for each kind of line it prints, so a log of the embedded runner
+# greps like SLM-Lab's; the runner's own lines name its own modules.
+RUN_SPEC = ("slm_lab.cli.main", "run_spec")  # the Running and Output lines
+LOG_SUMMARY = ("slm_lab.agent", "log_summary")  # a checkpoint summary
+LOGGER_INFO = ("slm_lab.lib.logger", "info")  # trial_metrics, Trial/Session N done
 
 
 def _format_items(row: Mapping[str, float]) -> list[str]:
@@ -57,13 +64,16 @@ def log_record(
 
 
 class Console:
-    """Prints console lines to the stream (coloured, as loguru does) and keeps the plain lines
-    per log file: the trial log and one log per session."""
+    """Prints console lines to the stream (coloured, as loguru does) and appends the plain lines
+    to their log file as they come, as SLM-Lab's file sinks do: the trial's and each session's."""
 
-    def __init__(self, stream: TextIO, n_sessions: int):
+    def __init__(
+        self, stream: TextIO, trial_log: Path | None = None, session_logs: Sequence[Path] = ()
+    ):
         self.stream = stream
-        self.trial: list[str] = []
-        self.sessions: list[list[str]] = [[] for _ in range(n_sessions)]
+        self.paths: dict[int | None, Path | None] = dict(enumerate(session_logs))
+        self.paths[None] = trial_log
+        self.files: dict[int | None, TextIO] = {}
         self.done: set[int] = set()
 
     def __call__(self, record: LogRecord, keep: bool = True, show: bool = True) -> None:
@@ -71,19 +81,29 @@ class Console:
         if show:
             self.stream.write(console_line(level, module, function, message, when, pid) + "\n")
             self.stream.flush()
-        if keep:
-            plain = console_line(level, module, function, message, when, pid, color=False)
-            (self.trial if session is None else self.sessions[session]).append(plain)
+        path = self.paths.get(session)
+        if keep and path is not None:
+            if session not in self.files:
+                self.files[session] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+            handle = self.files[session]
+            handle.write(console_line(level, module, function, message, when, pid, color=False))
+            handle.write("\n")
+            handle.flush()
         if session is not None and message == f"Session {session} done":
             self.done.add(session)
 
     def log(
         self,
         message: str,
-        module: str = "control",
-        function: str = "run",
+        module: str = LOGGER_INFO[0],
+        function: str = LOGGER_INFO[1],
         level: str = "INFO",
         keep: bool = True,
         show: bool = True,
     ) -> None:
         self(log_record(None, module, function, message, level), keep=keep, show=show)
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+        self.files.clear()

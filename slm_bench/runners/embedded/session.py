@@ -15,11 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from slm_bench.runners.embedded.console import Reporter, log_record, summary_message
+from slm_bench.runners.embedded.console import (
+    LOG_SUMMARY,
+    LOGGER_INFO,
+    Reporter,
+    log_record,
+    summary_message,
+)
+from slm_bench.runners.embedded.output import MIN_ROWS_FOR_METRICS, RunOutput
 from slm_bench.runners.embedded.plan import TrainingPlan
 
 RETURN_WINDOW = 100  # total_reward: mean return of the last 100 finished episodes
-PROGRESS_FRACTION = 0.1  # a progress line per session at most every 10% of training
 
 
 def _resolve_kwargs(plan: TrainingPlan) -> dict[str, Any]:
@@ -65,16 +71,17 @@ def build_model(plan: TrainingPlan, seed: int):
     return model
 
 
-def _session_callback(plan: TrainingPlan, session: int, prefix: str, report: Reporter):
-    """An SB3 callback recording SLM-Lab checkpoints; O(1) per step, O(window) per checkpoint."""
+def _session_callback(
+    plan: TrainingPlan, session: int, prefix: str, report: Reporter, output: RunOutput | None
+):
+    """An SB3 callback recording SLM-Lab checkpoints: O(1) per step; per checkpoint a summary
+    line and (with ``output``) the session's interim files, and the trial's from session 0."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class SessionRecorder(BaseCallback):
         def __init__(self) -> None:
             super().__init__(verbose=0)
             self.rows: list[list[float]] = []
-            self.every = max(plan.max_frame * PROGRESS_FRACTION, 1)
-            self.next_report = self.every
 
         def _on_training_start(self) -> None:
             self.start = time.time()
@@ -136,7 +143,11 @@ def _session_callback(plan: TrainingPlan, session: int, prefix: str, report: Rep
             wall_t = int(time.time() - self.start)
             loss, extras = self._loss_and_extras()
             lrs = [opt.param_groups[0]["lr"] for opt in self.optimizers]
-            episodes = sum(len(r) for r in self.training_env.get_attr("episode_returns"))
+            if plan.num_envs == 1:  # SLM-Lab's clock: episodes so far, steps into this one
+                episodes = len(self.training_env.get_attr("episode_returns")[0])
+                t = len(self.training_env.get_attr("rewards")[0])
+            else:  # a vector env's clock counts no episodes and never resets t
+                episodes, t = math.nan, frame // plan.num_envs
             total_reward = self._total_reward()
             recent = [row[0] for row in self.rows[-(RETURN_WINDOW - 1) :]] + [total_reward]
             row = [
@@ -146,30 +157,37 @@ def _session_callback(plan: TrainingPlan, session: int, prefix: str, report: Rep
                 frame / wall_t if wall_t else 0.0,
                 frame,
                 wall_t,
-                frame // plan.num_envs,
+                t,
                 episodes,
                 self.model._n_updates * plan.opt_steps_per_update,
                 float(np.mean(lrs)) if lrs else math.nan,
                 *extras,
             ]
             self.rows.append([float(v) for v in row])
-            if frame >= self.next_report or frame >= plan.max_frame:
-                while self.next_report <= frame:
-                    self.next_report += self.every
-                message = summary_message(
-                    prefix, dict(zip(plan.columns, self.rows[-1], strict=True))
-                )
-                report(log_record(session, "__init__", "log_summary", message))
+            shown = np.asarray(self.rows[-1], dtype=np.float32)  # as SLM-Lab's float32 row
+            message = summary_message(prefix, dict(zip(plan.columns, shown, strict=True)))
+            report(log_record(session, *LOG_SUMMARY, message))
+            if output is not None and len(self.rows) >= MIN_ROWS_FOR_METRICS:
+                output.write_session(session, self.rows)
+                if session == 0:
+                    output.write_interim_trial()
 
     return SessionRecorder()
 
 
 def train_session(
-    plan: TrainingPlan, session: int, seed: int, prefix: str, model_path: Path, report: Reporter
+    plan: TrainingPlan,
+    session: int,
+    seed: int,
+    prefix: str,
+    model_path: Path,
+    report: Reporter,
+    output: RunOutput | None = None,
 ) -> list[list[float]]:
     """Train one session; return its session_df rows (columns ``plan.columns``).
 
-    Saves the SB3 model (a zip archive) at ``model_path``.
+    Saves the SB3 model (a zip archive) at ``model_path``; with ``output``, writes the session's
+    interim files at every checkpoint.
     """
     import torch
 
@@ -177,7 +195,7 @@ def train_session(
     torch.set_num_threads(1)
     try:
         model = build_model(plan, seed)
-        recorder = _session_callback(plan, session, prefix, report)
+        recorder = _session_callback(plan, session, prefix, report, output)
         # log_interval=None: SB3 never dumps (and clears) the train/* values the recorder reads
         model.learn(total_timesteps=plan.max_frame, callback=recorder, log_interval=None)
         model.save(model_path)
@@ -186,7 +204,7 @@ def train_session(
         model.get_env().close()
     finally:
         torch.set_num_threads(threads)
-    report(log_record(session, "control", "close", f"Session {session} done"))
+    report(log_record(session, *LOGGER_INFO, f"Session {session} done"))
     return recorder.rows
 
 
@@ -200,6 +218,11 @@ def init_worker(log_queue: Any) -> None:
 
 
 def train_session_in_worker(
-    plan: TrainingPlan, session: int, seed: int, prefix: str, model_path: Path
+    plan: TrainingPlan,
+    session: int,
+    seed: int,
+    prefix: str,
+    model_path: Path,
+    output: RunOutput | None = None,
 ) -> list[list[float]]:
-    return train_session(plan, session, seed, prefix, model_path, _worker_queue.put)
+    return train_session(plan, session, seed, prefix, model_path, _worker_queue.put, output)

@@ -10,6 +10,8 @@ import copy
 import multiprocessing
 import os
 import queue
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -18,20 +20,35 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-import pandas as pd
-
-from slm_bench.atomic import staged_dir, write_json, write_text
 from slm_bench.baseline import random_return
 from slm_bench.errors import BenchError
 from slm_bench.logs import output_message, running_message, trial_metrics_message
-from slm_bench.metrics import session_metrics, trial_metrics
 from slm_bench.run_folder import FOLDER_TS_FORMAT, RunLayout, folder_name
-from slm_bench.runners.embedded.console import Console
+from slm_bench.runners.embedded.console import RUN_SPEC, Console
+from slm_bench.runners.embedded.output import RunOutput, write_slm_json
 from slm_bench.runners.embedded.plan import TrainingPlan, plan_training
 from slm_bench.runners.embedded.session import init_worker, train_session, train_session_in_worker
 
+# The runner's own lines name its own modules.
+OWN_LINE = ("slm_bench.runners.embedded.trial", "run_trial")
+PLAN_LINE = ("slm_bench.runners.embedded.plan", "plan_training")
 
-def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime) -> dict:
+
+def git_sha(spec_file: str) -> str:
+    """The commit of the repository holding the spec file, as SLM-Lab records its own checkout's
+    (``unknown`` outside a git repository, SLM-Lab's fallback)."""
+    path = Path(spec_file)
+    where = path.resolve().parent if path.parent.is_dir() else Path.cwd()
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+        )
+    except (subprocess.CalledProcessError, OSError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime, sha: str) -> dict:
     """The spec as SLM-Lab saves it for a train trial: ``name`` set, ``meta`` extended."""
     trial = copy.deepcopy(dict(spec))
     trial["name"] = run_name
@@ -47,7 +64,7 @@ def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime) -> di
         resume=False,
         experiment_ts=when.strftime(FOLDER_TS_FORMAT),
         prepath=prepath,
-        git_sha=None,
+        git_sha=sha,
         random_seed=None,
         predir=predir,
         **{
@@ -86,13 +103,16 @@ def _run_sessions(
     console: Console,
     max_workers: int,
     where: str,
+    output: RunOutput,
 ) -> list[list[list[float]]]:
     n = len(seeds)
     results: dict[int, list[list[float]]] = {}
     if max_workers <= 1:
         for s in range(n):
             try:
-                results[s] = train_session(plan, s, seeds[s], prefixes[s], model_paths[s], console)
+                results[s] = train_session(
+                    plan, s, seeds[s], prefixes[s], model_paths[s], console, output
+                )
             except Exception as error:
                 raise _session_error(where, s, error) from error
         return [results[s] for s in range(n)]
@@ -107,7 +127,7 @@ def _run_sessions(
     pending: dict[Future, int] = {}
     try:
         for s in range(n):
-            args = (plan, s, seeds[s], prefixes[s], model_paths[s])
+            args = (plan, s, seeds[s], prefixes[s], model_paths[s], output)
             pending[executor.submit(train_session_in_worker, *args)] = s
         while pending:
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -164,70 +184,56 @@ def run_trial(
 
     Trains ``meta.max_session`` sessions (seeds as SLM-Lab derives them: ``1000 * session +``
     a base, the current time unless ``seed`` is given), up to ``max_workers`` at once in
-    separate single-threaded processes (in this process when 1). The folder is built in a temp
-    sibling and renamed into place at the end. Returns the folder's path.
+    separate single-threaded processes (in this process when 1). As SLM-Lab does, the folder
+    fills as the run goes (logs, interim metrics at every checkpoint); a run that fails removes
+    it, a killed one leaves it with trial metrics below ``max_frame``. Returns the folder's path.
     """
     if mode != "train":
         raise BenchError(f"{spec_file}: {spec_name}: mode {mode!r} is not supported (only train)")
     stream = stream or sys.stdout
     where = f"{spec_file}: {spec_name}"
     plan = plan_training(spec, spec_file, spec_name)
-    random_baseline = random_return(plan.env_id)
     data_root = Path(data_root)
     folder, when, reservation = _reserve_folder(data_root, run_name)
+    root = data_root / folder
+    layout = RunLayout(root, run_name)
+    n = plan.max_session
+    console = Console(stream, layout.trial_log, [layout.session_log(s) for s in range(n)])
     try:
-        n = plan.max_session
+        for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        reservation.unlink()  # the folder itself holds the name now
         workers = max(1, min(max_workers or os.cpu_count() or 1, n))
         base_seed = int(time.time()) if seed is None else int(seed)
         seeds = [int(1e3 * s + base_seed) % 2**32 for s in range(n)]
-        console = Console(stream, n)
+        trial_spec = _trial_spec(spec, run_name, folder, when, git_sha(spec_file))
+        write_slm_json(layout.spec_json, trial_spec)
+        write_slm_json(layout.trial_spec_json, trial_spec)
         console.log(
-            running_message(spec_file, spec_name, mode, n, f"data/{folder}/{run_name}"),
-            module="main",
-            function="run_spec",
+            running_message(spec_file, spec_name, mode, n, f"data/{folder}/{run_name}"), *RUN_SPEC
         )
         console.log(
             f"Embedded runner: SB3 {plan.algorithm} on {plan.env_id} ({plan.num_envs} envs, "
             f"{plan.max_frame} frames), {n} sessions on {workers} workers, seeds {seeds}",
-            module="embedded",
-            function="run_trial",
+            *OWN_LINE,
         )
         for note in plan.notes:
-            console.log(note, module="embedded", function="plan_training", level="WARNING")
-        trial_spec = _trial_spec(spec, run_name, folder, when)
-        with staged_dir(data_root / folder) as root:
-            layout = RunLayout(root, run_name)
-            for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
-                directory.mkdir(parents=True, exist_ok=True)
-            write_json(layout.spec_json, trial_spec)
-            write_json(layout.trial_spec_json, trial_spec)
-            prefixes = [f"Trial 0 session {s} {layout.session_prefix(s)}" for s in range(n)]
-            model_paths = [
-                layout.model_dir / f"{layout.session_prefix(s)}_model.pt" for s in range(n)
-            ]
-            rows = _run_sessions(plan, seeds, prefixes, model_paths, console, workers, where)
-            metrics_list = []
-            for s, session_rows in enumerate(rows):
-                session_df = pd.DataFrame(session_rows, columns=list(plan.columns))
-                metrics = session_metrics(session_df, random_baseline or 0.0)
-                metrics_list.append(metrics)
-                csv = session_df.to_csv(index=False)
-                for df_mode in ("train", "eval"):  # eval is train: no separate eval episodes
-                    write_text(layout.session_df_csv(s, df_mode), csv)
-                    write_json(layout.session_metrics_json(s, df_mode), metrics)
-                    write_json(layout.session_metrics_scalar_json(s, df_mode), metrics["scalar"])
-            trial = trial_metrics(metrics_list)
-            write_json(layout.trial_metrics_json, trial)
-            write_json(layout.trial_metrics_scalar_json, trial["scalar"])
-            write_json(layout.root_trial_metrics_scalar_json, trial["scalar"])
-            console.log(trial_metrics_message(trial["scalar"]))
-            console.log("Trial 0 done", function="close")
-            # the Output line: in the trial log now, on the console once the folder is in place
-            console.log(output_message(folder), module="main", function="run_spec", show=False)
-            write_text(layout.trial_log, "\n".join(console.trial) + "\n")
-            for s in range(n):
-                write_text(layout.session_log(s), "\n".join(console.sessions[s]) + "\n")
-        console.log(output_message(folder), module="main", function="run_spec", keep=False)
+            console.log(note, *PLAN_LINE, level="WARNING")
+        output = RunOutput(root, run_name, random_return(plan.env_id) or 0.0, plan.columns)
+        prefixes = [f"Trial 0 session {s} {layout.session_prefix(s)}" for s in range(n)]
+        model_paths = [layout.model_dir / f"{layout.session_prefix(s)}_model.pt" for s in range(n)]
+        rows = _run_sessions(plan, seeds, prefixes, model_paths, console, workers, where, output)
+        # eval is train: the embedded runner runs no separate eval episodes
+        metrics_list = [output.write_session(s, r, ("train", "eval")) for s, r in enumerate(rows)]
+        trial = output.write_trial(metrics_list)
+        console.log(trial_metrics_message(trial["scalar"]))
+        console.log("Trial 0 done")
+        console.log(output_message(folder), *RUN_SPEC)
+    except BaseException:
+        console.close()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     finally:
+        console.close()
         reservation.unlink(missing_ok=True)
-    return data_root / folder
+    return root

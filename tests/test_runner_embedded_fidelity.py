@@ -1,0 +1,219 @@
+"""The embedded runner's folder and log lines against a real SLM-Lab run (tests/fixtures).
+
+Wherever a reader would notice (SLM-Lab's plot and retro-analysis, a person grepping the logs),
+an embedded run must look like ``slm-lab run``'s: same files, columns, JSON keys and formatting,
+the same ``module:function`` for each kind of line, one summary block per checkpoint, and interim
+trial metrics while it runs. docs/slm-lab-differences.md lists what still differs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slm_bench.cli import build_parser
+from slm_bench.logs import strip_ansi
+from slm_bench.run_folder import RunLayout
+from slm_bench.runners.embedded import run_trial
+from slm_bench.spec import resolve_spec
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_RUNS = Path(__file__).resolve().parent / "fixtures" / "slm-lab-runs"
+REAL_FOLDER = REAL_RUNS / "ppo_cartpole_arc_2026_11_29_185430"
+REAL_LOG = REAL_RUNS / "ppo_cartpole_arc_2026_11_29_185430.train.log"
+REAL_NAME = "ppo_cartpole_arc"
+NAME = "ppo_cartpole"
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| (\w+) \| PID:\d+ \| (\S+) \| (.*)$")
+
+
+def log_records(text: str) -> list[tuple[str, str, list[str]]]:
+    """(module:function, first message line, continuation lines) per record of a console log."""
+    records: list[tuple[str, str, list[str]]] = []
+    for line in strip_ansi(text).splitlines():
+        if match := _RECORD.match(line):
+            records.append((match.group(2), match.group(3), []))
+        elif records:
+            records[-1][2].append(line)
+    return records
+
+
+def kind(message: str) -> str | None:
+    """The kind of an SLM-Lab line a reader greps for, or None."""
+    patterns = {
+        "running": r"SLM-Lab: Running ",
+        "summary": r"Trial 0 session \d+ \S+ \[train\]$",
+        "session_done": r"Session \d+ done$",
+        "trial_metrics": r"trial_metrics: ",
+        "trial_done": r"Trial 0 done$",
+        "output": r"Output: data/",
+    }
+    return next((k for k, p in patterns.items() if re.match(p, message)), None)
+
+
+def where_by_kind(records) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for where, message, _ in records:
+        if (k := kind(message)) is not None:
+            found.setdefault(k, set()).add(where)
+    return found
+
+
+def relative_files(folder: Path, name: str) -> set[str]:
+    """The folder's files (graph/ and model/ left out) with the run name replaced by NAME."""
+    return {
+        str(p.relative_to(folder)).replace(name, "NAME")
+        for p in folder.rglob("*")
+        if p.is_file() and p.relative_to(folder).parts[0] not in ("graph", "model")
+    }
+
+
+@pytest.fixture(scope="module")
+def embedded_run(tmp_path_factory):
+    """PPO CartPole with the real run's Settings shape (4 envs, 4 sessions), 1500 frames."""
+    body = resolve_spec(REPO / "specs" / "ppo_classic.yaml", NAME, {"max_frame": 1500})
+    data = tmp_path_factory.mktemp("data")
+    stream = io.StringIO()
+    spec_file = str(REPO / "specs" / "ppo_classic.yaml")
+    folder = run_trial(body, spec_file, NAME, NAME, data, max_workers=2, stream=stream, seed=3)
+    return folder, stream.getvalue()
+
+
+def test_same_files_as_a_real_run(embedded_run):
+    folder, _ = embedded_run
+    assert relative_files(folder, NAME) >= relative_files(REAL_FOLDER, REAL_NAME)
+    assert (folder / "graph").is_dir() and (folder / "model").is_dir()
+
+
+def test_csv_columns_and_empty_epi_as_a_real_run(embedded_run):
+    folder, _ = embedded_run
+    real = pd.read_csv(REAL_FOLDER / "info" / f"{REAL_NAME}_t0_s0_session_df_train.csv")
+    ours = pd.read_csv(folder / "info" / f"{NAME}_t0_s0_session_df_train.csv")
+    assert list(ours.columns) == list(real.columns)
+    assert real["epi"].isna().all() and ours["epi"].isna().all()  # vector envs count no episodes
+    assert ours["t"].tolist() == (ours["frame"] / 4).tolist()
+    # float32 values, as SLM-Lab's session_df holds them (20.227272, not 20.227272727272727)
+    for csv in (REAL_FOLDER / "info" / f"{REAL_NAME}_t0_s0_session_df_train.csv",
+                folder / "info" / f"{NAME}_t0_s0_session_df_train.csv"):  # fmt: skip
+        for token in csv.read_text().splitlines()[1].split(",")[:2]:
+            assert token == str(np.float32(token)), (csv.name, token)
+
+
+def test_json_as_a_real_run(embedded_run):
+    folder, _ = embedded_run
+    pairs = [
+        (f"{REAL_NAME}_spec.json", f"{NAME}_spec.json"),
+        (f"{REAL_NAME}_t0_trial_metrics_scalar.json", f"{NAME}_t0_trial_metrics_scalar.json"),
+        (f"info/{REAL_NAME}_t0_trial_metrics.json", f"info/{NAME}_t0_trial_metrics.json"),
+        (
+            f"info/{REAL_NAME}_t0_s0_session_metrics_train.json",
+            f"info/{NAME}_t0_s0_session_metrics_train.json",
+        ),
+    ]
+    for real_path, our_path in pairs:
+        real_text = (REAL_FOLDER / real_path).read_text()
+        our_text = (folder / our_path).read_text()
+        assert not real_text.endswith("\n") and not our_text.endswith("\n"), our_path
+        real, ours = json.loads(real_text), json.loads(our_text)
+        assert list(ours) == list(real), our_path
+        for key in ("scalar", "local", "meta"):
+            if key in real:
+                assert set(ours[key]) >= set(real[key]), (our_path, key)
+    meta = json.loads((folder / f"{NAME}_spec.json").read_text())["meta"]
+    assert re.fullmatch(r"[0-9a-f]{40}", meta["git_sha"])  # the spec's repository commit
+
+
+def test_log_lines_as_a_real_run(embedded_run):
+    folder, console = embedded_run
+    real = log_records(REAL_LOG.read_text())
+    ours = log_records(console)
+    assert (
+        where_by_kind(ours)
+        == where_by_kind(real)
+        == {
+            "running": {"slm_lab.cli.main:run_spec"},
+            "summary": {"slm_lab.agent:log_summary"},
+            "session_done": {"slm_lab.lib.logger:info"},
+            "trial_metrics": {"slm_lab.lib.logger:info"},
+            "trial_done": {"slm_lab.lib.logger:info"},
+            "output": {"slm_lab.cli.main:run_spec"},
+        }
+    )
+    # the same order of the trial's last lines
+    tail = [kind(message) for _, message, _ in ours[-3:]]
+    assert tail == [kind(message) for _, message, _ in real[-3:]]
+    for records, name, df_folder in ((real, REAL_NAME, REAL_FOLDER), (ours, NAME, folder)):
+        for s in range(4):
+            prefix = f"Trial 0 session {s} {name}_t0_s{s} [train]"
+            blocks = [lines for _, message, lines in records if message == prefix]
+            df = pd.read_csv(df_folder / "info" / f"{name}_t0_s{s}_session_df_train.csv")
+            assert len(blocks) == len(df), (name, s)  # one summary per checkpoint
+            keys = [item.split(":")[0] for line in blocks[-1] for item in line.split()]
+            assert keys == list(df.columns)
+            assert [len(line.split()) for line in blocks[-1]] == [4, 4, 4]
+
+
+def test_session_logs_as_a_real_run(embedded_run):
+    folder, _ = embedded_run
+    for path_folder, name in ((REAL_FOLDER, REAL_NAME), (folder, NAME)):
+        text = (path_folder / "log" / f"{name}_t0_s1.log").read_text()
+        assert "\x1b[" not in text
+        records = log_records(text)
+        assert records[-1][1] == "Session 1 done"
+        assert {kind(message) for _, message, _ in records} - {None} == {
+            "summary",
+            "session_done",
+        }
+        trial_log = (path_folder / "log" / f"{name}_t0.log").read_text()
+        assert [kind(message) for _, message, _ in log_records(trial_log)][-3:] == [
+            "trial_metrics",
+            "trial_done",
+            "output",
+        ]
+
+
+def test_a_killed_run_leaves_interim_trial_metrics_as_slm_lab_does(tmp_path):
+    """SLM-Lab rewrites the trial metrics at every checkpoint: a killed run's folder holds them
+    below max_frame (the pipeline's folder check must refuse it)."""
+    argv = [sys.executable, "-m", "slm_bench", "run", "-s", "max_frame=200000", "--"]
+    argv += [str(REPO / "specs" / "ppo_classic.yaml"), NAME, "train"]
+    proc = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        found: list[Path] = []
+        while not found and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            found = list(tmp_path.glob(f"data/*/info/{NAME}_t0_trial_metrics.json"))
+        assert found, "no interim trial metrics appeared"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    layout = RunLayout(found[0].parents[1], NAME)
+    scalar = json.loads(layout.trial_metrics_scalar_json.read_text())
+    assert 0 < scalar["frame"] < 200000
+    assert json.loads(layout.trial_metrics_json.read_text())["scalar"] == scalar
+    assert "Trial 0 session 0" in layout.session_log(0).read_text()  # logs fill as it runs
+
+
+def test_slm_bench_run_ends_options_with_a_double_dash():
+    args = build_parser().parse_args(
+        ["run", "--workers", "2", "-s", "max_frame=2000", "--", "-odd.yaml", "x", "train"]
+    )
+    assert (args.spec_file, args.spec_name, args.mode) == ("-odd.yaml", "x", "train")
+    assert (args.sets, args.workers) == ([("max_frame", "2000")], 2)
