@@ -1,0 +1,135 @@
+"""The search block read with SLM-Lab's semantics; the budget rule; spec patches."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from slm_bench.errors import BenchError
+from slm_bench.search.patch import unified_diff, write_values, yaml_scalar
+from slm_bench.search.space import read_space, rule_budget, trial_budget
+from slm_bench.spec import resolve_spec
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY = FIXTURES / "search" / "tiny_search.yaml"
+A2C_ARC = FIXTURES / "slm-lab" / "specs" / "benchmark_arc" / "a2c" / "a2c_classic_arc.yaml"
+
+
+def sample(space, seed=0, n=200):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    dists = {d.path: d.distribution() for d in space.dimensions}
+    return [space.values(study.ask(dists).params) for _ in range(n)]
+
+
+def test_every_slm_lab_distribution_samples_within_its_bounds():
+    spec = {
+        "search": {
+            "a__uniform": [0.9, 0.99],
+            "b__quniform": [3.2, 5.4, 0.2],
+            "c__loguniform": [1e-4, 1e-2],
+            "d__qloguniform": [1e-4, 1e-1, 5e-5],
+            "e__randint": [-9, 15],
+            "f__qrandint": [-21, 12, 3],
+            "g__lograndint": [1, 10],
+            "h__qlograndint": [2, 10, 2],
+            "i__choice": [16, 32, 64],
+            "j__randn": [10, 2],
+            "k": {"nested__qrandn": [10, 2, 0.5]},
+        }
+    }
+    space = read_space(spec, "spec")
+    assert space.paths[-1] == "k.nested"  # nested blocks flatten with dots, as util.flatten_dict
+    for v in sample(space):
+        assert 0.9 <= v["a"] <= 0.99 and isinstance(v["a"], float)
+        assert 3.2 - 1e-9 <= v["b"] <= 5.4 + 1e-9 and abs(v["b"] / 0.2 - round(v["b"] / 0.2)) < 1e-6
+        assert 1e-4 <= v["c"] <= 1e-2
+        assert abs(v["d"] / 5e-5 - round(v["d"] / 5e-5)) < 1e-6
+        assert -9 <= v["e"] < 15 and isinstance(v["e"], int)  # randint excludes the upper bound
+        assert -21 <= v["f"] <= 12 and v["f"] % 3 == 0  # qrandint includes it
+        assert 1 <= v["g"] < 10
+        assert v["h"] in (2, 4, 6, 8, 10)
+        assert v["i"] in (16, 32, 64)
+        assert abs(v["k.nested"] / 0.5 - round(v["k.nested"] / 0.5)) < 1e-9
+    draws = [v["j"] for v in sample(space, n=400)]
+    mean = sum(draws) / len(draws)
+    assert 9.5 < mean < 10.5  # randn(10, 2) centred on its mean
+
+
+@pytest.mark.parametrize(
+    ("block", "fragment"),
+    [
+        ({"gamma__grid_search": [0.9, 0.99]}, "grid_search is not supported"),
+        ({"gamma__normal": [0, 1]}, "unknown distribution 'normal'"),
+        ({"gamma": [0, 1]}, "expected path.to.key__DIST"),
+        ({"gamma__uniform": [0.99, 0.9]}, "expected low < high"),
+        ({"lr__loguniform": [0, 1]}, "needs low > 0"),
+        ({"lr__uniform": [1]}, "uniform expects 2 numbers"),
+    ],
+)
+def test_bad_search_blocks_are_one_line_errors(block, fragment):
+    with pytest.raises(BenchError) as error:
+        read_space({"search": block}, "specs/x.yaml: x")
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_spec_without_search_block_names_what_to_add():
+    with pytest.raises(BenchError, match="add one to the spec"):
+        read_space({"agent": {}}, "specs/x.yaml: x")
+
+
+def test_budget_rule_and_warning_over_it():
+    assert [rule_budget(n) for n in (1, 2, 3, 4, 6)] == [4, 8, 8, 16, 24]
+    space = read_space({"search": {"a__uniform": [0, 1], "b__uniform": [0, 1]}}, "s")
+    assert trial_budget({"meta": {}}, space, "s") == (8, [])
+    assert trial_budget({"meta": {"max_trial": 6}}, space, "s") == (6, [])
+    trials, warnings = trial_budget({"meta": {"max_trial": 30}}, space, "s")
+    assert trials == 30 and "exceeds the budget rule" in warnings[0]
+
+
+def test_real_slm_lab_search_blocks_parse():
+    spec = resolve_spec(A2C_ARC, "a2c_gae_lunar_arc")
+    space = read_space(spec, "a2c_gae_lunar_arc")
+    assert "agent.algorithm.gamma" in space.paths and len(space.dimensions) == 6
+    trials, warnings = trial_budget(spec, space, "a2c_gae_lunar_arc")
+    assert trials == 8 and warnings == []  # meta.max_trial 8, under the rule's 24
+
+
+def test_yaml_scalars_read_back_as_the_same_value():
+    for value in (1e-05, 0.000123, 0.99, 3, True, 2.5e-10, 1e20, "x y"):
+        assert yaml.safe_load(f"k: {yaml_scalar(value)}")["k"] == value
+
+
+def test_patch_writes_only_the_searched_keys_into_the_spec_own_mapping(tmp_path):
+    spec_file = tmp_path / "tiny_search.yaml"
+    shutil.copy(TINY, spec_file)
+    text = spec_file.read_text()
+    values = {"agent.algorithm.gamma": 0.975, "agent.net.optim_spec.lr": 0.00123}
+    # gamma comes from the shared anchor: a local key is added beside the merge, the anchor
+    # (shared with other specs) keeps 0.99; lr lives in an inline flow mapping: refused.
+    with pytest.raises(BenchError, match="write the value by hand"):
+        write_values(text, spec_file, "tiny_search.yaml", "ppo_tiny", values, {"max_frame": "1000"})
+    new = write_values(
+        text, spec_file, "tiny_search.yaml", "ppo_tiny", {"agent.algorithm.gamma": 0.975},
+        {"max_frame": "1000"},
+    )  # fmt: skip
+    diff = unified_diff(text, new, "tiny_search.yaml")
+    added = [line for line in diff.splitlines() if line.startswith("+") and "+++" not in line]
+    removed = [line for line in diff.splitlines() if line.startswith("-") and "---" not in line]
+    assert added == ["+      gamma: 0.975"] and removed == []
+    assert "${max_frame}" in new and "gamma: 0.99" in new  # placeholder and anchor untouched
+    spec_file.write_text(new)
+    body = resolve_spec(spec_file, "ppo_tiny", {"max_frame": "1000"})
+    assert body["agent"]["algorithm"]["gamma"] == 0.975
+
+
+def test_patch_replaces_a_local_value_in_place_keeping_its_comment(tmp_path):
+    spec_file = tmp_path / "tiny_search.yaml"
+    text = TINY.read_text().replace("    num_envs: 1\n", "    num_envs: 1  # one env\n")
+    spec_file.write_text(text)
+    sets = {"max_frame": "1000"}
+    new = write_values(text, spec_file, "tiny_search.yaml", "ppo_tiny", {"env.num_envs": 2}, sets)
+    assert new == text.replace("    num_envs: 1  # one env\n", "    num_envs: 2  # one env\n")
