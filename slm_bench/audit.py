@@ -1,8 +1,10 @@
-"""The spec audit: every row's spec against its env's Settings line, reported, never fatal.
+"""The spec audit: every row's spec against its row's Settings, reported, never fatal.
 
-SLM-Lab's own BENCHMARKS.md has rows whose specs disagree with their Settings line (e.g. SAC
-budgets below the PPO max_frame): the audit lists them so a maintainer can decide, and shows
-where a hand-set Status differs from the computed rule.
+A row's Settings are its table's Settings line, with max_frame replaced by the row's frame
+budget when the file documents one (SLM-Lab's SAC/CrossQ budgets below the PPO max_frame): the
+audit lists rows that run on a budget, and rows whose spec disagrees with their Settings or
+trains on another env, so a maintainer can decide. It also shows where a hand-set Status
+differs from the computed rule.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from dataclasses import dataclass
 
 from slm_bench.baseline import random_return
 from slm_bench.errors import BenchError
-from slm_bench.settings import parse_target, status, status_label
+from slm_bench.settings import Range, format_number, parse_target, status, status_label
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
+from slm_bench.table_rows import FORM_GROUP
 
 COLUMNS = ("Env", "Algorithm", "SPEC_FILE", "SPEC_NAME", "Verdict", "Detail")
 # Most actionable first.
-VERDICT_ORDER = {"mismatch": 0, "error": 1, "warning": 2, "not planned": 3, "ok": 4}
+VERDICT_ORDER = {"mismatch": 0, "error": 1, "warning": 2, "not planned": 3, "budget": 4, "ok": 5}
 
 
 @dataclass(frozen=True)
@@ -25,22 +28,37 @@ class AuditRow:
     algorithm: str
     spec_file: str
     spec_name: str
-    verdict: str  # ok | warning | mismatch | error | not planned
+    verdict: str  # ok | budget | warning | mismatch | error | not planned
     detail: str = ""
+
+
+def _budget_note(matrix, cell) -> str | None:
+    """How a row's max_frame differs from its table's Settings line (a documented budget)."""
+    entry = matrix.envs.get(cell.env)
+    if entry is None or cell.settings.max_frame == entry.settings.max_frame:
+        return None
+    limit = entry.settings.max_frame
+    shown = limit if isinstance(limit, Range) else format_number(limit)
+    budget = format_number(cell.settings.max_frame)
+    return f"runs at its documented frame budget: -s max_frame={budget} (Settings line: {shown})"
 
 
 def audit_matrix(matrix, policy: str) -> list[AuditRow]:
     rows = []
     for cell in matrix.cells.values():
         source = f"{cell.spec_file}: {cell.spec_name}"
+        budget = _budget_note(matrix, cell)
         try:
             body = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
             hardcoded = max_frame_is_hardcoded(cell.spec_path, cell.spec_name, cell.sets)
-            warnings = audit_spec(body, cell.settings, hardcoded, policy=policy, source=source)
-            verdict, detail = ("warning", "; ".join(warnings)) if warnings else ("ok", "")
+            warnings = audit_spec(
+                body, cell.settings, hardcoded, policy=policy, source=source, env_id=cell.env_id
+            )
+            verdict = "warning" if warnings else "budget" if budget else "ok"
+            detail = "; ".join([*([budget] if budget else []), *warnings])
         except BenchError as error:
             verdict = "mismatch" if "Settings line says" in str(error) else "error"
-            detail = str(error)
+            detail = "; ".join([str(error), *([budget] if budget else [])])
         rows.append(
             AuditRow(cell.env_id, cell.label, cell.spec_file, cell.spec_name, verdict, detail)
         )
@@ -58,12 +76,16 @@ def audit_matrix(matrix, policy: str) -> list[AuditRow]:
     return rows
 
 
-def status_differences(doc, baseline_path=None) -> list[tuple[str, str, str, str, str]]:
-    """(env, algorithm, MA, hand-set status, computed status) where the two disagree."""
+def status_differences(
+    doc, baseline_path=None, rule: str = "legend"
+) -> list[tuple[str, str, str, str, str, str]]:
+    """(env, algorithm, MA, target, hand-set status, computed status) for every row whose
+    hand-set Status (read with the file's own Legend symbols) differs from the computed rule."""
+    legend = doc.legend()
     differences = []
     for section in doc.env_sections():
         target = parse_target(section.target) if section.target else None
-        if target is None:
+        if target is None or section.form == FORM_GROUP:  # shared tables have no Status column
             continue
         baseline = random_return(section.env_id, baseline_path)
         for row in section.rows:
@@ -71,14 +93,16 @@ def status_differences(doc, baseline_path=None) -> list[tuple[str, str, str, str
                 score = float(row.ma)
             except ValueError:
                 continue
-            computed = status(score, target, baseline)
-            if row.status.strip() != computed:
+            computed = status(score, target, baseline, rule)
+            hand_set = legend.canonical(row.status)
+            if hand_set != computed:
                 differences.append(
                     (
                         section.env_id,
                         row.algorithm,
                         row.ma,
-                        status_label(row.status.strip()) if row.status.strip() else "Failed",
+                        target.text,
+                        status_label(hand_set) if hand_set else "Failed",
                         status_label(computed),
                     )
                 )
@@ -113,5 +137,6 @@ def render_audit(rows: list[AuditRow], differences: list[tuple] | None = None) -
     if differences is not None:
         lines += ["", "## Status: hand-set vs computed", ""]
         lines += [f"{len(differences)} rows differ from the computed rule (see the README).", ""]
-        lines += _table(("Env", "Algorithm", "MA", "Hand-set", "Computed"), differences)
+        header = ("Env", "Algorithm", "MA", "Target", "Hand-set", "Computed")
+        lines += _table(header, differences)
     return "\n".join(lines) + "\n"

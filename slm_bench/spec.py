@@ -258,15 +258,66 @@ def _whole(value: object) -> int | None:
     return None
 
 
+# What SLM-Lab runs with when a spec leaves a value out: make_env's ``num_envs`` (1) and the
+# env's ``log_frequency`` / ``eval_frequency`` (10000); extend_meta_spec's ``rigorous_eval`` (0).
+SLM_LAB_DEFAULTS = {
+    "env.num_envs": 1,
+    "meta.log_frequency": 10000,
+    "meta.eval_frequency": 10000,
+    "meta.rigorous_eval": 0,
+}
+
+
+def spec_default(body: Mapping, dotted: str) -> object:
+    """A spec value as SLM-Lab runs it: the spec's own, else SLM-Lab's default (else None)."""
+    section, key = dotted.split(".", 1)
+    value = (body.get(section) or {}).get(key)
+    return SLM_LAB_DEFAULTS.get(dotted) if value is None else value
+
+
 def spec_settings(body: Mapping) -> dict[str, int | None]:
-    """The four Settings values of a spec body (None where the spec leaves one out)."""
-    env, meta = body.get("env") or {}, body.get("meta") or {}
+    """The four Settings values a spec body runs with (SLM-Lab's defaults where it leaves one
+    out; None for max_frame or max_session, which SLM-Lab has no default for)."""
     return {
-        "max_frame": _whole(env.get("max_frame")),
-        "num_envs": _whole(env.get("num_envs")),
-        "max_session": _whole(meta.get("max_session")),
-        "log_frequency": _whole(meta.get("log_frequency")),
+        "max_frame": _whole(spec_default(body, "env.max_frame")),
+        "num_envs": _whole(spec_default(body, "env.num_envs")),
+        "max_session": _whole(spec_default(body, "meta.max_session")),
+        "log_frequency": _whole(spec_default(body, "meta.log_frequency")),
     }
+
+
+# env keys SLM-Lab keeps for itself (slm_lab/env RESERVED_KEYS); every other key goes to gym.make.
+_RESERVED_ENV_KEYS = frozenset(
+    {"name", "num_envs", "max_t", "max_frame", "normalize_obs", "normalize_reward"}
+    | {"clip_obs", "clip_reward", "device", "reward_scale"}
+)
+
+
+def _registered_as(env: Mapping, env_id: str) -> bool:
+    """Whether ``env`` (a spec's env section) makes the env Gymnasium registers as ``env_id``:
+    ``LunarLander-v3`` with ``continuous: true`` is ``LunarLanderContinuous-v3``."""
+    try:
+        from gymnasium.envs.registration import registry
+    except ImportError:  # pragma: no cover - gymnasium is a dependency
+        return False
+    made, row = registry.get(str(env.get("name"))), registry.get(env_id)
+    if made is None or row is None or made.entry_point != row.entry_point:
+        return False
+    kwargs = {**made.kwargs, **{k: v for k, v in env.items() if k not in _RESERVED_ENV_KEYS}}
+    return kwargs == row.kwargs and made.max_episode_steps == row.max_episode_steps
+
+
+def check_env_name(body: Mapping, env_id: str, source: str = "") -> None:
+    """The row's env id must be the env the spec trains on (``env.name`` after ``-s``, or the
+    same Gymnasium registration with the spec's ``gym.make`` keys)."""
+    env = body.get("env") or {}
+    name = env.get("name")
+    if name != env_id and not _registered_as(env, env_id):
+        prefix = f"{source}: " if source else ""
+        raise BenchError(
+            f"{prefix}env.name is {name!r} but the row is for {env_id!r} (expected the row's env; "
+            "a spec for another env would publish its score under this one)"
+        )
 
 
 def max_frame_is_hardcoded(
@@ -290,16 +341,22 @@ def audit_spec(
     hardcoded: bool,
     policy: str = "error",
     source: str = "",
+    env_id: str | None = None,
 ) -> list[str]:
     """Check a resolved spec against its Settings line; return warnings, raise on a problem.
 
-    Any Settings mismatch is an error. A hard-coded env.max_frame is an error under policy
+    With ``env_id`` (the row's env), the spec must train on that env (``check_env_name``).
+    ``settings`` are the row's: its table's Settings line, or that line with the row's documented
+    frame budget as max_frame. Any Settings mismatch is an error (SLM-Lab's defaults count for
+    values the spec leaves out). A hard-coded env.max_frame is an error under policy
     ``error``; under ``warn`` it is returned as a warning when it equals the Settings value (one
     that differs is already a mismatch).
     """
     if policy not in AUDIT_POLICIES:
         raise BenchError(f"audit policy {policy!r}: expected one of {', '.join(AUDIT_POLICIES)}")
     prefix = f"{source}: " if source else ""
+    if env_id is not None:
+        check_env_name(body, env_id, source)
     values = spec_settings(body)
     problems = settings.mismatches(values)
     if problems:

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -199,7 +200,82 @@ def test_spec_settings_reads_the_four_fields():
         "max_session": 4,
         "log_frequency": 500,
     }
-    assert spec.spec_settings({"env": {}, "meta": {}})["log_frequency"] is None
+    # What SLM-Lab runs with when a spec leaves a value out (make_env, the env's log_frequency).
+    assert spec.spec_settings({"env": {}, "meta": {}}) == {
+        "max_frame": None,
+        "num_envs": 1,
+        "max_session": None,
+        "log_frequency": 10000,
+    }
+
+
+def test_a_spec_without_num_envs_resolves_and_runs_one_env(tmp_path):
+    """SLM-Lab accepts real specs without env.num_envs (dqn_mountaincar): it runs 1 env."""
+    path = tmp_path / "dqn_mountaincar.json"
+    body = {
+        "agent": {"name": "DQN", "algorithm": {"name": "DQN"}},
+        "env": {"name": "MountainCar-v0", "max_t": None, "max_frame": "${max_frame}"},
+        "meta": {"distributed": False, "max_session": 4, "max_trial": 1},
+    }
+    path.write_text(json.dumps({"dqn_mountaincar": body}))
+    resolved = spec.resolve_spec(path, "dqn_mountaincar", {"max_frame": "1e5"})
+    assert "num_envs" not in resolved["env"]  # resolved as SLM-Lab's spec_util returns it
+    settings = Settings(max_frame=100000, num_envs=1, max_session=4, log_frequency=10000)
+    assert spec.audit_spec(resolved, settings, hardcoded=False) == []
+    with pytest.raises(BenchError, match="num_envs: spec has 1, Settings line says 4"):
+        spec.audit_spec(resolved, Settings(max_frame=100000, num_envs=4), hardcoded=False)
+
+
+def test_env_name_must_be_the_rows_env():
+    cartpole = {"env": {"name": "CartPole-v1"}}
+    spec.check_env_name(cartpole, "CartPole-v1")
+    with pytest.raises(BenchError) as info:
+        spec.check_env_name(cartpole, "ALE/Pong-v5", "ppo.yaml: ppo_cartpole")
+    assert str(info.value).startswith(
+        "ppo.yaml: ppo_cartpole: env.name is 'CartPole-v1' but the row is for 'ALE/Pong-v5'"
+    )
+    with pytest.raises(BenchError, match="row is for 'CartPole-v0'"):  # other episode length
+        spec.check_env_name(cartpole, "CartPole-v0")
+    # SLM-Lab's LunarLanderContinuous-v3 rows: LunarLander-v3 with continuous=True is that env.
+    lunar = {"env": {"name": "LunarLander-v3", "continuous": True, "num_envs": 8}}
+    spec.check_env_name(lunar, "LunarLanderContinuous-v3")
+    with pytest.raises(BenchError, match="row is for 'LunarLanderContinuous-v3'"):
+        spec.check_env_name({"env": {"name": "LunarLander-v3"}}, "LunarLanderContinuous-v3")
+
+
+def test_audit_refuses_a_spec_for_another_env():
+    body = spec.resolve_spec(TEMPLATED_YAML, "ppo_templated", SETS)  # ALE/Pong-v5
+    assert spec.audit_spec(body, SETTINGS, hardcoded=False, env_id="ALE/Pong-v5") == []
+    with pytest.raises(BenchError, match="env.name is 'ALE/Pong-v5' but the row is for 'Foo'"):
+        spec.audit_spec(body, SETTINGS, hardcoded=False, env_id="Foo")
+
+
+def slm_lab_source() -> Path:
+    """SLM-Lab's whole source tree (env SLM_BENCH_SLM_LAB_SRC, else ../shared/slm-lab)."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "slm-lab"
+    root = Path(os.environ.get("SLM_BENCH_SLM_LAB_SRC") or default)
+    if not (root / "slm_lab" / "spec").is_dir():
+        pytest.skip(f"SLM-Lab's source tree is not at {root} (set SLM_BENCH_SLM_LAB_SRC)")
+    return root
+
+
+def test_every_benchmark_spec_in_slm_labs_source_loads_and_resolves():
+    """All spec files under slm_lab/spec/benchmark*: every spec name resolves and validates,
+    with its placeholders filled as a benchmark row fills them."""
+    spec_dir = slm_lab_source() / "slm_lab" / "spec"
+    files = sorted(p for d in spec_dir.glob("benchmark*") for p in d.rglob("*") if p.is_file())
+    assert len(files) == 119
+    names = 0
+    for path in files:
+        for name in spec.spec_names(path):
+            body = spec.raw_spec(path, name)
+            sets = {
+                key: "Hopper-v5" if key == "env" else "100000" for key in spec.placeholders(body)
+            }
+            resolved = spec.resolve_spec(path, name, sets)
+            assert spec.spec_settings(resolved)["num_envs"] >= 1
+            names += 1
+    assert names == 243
 
 
 def test_max_frame_is_hardcoded_follows_the_placeholder_through_anchors():
