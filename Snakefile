@@ -18,6 +18,8 @@ include: "rules/table.smk"
 include: "rules/checkout.smk"
 include: "rules/publish.smk"
 include: "rules/status.smk"
+include: "rules/stats.smk"
+include: "rules/search.smk"
 
 
 rule all:

@@ -46,10 +46,22 @@ def run_command(args: argparse.Namespace) -> int:
     from slm_bench.runners.embedded import run_trial
     from slm_bench.spec import resolve_spec, run_name
 
-    if args.mode != "train":
-        raise BenchError(f"slm-bench run: mode {args.mode!r} is not supported (only train)")
+    if args.mode not in ("train", "search"):
+        raise BenchError(f"slm-bench run: mode {args.mode!r} is not supported (train or search)")
     sets = dict(args.sets)
     spec = resolve_spec(Path(args.spec_file), args.spec_name, sets)
+    if args.mode == "search":
+        from slm_bench.search.driver import run_search
+
+        run_search(
+            spec,
+            spec_file=args.spec_file,
+            spec_name=args.spec_name,
+            run_name=run_name(args.spec_name, sets),
+            data_root=Path("data"),
+            workers=max(1, args.workers),
+        )
+        return 0
     run_trial(
         spec,
         spec_file=args.spec_file,

@@ -107,11 +107,14 @@ def test_patch_writes_only_the_searched_keys_into_the_spec_own_mapping(tmp_path)
     spec_file = tmp_path / "tiny_search.yaml"
     shutil.copy(TINY, spec_file)
     text = spec_file.read_text()
-    values = {"agent.algorithm.gamma": 0.975, "agent.net.optim_spec.lr": 0.00123}
-    # gamma comes from the shared anchor: a local key is added beside the merge, the anchor
-    # (shared with other specs) keeps 0.99; lr lives in an inline flow mapping: refused.
+    # gamma comes from the shared anchor: a local key is added beside the merge, and the anchor
+    # (shared with other specs) keeps 0.99. A key inside an inline flow mapping is refused.
+    flow = text.replace(
+        "optim_spec:\n        name: Adam\n        lr: 3.0e-4", "optim_spec: {lr: 3.0e-4}"
+    )
+    lr = {"agent.net.optim_spec.lr": 0.00123}
     with pytest.raises(BenchError, match="write the value by hand"):
-        write_values(text, spec_file, "tiny_search.yaml", "ppo_tiny", values, {"max_frame": "1000"})
+        write_values(flow, spec_file, "tiny_search.yaml", "ppo_tiny", lr, {"max_frame": "1000"})
     new = write_values(
         text, spec_file, "tiny_search.yaml", "ppo_tiny", {"agent.algorithm.gamma": 0.975},
         {"max_frame": "1000"},

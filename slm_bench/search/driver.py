@@ -123,7 +123,16 @@ def _run_one(
     workdir.mkdir(parents=True)
     spec_path = workdir / "trial_spec.json"
     spec_path.write_text(json.dumps({spec_name: body}, indent=2), encoding="utf-8")
-    argv = [sys.executable, "-m", "slm_bench", "run", "--", str(spec_path), spec_name, "train"]
+    argv = [
+        sys.executable,
+        "-m",
+        "slm_bench",
+        "run",
+        "--",
+        str(spec_path.resolve()),
+        spec_name,
+        "train",
+    ]
     process = subprocess.Popen(
         argv,
         cwd=workdir,

@@ -1,0 +1,77 @@
+# On demand, never part of `all`: hyperparameter search for a cell that misses its target, as
+# SLM-Lab's workflow does it. search_cell runs the spec's `search:` block through the runner;
+# apply_search writes the best values into the spec file (and commits it in a checkout), which
+# makes that cell's train chain stale; search_failed searches every cell whose row is not solved.
+import json
+
+
+def search_threads(wildcards):
+    """Trials run in parallel within the rule's threads (all the cores Snakemake was given)."""
+    return workflow.cores
+
+
+def all_cell_keys(wildcards):
+    """``env/algo`` of every cell, in the order of all_rows."""
+    return [f"{env}/{algo}" for env, algo in MATRIX.cells]
+
+
+def failed_cell_searches(wildcards):
+    """The search outputs of every cell whose row is not solved (known once the rows exist)."""
+    selected = checkpoints.select_failed_cells.get().output.cells
+    with open(selected, encoding="utf-8") as handle:
+        return [f"results/{key}/search/best.json" for key in json.load(handle)]
+
+
+rule search_cell:
+    input:
+        spec=f"{CELL}/spec.json",
+    output:
+        trials=f"{CELL}/search/trials.csv",
+        best=f"{CELL}/search/best.json",
+        patch=f"{CELL}/search/spec.patch",
+        search_log=f"{CELL}/search/search.log",
+    log:
+        "results/logs/search_cell/{env}/{algo}.log",
+    benchmark:
+        "results/benchmarks/search_cell/{env}/{algo}.tsv"
+    threads: search_threads
+    resources:
+        runtime=time_limit_minutes,
+        dstack_slots=dstack_slot,
+    params:
+        cell=run_params,
+    script:
+        "../scripts/search_cell.py"
+
+
+rule apply_search:
+    input:
+        best=f"{CELL}/search/best.json",
+        patch=f"{CELL}/search/spec.patch",
+    output:
+        applied=f"{CELL}/search/applied.json",
+    log:
+        "results/logs/apply_search/{env}/{algo}.log",
+    params:
+        cell=run_params,
+    script:
+        "../scripts/apply_search.py"
+
+
+checkpoint select_failed_cells:
+    input:
+        rows=all_rows,
+    output:
+        cells="results/search/failed_cells.json",
+    log:
+        "results/logs/select_failed_cells.log",
+    params:
+        cells=all_cell_keys,
+    script:
+        "../scripts/select_failed_cells.py"
+
+
+rule search_failed:
+    default_target: False
+    input:
+        failed_cell_searches,

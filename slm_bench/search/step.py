@@ -1,0 +1,155 @@
+"""The search stages: search a cell, apply its best values, pick the cells that need a search.
+
+A search runs through the configured runner in ``search`` mode (the embedded runner's Optuna
+driver, ``slm-lab run ... search``, or either on dstack), exactly like a train run; its folder
+goes to the store like any run folder and is refused by every table stage. What the table uses
+is only what a search leaves in the spec file, once applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from slm_bench.atomic import write_json, write_text
+from slm_bench.config import TIME_LIMIT_SOURCE, Cell, spec_root
+from slm_bench.durations import parse_duration
+from slm_bench.errors import BenchError
+from slm_bench.run_folder import read_run_folder
+from slm_bench.runners import RunRequest, make_runner
+from slm_bench.search.patch import apply_values, unified_diff, write_values
+from slm_bench.search.results import best_trial, read_trials
+from slm_bench.search.space import read_space, trial_budget
+from slm_bench.spec import resolve_spec
+from slm_bench.steps import runner_options, store_from_config
+
+SOLVED = "✅"
+
+
+def search_cell(
+    cell: Cell,
+    config: dict,
+    out_trials: Path,
+    out_best: Path,
+    out_patch: Path,
+    out_log: Path,
+    threads: int,
+    log,
+) -> None:
+    """Search the cell's spec; write trials.csv, best.json and spec.patch (the log streams to
+    ``search.log.partial`` and is renamed last)."""
+    where = f"{cell.spec_file}: {cell.spec_name}"
+    spec = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
+    space = read_space(spec, where)  # fail before any training when there is nothing to search
+    planned, warnings = trial_budget(spec, space, where)
+    _patch(cell, {d.path: d.args[0] for d in space.dimensions})  # writable, before any training
+    for warning in warnings:
+        log(f"warning: {warning}")
+    search_dir = Path(out_best).parent
+    workdir = search_dir / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    partial_log = Path(f"{out_log}.partial")
+    spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
+    request = RunRequest(
+        spec_file=spec_file,
+        spec_name=cell.spec_name,
+        sets=cell.sets,
+        workdir=workdir,
+        log_path=partial_log,
+        journal_path=search_dir / "journal.json",
+        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
+        threads=threads,
+        mode="search",
+        cell=f"{cell.key} search",
+        fingerprint=hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16],
+    )
+    result = make_runner(config["runner"], runner_options(config, threads)).run(request)
+    store = store_from_config(config)
+    folder = result.folder_path
+    if folder is None:  # a remote search uploaded its folder itself: pull it back
+        folder = search_dir / "data" / result.data_folder
+        store.download(result.data_folder, folder)
+    elif not result.extra.get("uploaded"):
+        store.upload(folder)
+    if read_run_folder(folder).kind != "search":
+        raise BenchError(f"{folder}: the runner wrote a train folder where a search was asked for")
+    trials = read_trials(folder, space)
+    best = best_trial(trials, space, planned, cell.spec_file, cell.spec_name)
+    best["search_folder"] = folder.name
+    best["runner"] = result.runner
+    patch = _patch(cell, best["values"])
+    write_text(out_trials, trials.to_csv(index=False))
+    write_text(out_patch, patch)
+    write_json(out_best, best)
+    partial_log.replace(out_log)
+    log(
+        f"{cell.key}: best of {len(trials)} trials: trial {best['trial']} total_reward_ma"
+        f" {best['total_reward_ma']:.2f} with {best['values']}"
+    )
+
+
+def _patch(cell: Cell, values: dict) -> str:
+    text = cell.spec_path.read_text(encoding="utf-8")
+    new = write_values(
+        text, cell.spec_path, cell.spec_file, cell.spec_name, values, dict(cell.sets)
+    )
+    return unified_diff(text, new, cell.spec_file)
+
+
+def apply_search(
+    cell: Cell, config: dict, best_path: Path, patch_path: Path, out: Path, log
+) -> None:
+    """Write the best values into the spec file; with a checkout, commit it there (never push)."""
+    best = json.loads(Path(best_path).read_text(encoding="utf-8"))
+    patch = Path(patch_path).read_text(encoding="utf-8")
+    if not patch:
+        raise BenchError(f"{patch_path}: empty patch: the best values are already in the spec")
+    apply_values(
+        cell.spec_path, cell.spec_file, cell.spec_name, best["values"], dict(cell.sets), patch
+    )
+    record = {"spec_file": cell.spec_file, "values": best["values"], "trial": best["trial"]}
+    if config.get("checkout"):
+        record["commit"] = _commit_spec(cell, config, best)
+    write_json(out, record)
+    log(f"{cell.key}: wrote the best values into {cell.spec_file}; the next build retrains it")
+
+
+def _commit_spec(cell: Cell, config: dict, best: dict) -> str:
+    """SLM-Lab's rule: the spec a run used is committed. Local commit only."""
+    root = spec_root(config)
+    message = (
+        f"spec: {cell.spec_name} best search values (trial {best['trial']},"
+        f" MA {best['total_reward_ma']:.2f})"
+    )
+    git = ["git", "-C", str(root)]
+    try:
+        subprocess.run([*git, "add", "--", cell.spec_file], check=True, capture_output=True)
+        subprocess.run(
+            [*git, "commit", "-m", message, "--", cell.spec_file], check=True, capture_output=True
+        )
+        sha = subprocess.run(
+            [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        text = detail.decode(errors="replace").strip().splitlines()
+        raise BenchError(
+            f"{root}: git commit of {cell.spec_file} failed: {text[-1] if text else error}"
+        ) from None
+    return sha
+
+
+def select_failed_cells(rows: dict[str, Path], out: Path, log) -> None:
+    """Write the cell keys (``env/algo``) whose row is not solved: SLM-Lab searches only those."""
+    failing = []
+    for key, path in rows.items():
+        try:
+            row = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise BenchError(f"{path}: unreadable row ({error})") from None
+        if row.get("status") != SOLVED:
+            failing.append(key)
+    log(f"cells to search (not {SOLVED}): {', '.join(failing) or 'none'}")
+    write_json(out, failing)

@@ -1,0 +1,82 @@
+"""A real search in the graph: train, search the cell that misses its target, apply, retrain plan.
+
+Embedded runner at a tiny budget (CartPole, 2e3 frames, one session, two trials).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from workflow_helpers import make_workdir, planned_jobs, snakemake
+
+from slm_bench.errors import BenchError
+from slm_bench.run_folder import read_run_folder, require_train
+
+TINY = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"
+CELL = "results/CartPole-v1/ppo"
+
+
+def search_config() -> dict:
+    settings = {"max_frame": 2000, "num_envs": 1, "max_session": 1, "log_frequency": 500}
+    ppo = {"label": "PPO", "spec_file": "specs/tiny_search.yaml", "spec_name": "ppo_tiny"}
+    envs = {"CartPole-v1": {"settings": settings, "target": "> 400", "algorithms": {"ppo": ppo}}}
+    return {"runner": "embedded", "store": "local", "envs": envs}
+
+
+@pytest.mark.slow
+def test_search_failed_cell_then_apply_plans_exactly_its_retrain(tmp_path):
+    workdir = make_workdir(tmp_path, search_config())
+    shutil.copy(TINY, workdir / "specs" / "tiny_search.yaml")
+    built = snakemake(workdir)
+    assert built.returncode == 0, built.stdout[-3000:]
+    table = (workdir / "results" / "BENCHMARKS.md").read_bytes()
+
+    searched = snakemake(workdir, "search_failed")
+    assert searched.returncode == 0, searched.stdout[-3000:]
+    assert json.loads((workdir / "results/search/failed_cells.json").read_text()) == [
+        "CartPole-v1/ppo"
+    ]  # a 2e3-frame PPO misses "> 400": it is the cell to search
+    assert "trial 2 of 2 done" in (workdir / CELL / "search" / "search.log").read_text()
+    with open(workdir / CELL / "search" / "trials.csv", newline="") as handle:
+        trials = list(csv.DictReader(handle))
+    assert [row["trial"] for row in trials] == ["0", "1"]
+    for row in trials:
+        assert 0.9 <= float(row["agent.algorithm.gamma"]) <= 0.999
+        assert 1e-4 <= float(row["agent.net.optim_spec.lr"]) <= 3e-3
+        assert float(row["total_reward_ma"]) > 0 and row["folder"].endswith(f"_t{row['trial']}")
+    best = json.loads((workdir / CELL / "search" / "best.json").read_text())
+    scores = [float(row["total_reward_ma"]) for row in trials]
+    assert best["total_reward_ma"] == pytest.approx(max(scores), abs=1e-6)
+    assert best["budget"] == {
+        "dimensions": 2, "trials_planned": 2, "trials_run": 2, "trials_with_score": 2,
+        "rule_budget": 8,
+    }  # fmt: skip
+    patch = (workdir / CELL / "search" / "spec.patch").read_text()
+    assert patch.startswith("--- a/specs/tiny_search.yaml\n+++ b/specs/tiny_search.yaml\n")
+    added = [line for line in patch.splitlines() if line.startswith("+") and "+++" not in line]
+    removed = [line for line in patch.splitlines() if line.startswith("-") and "---" not in line]
+    assert sorted(line.split(":")[0].strip("+ ") for line in added) == ["gamma", "lr"]
+    assert [line.split(":")[0].strip("- ") for line in removed] == ["lr"]  # set in place
+    assert (workdir / "results" / "BENCHMARKS.md").read_bytes() == table  # search never enters it
+
+    # The search folder is refused by the table stages, with one line.
+    folder = workdir / CELL / "search" / "work" / "data" / best["search_folder"]
+    with pytest.raises(BenchError) as refused:
+        require_train(read_run_folder(folder))
+    assert "is a search run" in str(refused.value) and "\n" not in str(refused.value)
+
+    spec_before = (workdir / "specs" / "tiny_search.yaml").read_text()
+    applied = snakemake(workdir, f"{CELL}/search/applied.json")
+    assert applied.returncode == 0, applied.stdout[-3000:]
+    spec_after = (workdir / "specs" / "tiny_search.yaml").read_text()
+    assert spec_after != spec_before and "${max_frame}" in spec_after
+    plan = snakemake(workdir, "-n")
+    assert plan.returncode == 0, plan.stdout
+    jobs = planned_jobs(plan.stdout)
+    assert {"validate_spec", "run_cell", "write_row", "plot_env", "write_benchmarks"} <= set(jobs)
+    assert all(count == 1 for count in jobs.values()), jobs
+    assert not any("search" in rule for rule in jobs), jobs
