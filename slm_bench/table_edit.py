@@ -78,18 +78,22 @@ class DocEdits:
         under: a row run under other Settings than its table's (and not a documented budget of
         the file) is refused (``check_run_settings``).
         """
-        section = self._require_env(env_id)
+        section, match = self._row_place(self._require_env(env_id), row)
         if run_settings is not None:
             self.check_run_settings(section, row, run_settings)
         row = replace(row, env=env_id, status=self.legend().symbol(row.status))
-        match = self._matching_row(section, row)
         if section.form == FORM_GROUP:
-            header = section.table.header
+            table = section.table
+            # Tables with one row per game write the env on every row; grouped ones on the first.
+            every_row = all(split_cells(self._lines[i])[0] for i in table.row_indexes)
             if match is not None:
                 line = section.row_lines[match]
-                self._replace_line(line, row.render_as(header, line == section.row_lines[0]))
+                show = every_row or line == section.row_lines[0]
+                self._replace_line(line, row.render_as(table.header, show))
             else:  # groups keep the file's own order: append at the group's end
-                self._insert_lines(section.row_lines[-1] + 1, [row.render_as(header, False)])
+                self._insert_lines(
+                    section.row_lines[-1] + 1, [row.render_as(table.header, every_row)]
+                )
             return
         if section.table is None:
             raise BenchError(
@@ -130,6 +134,17 @@ class DocEdits:
                 "(expected the table's Settings or a documented frame budget; rerun, or edit the "
                 "Settings line by hand first)"
             )
+
+    def _row_place(self, first: EnvSection, row: ResultRow) -> tuple[EnvSection, int | None]:
+        """The section (of an env split over several tables) and row index a row replaces, or
+        the section a new row goes into: the one already holding its algorithm, else the first."""
+        sections = [s for s in self._sections if s.env_id == first.env_id]
+        for section in sections:
+            match = self._matching_row(section, row)
+            if match is not None:
+                return section, match
+        same = (s for s in sections if any(r.algorithm == row.algorithm for r in s.rows))
+        return next(same, first), None
 
     @staticmethod
     def _matching_row(section: EnvSection, row: ResultRow) -> int | None:

@@ -625,3 +625,128 @@ def test_new_document_without_phases_and_bad_inputs(tmp_path):
         "# Only a title\n\n## Results\n\n### Phase 1: Classic Control\n\n#### 1.1 CartPole-v1\n\n"
         f"{RESULT_HEADER}\n{RESULT_SEPARATOR}\n"
     )
+
+
+# ------------------------------------------------------------- layouts of older versions
+
+OLDER = FIXTURES / "older_layouts.md"
+
+
+def test_older_layouts_round_trip_and_read_every_row():
+    """Per-env tables ending in HF Repo, Atari tables with a Score column and one row per game
+    (one table per algorithm, so an env has a section per table), and a ❌ Failed legend."""
+    text = read_bytes_text(OLDER)
+    doc = BenchmarksDoc.parse(text, "older.md")
+    assert doc.render() == text
+    assert [t.kind for t in doc.tables()] == [
+        TABLE_OTHER,  # Progress
+        TABLE_RESULT,  # CartPole, HF Repo
+        TABLE_OTHER,  # MuJoCo reproduce table (MAX_FRAME)
+        TABLE_RESULT,  # a result table under the phase, outside any env section
+        TABLE_RESULT,  # Hopper, HF Repo
+        TABLE_GROUPED,  # Atari PPO, Score
+        TABLE_GROUPED,  # Atari SAC, Score
+        TABLE_OTHER,  # an unknown layout holding results
+    ]
+    cartpole = doc.find_env("CartPole-v1")
+    assert [(r.algorithm, r.status, r.ma) for r in cartpole.rows] == [
+        ("A2C", "❌", "212.40"),
+        ("PPO", "✅", "495.62"),
+        ("SAC", "✅", "414.97"),
+    ]
+    assert cartpole.rows[1].hf_folder == "ppo_cartpole_2026_02_08_230219"
+    assert cartpole.plot_embed.startswith("![CartPole-v1 Multi-Trial Graph](./plots/")
+    pong = [s for s in doc.env_sections() if s.env_id == "ALE/Pong-v5"]
+    assert [(s.form, [(r.algorithm, r.ma, r.hf_folder) for r in s.rows]) for s in pong] == [
+        (FORM_GROUP, [("PPO", "17", "ppo_atari_pong_2026_01_06_112515")]),
+        (FORM_GROUP, [("SAC", "11", "-")]),
+    ]
+    assert len(doc.result_rows()) == 3 + 1 + 2 + 4  # the stray table's row is listed too
+    assert doc.legend().failed == "❌"
+
+
+def test_older_layouts_warn_with_line_numbers():
+    doc = BenchmarksDoc.parse(read_bytes_text(OLDER), "older.md")
+    warnings = doc.warnings()
+    assert len(warnings) == 2
+    assert warnings[0].startswith(
+        "older.md line 45: result table | Algorithm | Status | MA | SPEC_FILE | SPEC_NAME | "
+        "HF Repo | has 1 row(s) not under an env heading"
+    )
+    assert warnings[1].startswith(
+        "older.md line 86: table | Game | Return | Spec | Folder | looks like results but is "
+        "not a known layout"
+    )
+    assert doc.lines[44].startswith("| Algorithm |") and doc.lines[85].startswith("| Game |")
+
+
+def test_real_file_has_no_unread_result_tables(real):
+    assert real.warnings() == []
+    assert real.legend().failed == ""
+
+
+def test_older_layouts_are_edited_in_their_own_columns_and_symbols():
+    text = read_bytes_text(OLDER)
+    doc = BenchmarksDoc.parse(text)
+    # A computed Failed (empty) is written with the file's own symbol, in the HF Repo table.
+    doc.upsert_row("CartPole-v1", replace(row("A2C", "a2c_gae_cartpole", 250.5), status=""))
+    doc.upsert_row("Hopper-v5", replace(row("SAC", "sac_hopper", 1700), status=STATUS_CLOSE))
+    # Atari: the SAC row lives in the second table; one row per game keeps the env cell.
+    doc.upsert_row("ALE/Pong-v5", row("SAC", "sac_atari", 12.5))
+    doc.upsert_row("ALE/Pong-v5", row("A2C", "a2c_gae_atari", 9))
+    changed = changed_lines(text, doc.render())
+    folder = "_2026_04_01_000000"
+    assert changed == [
+        "-" + text.split("\n")[27],
+        "+| A2C | ❌ | 250.50 | [slm_lab/spec/test/a2c_gae_cartpole.yaml](../slm_lab/spec/test/"
+        f"a2c_gae_cartpole.yaml) | a2c_gae_cartpole | [a2c_gae_cartpole{folder}]({HF}"
+        f"a2c_gae_cartpole{folder}) |",
+        "-" + text.split("\n")[57],
+        "+| SAC | ⚠️ | 1700.00 | [slm_lab/spec/test/sac_hopper.yaml](../slm_lab/spec/test/"
+        f"sac_hopper.yaml) | sac_hopper | [sac_hopper{folder}]({HF}sac_hopper{folder}) |",
+        # no table holds A2C: the new row goes after Pong's row in the first one
+        f"+| ALE/Pong-v5 | 9.00 | a2c_gae_atari | [a2c_gae_atari{folder}]({HF}a2c_gae_atari"
+        f"{folder}) |",
+        "-| ALE/Pong-v5 | 11 | sac_atari | - |",
+        f"+| ALE/Pong-v5 | 12.50 | sac_atari | [sac_atari{folder}]({HF}sac_atari{folder}) |",
+    ]
+    assert doc.render().split("\n")[74] == text.split("\n")[74]  # Pong's PPO row, untouched
+
+
+# --------------------------------------------------------------- rows run under other Settings
+
+
+def test_rows_run_under_other_settings_are_refused_not_landed(real_text, real):
+    """A config whose env Settings differ from the file's never lands rows under its line."""
+    with pytest.raises(BenchError) as info:
+        real.ensure_env(
+            "CartPole-v1", "**Docs**: x", "**Settings**: max_frame 1e4 | num_envs 4 | "
+            "max_session 4 | log_frequency 500",
+        )  # fmt: skip
+    assert str(info.value) == (
+        "BENCHMARKS.md: CartPole-v1: the rows were run with Settings 'max_frame 10000 | "
+        "num_envs 4 | max_session 4 | log_frequency 500' but the table's Settings line says "
+        "'max_frame 2e5 | num_envs 4 | max_session 4 | log_frequency 500' (expected the same "
+        "Settings; run with the file's Settings, or edit its Settings line by hand first)"
+    )
+    assert real.render() == real_text
+
+
+def test_a_row_may_land_at_its_documented_budget_only(real_text, real):
+    from slm_bench.settings import parse_settings_line
+
+    mujoco = parse_settings_line("max_frame 10e6 | num_envs 16 | max_session 4 | log_frequency 1e4")
+    sac = row("SAC", "sac_ant_arc", 5000)
+    real.upsert_row("Ant-v5", sac, run_settings=mujoco.with_budget(2_000_000))  # MAX_FRAME table
+    assert real.find_env("Ant-v5").rows[1].ma == "5000.00"
+    with pytest.raises(BenchError, match="sac_ant_arc: run with Settings 'max_frame 3e6 "):
+        real.upsert_row("Ant-v5", sac, run_settings=mujoco.with_budget(3_000_000))
+    ppo = row("PPO", "ppo_ant_arc", 2500)
+    real.upsert_row("Ant-v5", ppo, run_settings=mujoco)
+    with pytest.raises(BenchError, match="Settings line says 'max_frame 10e6 | num_envs 16"):
+        real.upsert_row("Ant-v5", ppo, run_settings=replace(mujoco, num_envs=8))
+    # Atari SAC at the phase's documented 2e6 (its spec list), in the shared table
+    atari = parse_settings_line("max_frame 10e6 | num_envs 16 | max_session 4 | log_frequency 1e4")
+    real.upsert_row("ALE/Pong-v5", row("SAC", "sac_atari_arc", 11), atari.with_budget("2e6"))
+    changed = changed_lines(real_text, real.render())
+    assert len(changed) == 6  # three rows replaced, nothing else
