@@ -64,8 +64,9 @@ def calc_stability(local_strs: pd.Series) -> tuple[float, pd.Series]:
     return float(sta), local_stas
 
 
-def _mean_std(series_list: Sequence[pd.Series]) -> tuple[pd.Series, pd.Series]:
-    """Per-checkpoint mean and sample std across sessions, cut to the shortest session."""
+def mean_std(series_list: Sequence[pd.Series]) -> tuple[pd.Series, pd.Series]:
+    """SLM-Lab's ``util.calc_srs_mean_std``: per-checkpoint mean and sample std (pandas, ddof=1)
+    across sessions, cut to the shortest session."""
     min_len = min(len(s) for s in series_list)
     cut = [s.iloc[:min_len].reset_index(drop=True) for s in series_list]
     frame = pd.DataFrame(dict(enumerate(cut)))
@@ -74,7 +75,7 @@ def _mean_std(series_list: Sequence[pd.Series]) -> tuple[pd.Series, pd.Series]:
 
 def calc_consistency(local_strs_list: Sequence[pd.Series]) -> tuple[float, pd.Series]:
     """con = 1 - sum_i 2 std_j(str_ij) / sum_i mean_j(str_ij) (j over sessions)."""
-    mean_strs, std_strs = _mean_std(local_strs_list)
+    mean_strs, std_strs = mean_std(local_strs_list)
     local_cons = 1 - 2 * std_strs / mean_strs
     con = 1 - 2 * std_strs.sum() / mean_strs.sum()
     return float(con), local_cons

@@ -8,18 +8,23 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from slm_bench.errors import BenchError
+from slm_bench.metrics import session_metrics, trial_metrics
 from slm_bench.run_folder import (
     FOLDER_TS_RE,
     RunLayout,
     check_settings,
+    final_checkpoint_frame,
     folder_name,
     folder_prefix,
     load_json,
     read_run_folder,
+    require_complete,
     require_train,
+    run_budget,
     spec_settings,
     trial_score,
 )
@@ -29,6 +34,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "run_folders"
 TRAIN = FIXTURES / "ppo_cartpole_2025_03_14_092653"
 SEARCH = FIXTURES / "ppo_cartpole_2025_03_15_101500"
 NAN = FIXTURES / "sac_pendulum_2025_03_17_120000"
+# A folder the real SLM-Lab wrote: 4 sessions of ppo_cartpole_arc to max_frame 5000.
+REAL = Path(__file__).parent / "fixtures" / "slm-lab-runs" / "ppo_cartpole_arc_2026_11_29_185430"
+REAL_METRICS = "info/ppo_cartpole_arc_t0_trial_metrics.json"
 
 
 @pytest.fixture
@@ -234,3 +242,134 @@ def test_check_settings():
     )
     assert "max_frame: spec has 200000" in message and "max_session: spec has 2" in message
     assert "num_envs" not in message and "log_frequency" not in message
+
+
+# -- a run folder is accepted only when it covers the full max_frame -----------------------------
+
+
+def _slm_lab_checkpoints(max_frame: int, num_envs: int, log_frequency: int) -> list[int]:
+    """SLM-Lab's Session.run_rl clock, stepped: checkpoint when to_ckpt says so."""
+    frames, frame = [], 0
+    while frame < max_frame:
+        frame += num_envs
+        if frame % log_frequency < num_envs or frame == max_frame:
+            frames.append(frame)
+    return frames
+
+
+@pytest.mark.parametrize("num_envs", [1, 3, 4, 16])
+@pytest.mark.parametrize("log_frequency", [1, 7, 100, 500])
+def test_final_checkpoint_frame_follows_slm_labs_clock(num_envs, log_frequency):
+    for max_frame in range(max(log_frequency, num_envs) * 2, 2100, 37):
+        expected = _slm_lab_checkpoints(max_frame, num_envs, log_frequency)[-1]
+        assert final_checkpoint_frame(max_frame, num_envs, log_frequency) == expected
+    assert final_checkpoint_frame(1001, 4, 500) == 1000  # below max_frame: no final checkpoint
+
+
+def test_the_real_complete_folder_passes():
+    folder = read_run_folder(REAL)
+    assert run_budget(folder).last_frame == 5000 and run_budget(folder).sessions == 4
+    require_complete(folder)
+    assert trial_score(folder) == pytest.approx(25.982563)
+
+
+def _kill_at(root: Path, checkpoints: dict[int, int]) -> None:
+    """What SLM-Lab leaves when killed: session ``s``'s CSV holds its first ``checkpoints[s]``
+    rows and the trial metrics were last computed from those sessions (analysis.analyze_trial)."""
+    sessions = []
+    for s, rows in checkpoints.items():
+        csv = root / "info" / f"ppo_cartpole_arc_t0_s{s}_session_df_train.csv"
+        lines = csv.read_text().splitlines(keepends=True)
+        csv.write_text("".join(lines[: rows + 1]))
+        sessions.append(session_metrics(pd.read_csv(csv), 0.0))
+    metrics = trial_metrics(sessions)
+    (root / REAL_METRICS).write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def real_copy(tmp_path) -> Path:
+    return Path(shutil.copytree(REAL, tmp_path / REAL.name))
+
+
+def test_a_killed_real_run_is_refused_in_one_line(real_copy):
+    _kill_at(real_copy, {0: 5, 1: 5, 2: 4, 3: 5})
+    folder = read_run_folder(real_copy)
+    assert folder.kind == "train"
+    with pytest.raises(BenchError) as raised:
+        trial_score(folder)
+    assert str(raised.value) == (
+        f"{real_copy}/{REAL_METRICS}: frame reached 2500 of max_frame 5000 "
+        "(last checkpoint 5000): the run did not finish"
+    )
+
+
+def test_interim_metrics_of_session_0s_last_checkpoint_are_refused(real_copy):
+    # Session 0 finished and rewrote the trial metrics while session 3 was at frame 4000.
+    _kill_at(real_copy, {0: 10, 1: 10, 2: 10, 3: 8})
+    folder = read_run_folder(real_copy)
+    assert folder.trial_metrics["scalar"]["frame"] == 5000
+    with pytest.raises(BenchError, match=r"trial_metrics\.json: session 3: frame reached 4000 of"):
+        require_complete(folder)
+
+
+def test_a_missing_session_is_refused(real_copy):
+    _kill_at(real_copy, {0: 10, 1: 10, 2: 10})
+    with pytest.raises(BenchError, match=r"mean_returns holds 3 sessions, expected max_session 4"):
+        require_complete(read_run_folder(real_copy))
+
+
+def test_a_session_csv_behind_its_metrics_is_refused(real_copy):
+    csv = real_copy / "info" / "ppo_cartpole_arc_t0_s2_session_df_train.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(BenchError) as raised:
+        require_complete(read_run_folder(real_copy))
+    assert str(raised.value) == (
+        f"{csv}: frame reached 4500 of max_frame 5000 (last checkpoint 5000): "
+        "the run did not finish"
+    )
+
+
+def test_scalar_only_metrics_are_checked_by_their_frame(real_copy):
+    (real_copy / REAL_METRICS).unlink()
+    scalar = real_copy / "info" / "ppo_cartpole_arc_t0_trial_metrics_scalar.json"
+    scalar.write_text(scalar.read_text().replace('"frame": 5000.0', '"frame": 3000.0'))
+    with pytest.raises(BenchError, match=r"_scalar\.json: frame reached 3000 of max_frame 5000"):
+        trial_score(read_run_folder(real_copy))
+
+
+def test_distributed_runs_split_the_budget_over_sessions(real_copy):
+    for name in ("ppo_cartpole_arc_spec.json", "ppo_cartpole_arc_t0_spec.json"):
+        path = real_copy / name
+        spec = json.loads(path.read_text())
+        spec["meta"]["distributed"] = "synced"
+        spec["env"]["max_frame"] = 20000  # 5000 per session
+        path.write_text(json.dumps(spec))
+    budget = run_budget(read_run_folder(real_copy))
+    assert (budget.max_frame, budget.last_frame) == (20000, 5000)
+    require_complete(read_run_folder(real_copy))
+
+
+@pytest.mark.parametrize(
+    "value, shown", [("Infinity", "inf"), ("-Infinity", "-inf"), ("NaN", "nan")]
+)
+def test_non_finite_scores_are_refused(real_copy, value, shown):
+    path = real_copy / REAL_METRICS
+    data = json.loads(path.read_text())
+    data["scalar"]["total_reward_ma"] = "SCORE"
+    path.write_text(json.dumps(data).replace('"SCORE"', value))
+    with pytest.raises(BenchError, match=rf"total_reward_ma is {shown}: expected a finite score$"):
+        trial_score(read_run_folder(real_copy))
+
+
+def test_errors_name_the_real_place_of_a_copied_folder(real_copy):
+    metrics = real_copy / REAL_METRICS
+    metrics.write_text(metrics.read_text()[:100])  # truncated
+    shown = "results/store/SLM-Lab/benchmark-dev/data/ppo_cartpole_arc_2026_11_29_185430"
+    with pytest.raises(BenchError) as raised:
+        read_run_folder(real_copy, shown_as=shown)
+    message = str(raised.value)
+    assert message.startswith(f"{shown}/{REAL_METRICS}: invalid JSON at line ")
+    assert str(real_copy) not in message and "\n" not in message
+    (real_copy / "ppo_cartpole_arc_spec.json").write_text('{"agent": ')
+    with pytest.raises(BenchError, match=rf"^{shown}/ppo_cartpole_arc_spec\.json: invalid JSON"):
+        read_run_folder(real_copy, shown_as=shown)
