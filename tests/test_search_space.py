@@ -136,3 +136,21 @@ def test_patch_replaces_a_local_value_in_place_keeping_its_comment(tmp_path):
     sets = {"max_frame": "1000"}
     new = write_values(text, spec_file, "tiny_search.yaml", "ppo_tiny", {"env.num_envs": 2}, sets)
     assert new == text.replace("    num_envs: 1  # one env\n", "    num_envs: 2  # one env\n")
+
+
+def test_patch_writes_out_a_merged_sub_mapping_whole(tmp_path):
+    """optim_spec comes from the net anchor: a local optim_spec replaces it (YAML merges are
+    shallow), so it is written out with every key it had; the anchor and its users keep theirs."""
+    spec_file = tmp_path / "a2c.yaml"
+    shutil.copy(FIXTURES.parent.parent / "specs" / "a2c_classic.yaml", spec_file)
+    text = spec_file.read_text()
+    sets = {"max_frame": "200000"}
+    cartpole, acrobot = (resolve_spec(spec_file, n, sets) for n in ("a2c_cartpole", "a2c_acrobot"))
+    new = write_values(
+        text, spec_file, "a2c.yaml", "a2c_cartpole", {"agent.net.optim_spec.lr": 0.0021}, sets
+    )
+    spec_file.write_text(new)
+    cartpole["agent"]["net"]["optim_spec"]["lr"] = 0.0021
+    assert resolve_spec(spec_file, "a2c_cartpole", sets) == cartpole
+    assert resolve_spec(spec_file, "a2c_acrobot", sets) == acrobot
+    assert new.count("${max_frame}") == text.count("${max_frame}")

@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
 from slm_bench.spec import resolve_spec
@@ -65,7 +67,9 @@ def _block_end(lines: list[str], start: int, indent: int) -> int:
     return last
 
 
-def _set_yaml(lines: list[str], spec_name: str, path: str, value: object, where: str) -> None:
+def _set_yaml(
+    lines: list[str], spec_name: str, path: str, value: object, raw: Mapping, where: str
+) -> None:
     match = re.compile(_KEY_LINE.format(key=re.escape(spec_name)))
     starts = [
         i for i, line in enumerate(lines) if match.match(line.rstrip("\n")) and not _indent(line)
@@ -86,7 +90,8 @@ def _set_yaml(lines: list[str], spec_name: str, path: str, value: object, where:
                 found = (i, hit)
         last = depth == len(parts) - 1
         if found is None:
-            _insert(lines, end, child_indent, parts[depth:], value)
+            merged = _lookup(raw, parts[: depth + 1])
+            _insert(lines, end, child_indent, parts[depth:], value, merged)
             return
         i, hit = found
         rest = hit.group("rest").strip()
@@ -111,12 +116,59 @@ def _set_yaml(lines: list[str], spec_name: str, path: str, value: object, where:
         parent, parent_indent = i, child_indent
 
 
-def _insert(lines: list[str], at: int, indent: int, keys: list[str], value: object) -> None:
-    new = []
-    for depth, key in enumerate(keys):
-        pad = " " * (indent + 2 * depth)
-        tail = f" {yaml_scalar(value)}" if depth == len(keys) - 1 else ""
-        new.append(f"{pad}{key}:{tail}\n")
+def _lookup(body: Mapping, keys: list[str]) -> object:
+    """The value at ``keys`` in a parsed spec (merges applied), or None."""
+    node: object = body
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _block(mapping: Mapping, indent: int) -> list[str]:
+    """A mapping as block YAML lines (sequences inline, strings double-quoted, as SLM-Lab's
+    ``"${max_frame}"`` is, so text substitution still yields a bare number)."""
+    lines = []
+    for key, value in mapping.items():
+        pad = " " * indent
+        if isinstance(value, Mapping):
+            lines.append(f"{pad}{key}:\n")
+            lines.extend(_block(value, indent + 2))
+        elif isinstance(value, list):
+            lines.append(f"{pad}{key}: [{', '.join(_inline(v) for v in value)}]\n")
+        else:
+            lines.append(f"{pad}{key}: {_inline(value)}\n")
+    return lines
+
+
+def _inline(value: object) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return yaml_scalar(value)
+
+
+def _insert(
+    lines: list[str], at: int, indent: int, keys: list[str], value: object, merged: object
+) -> None:
+    """Insert ``keys`` (the missing tail of the path) at line ``at``. When the first missing
+    key holds a mapping merged in from an anchor (``merged``), it is written out whole with the
+    new value, since a local key replaces a merged mapping instead of merging into it."""
+    if isinstance(merged, Mapping) and len(keys) > 1:
+        content = copy.deepcopy(dict(merged))
+        node = content
+        for key in keys[1:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+        new = _block({keys[0]: content}, indent)
+    else:
+        new = []
+        for depth, key in enumerate(keys):
+            pad = " " * (indent + 2 * depth)
+            tail = f" {yaml_scalar(value)}" if depth == len(keys) - 1 else ""
+            new.append(f"{pad}{key}:{tail}\n")
     if at > 0 and not lines[at - 1].endswith("\n"):
         lines[at - 1] += "\n"
     lines[at:at] = new
@@ -164,7 +216,8 @@ def write_values(
     else:
         lines = text.splitlines(keepends=True)
         for path, value in values.items():
-            _set_yaml(lines, spec_name, path, value, where)
+            raw = yaml.safe_load("".join(lines)).get(spec_name) or {}
+            _set_yaml(lines, spec_name, path, value, raw, where)
         new = "".join(lines)
     before = _resolve_text(text, spec_path, spec_name, sets)
     after = _resolve_text(new, spec_path, spec_name, sets)
