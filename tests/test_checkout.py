@@ -62,6 +62,54 @@ def test_real_checkout_derives_planned_and_skipped_rows(tmp_path):
     assert cartpole["algorithms"]["ppo_cartpole_arc"]["sets"] == {}
 
 
+def test_real_checkout_rows_get_their_documented_frame_budgets(tmp_path):
+    root = real_checkout(tmp_path / "SLM-Lab")
+    # SLM-Lab's own SAC MuJoCo spec file is not in the fixtures: a stand-in with the real
+    # sac_ant_arc's shape (env and max_frame hard-coded, no ${...}).
+    sac = root / "slm_lab" / "spec" / "benchmark_arc" / "sac" / "sac_mujoco_arc.yaml"
+    sac.write_text(
+        "sac_ant_arc:\n"
+        "  agent: {name: SoftActorCritic, algorithm: {name: SoftActorCritic}}\n"
+        "  env: {name: Ant-v5, num_envs: 16, max_t: null, max_frame: 2000000}\n"
+        "  meta: {distributed: false, log_frequency: 10000, max_session: 4, max_trial: 1}\n"
+    )
+    envs, skipped = derive_envs({"root": str(root), "benchmarks": "docs/BENCHMARKS.md"})
+    ant = envs["Ant-v5"]["algorithms"]
+    assert ant["sac_ant_arc"]["max_frame"] == 2_000_000  # the MAX_FRAME table's 2e6
+    assert "max_frame" not in ant["ppo_ant_arc"]  # its budget is the Settings line's 10e6
+    pendulum = envs["InvertedPendulum-v5"]["algorithms"]["ppo_inverted_pendulum_arc"]
+    assert pendulum["max_frame"] == 4_000_000  # below the env's 10e6, as the table documents
+    # The spec list's "max_frame=2e6" for Atari SAC: every Atari SAC row (spec file missing here)
+    assert any(r.spec_name == "sac_atari_arc" for r in skipped)
+    # policy "settings": the budgets are ignored
+    strict, _ = derive_envs(
+        {"root": str(root), "benchmarks": "docs/BENCHMARKS.md", "frame_budgets": "settings"}
+    )
+    assert "max_frame" not in strict["Ant-v5"]["algorithms"]["sac_ant_arc"]
+    assert planned_count(envs) == planned_count(strict) == 32
+
+
+def planned_count(envs: dict) -> int:
+    return sum(len(entry["algorithms"]) for entry in envs.values())
+
+
+def test_older_layout_checkout_merges_tables_and_lists_unread_ones(tmp_path):
+    root = tmp_path / "SLM-Lab"
+    (root / "docs").mkdir(parents=True)
+    shutil.copyfile(HERE / "fixtures" / "benchmarks" / "older_layouts.md", root / "docs" / "B.md")
+    envs, skipped = derive_envs({"root": str(root), "benchmarks": "docs/B.md"})
+    assert envs == {}  # no spec files here: every row is listed instead
+    lines = [row.line() for row in skipped]
+    assert "docs/B.md line 45: result table | Algorithm | Status |" in lines[0]
+    assert "docs/B.md line 86: table | Game | Return | Spec | Folder | looks like" in lines[1]
+    # Pong's rows from both Atari tables (one per algorithm) belong to one env
+    assert [(r.env_id, r.spec_name) for r in skipped if r.env_id == "ALE/Pong-v5"] == [
+        ("ALE/Pong-v5", "ppo_atari"),
+        ("ALE/Pong-v5", "sac_atari"),
+    ]
+    assert len(skipped) == 2 + 3 + 2 + 4
+
+
 def test_real_checkout_plans_with_reasons_and_audits(tmp_path):
     root = real_checkout(tmp_path / "SLM-Lab")
     workdir = tmp_path / "work"
