@@ -174,21 +174,27 @@ def parse_trial_metrics(line: str) -> dict[str, float]:
 
 @dataclass
 class RunLog:
-    """What an SLM-Lab log says about its run."""
+    """What an SLM-Lab log says about its run (the last run, when a log holds several)."""
 
     data_folder: str | None = None
-    mode: str | None = None  # the Running line's mode ("train", "search", ...), or inferred
+    mode: str | None = None  # the run's Running line mode ("train", "search", ...), or inferred
     spec_file: str | None = None
     spec_name: str | None = None
     trial_metrics: dict[str, float] | None = None  # the last trial_metrics line
-    n_trial_metrics: int = 0  # trial_metrics lines in the window read (>= 2 means search)
+    n_trial_metrics: int = 0  # trial_metrics lines in the window read
+    running_modes: tuple[str, ...] = ()  # the mode of every Running line found, in log order
     uploaded_to: str | None = None  # ``{repo}/data/{folder}`` of the last Uploading line
     size: int = 0  # bytes in the log
     scanned_bytes: int = 0  # bytes at the end of the log searched for trial_metrics
 
     @property
     def is_search(self) -> bool:
-        return self.mode == "search" or self.n_trial_metrics >= 2
+        """A search run says so in its Running line; train runs are never called a search."""
+        return "search" in self.running_modes
+
+    @property
+    def n_train_runs(self) -> int:
+        return sum(mode == "train" for mode in self.running_modes)
 
 
 def _trial_metrics_hits(buf: bytes) -> list[int]:
@@ -265,11 +271,37 @@ def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
     return handle.read(size)
 
 
+def _running_lines(buf: bytes, offset: int, end: int) -> dict[int, re.Match[str]]:
+    """Every ``SLM-Lab: Running`` message starting in ``buf[:end]``, by its offset in the file."""
+    found = {}
+    pos = buf.find(b"SLM-Lab: Running", 0, end)
+    while pos >= 0:
+        match = _RUNNING_RE.search("".join(_record_lines(buf, pos)))
+        if match:
+            found[offset + pos] = match
+        pos = buf.find(b"SLM-Lab: Running", pos + 1, end)
+    return found
+
+
+def _output_after(buf: bytes, pos: int) -> str | None:
+    """The folder of the first ``Output: data/FOLDER`` message after ``pos`` (SLM-Lab prints it
+    right after the trial's trial_metrics line)."""
+    at = buf.find(b"Output: ", pos)
+    while at >= 0:
+        match = _OUTPUT_RE.search("".join(_record_lines(buf, at)))
+        if match:
+            return match["folder"]
+        at = buf.find(b"Output: ", at + 1)
+    return None
+
+
 def read_run_log(path: str | os.PathLike) -> RunLog:
     """Read the run's folder, mode and last trial_metrics from an SLM-Lab log.
 
     Only the head (the Running line) and the end of the file are read, so a log of any size
     takes milliseconds; the file is scanned backwards only when its end holds no trial_metrics.
+    When a log holds several runs, the folder is the one of the run the last trial_metrics line
+    belongs to: the ``Output:`` line after it, else the last Running line before it.
     """
     path = Path(path)
     try:
@@ -281,31 +313,37 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
         run = RunLog(size=size)
 
         head = _read_at(handle, 0, HEAD_BYTES + RECORD_BYTES)
-        head_end = min(HEAD_BYTES, len(head))
-        pos = head.find(b"SLM-Lab: Running", 0, head_end)
-        while pos >= 0:
-            match = _RUNNING_RE.search("".join(_record_lines(head, pos)))
-            if match:
-                run.data_folder = match["folder"]
-                run.mode = match["mode"]
-                run.spec_file = match["spec_file"]
-                run.spec_name = match["spec_name"]
-                break
-            pos = head.find(b"SLM-Lab: Running", pos + 1, head_end)
+        running = _running_lines(head, 0, min(HEAD_BYTES, len(head)))
 
         tail_start = max(0, size - TAIL_BYTES)
         tail = _read_at(handle, tail_start, size - tail_start)
         if tail_start > 0:  # drop the partial first line; the backward scan covers it
             cut = tail.find(b"\n") + 1
             tail, tail_start = tail[cut:], tail_start + cut
+        running.update(_running_lines(tail, tail_start, len(tail)))
         hits = _trial_metrics_hits(tail)
         run.scanned_bytes = size - tail_start
+        metrics_at, output = None, None
         if hits:
             run.n_trial_metrics = len(hits)
             run.trial_metrics = _trial_metrics_at(tail, hits[-1], path)
+            metrics_at, output = tail_start + hits[-1], _output_after(tail, hits[-1])
         else:
-            _scan_back_for_trial_metrics(handle, tail_start, max(0, size - SCAN_BYTES), path, run)
+            found = _scan_back_for_trial_metrics(
+                handle, tail_start, max(0, size - SCAN_BYTES), path, run
+            )
+            if found is not None:
+                metrics_at, record = found
+                output = _output_after(record, 0)
 
+        run.running_modes = tuple(running[at]["mode"] for at in sorted(running))
+        before = [at for at in sorted(running) if metrics_at is None or at < metrics_at]
+        if before:
+            match = running[before[-1]]
+            run.data_folder, run.mode = match["folder"], match["mode"]
+            run.spec_file, run.spec_name = match["spec_file"], match["spec_name"]
+        if output:
+            run.data_folder = output
         if run.data_folder is None:
             match = _last_match(tail, b"Output: ", _OUTPUT_RE) or _last_match(
                 tail, b"Uploading ", _UPLOADING_RE
@@ -314,17 +352,16 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
         upload = _last_match(tail, b"Uploading ", _UPLOAD_TARGET_RE)
         run.uploaded_to = upload["target"] if upload else None
 
-    if run.n_trial_metrics >= 2:
-        run.mode = "search"
-    elif run.mode is None and run.n_trial_metrics == 1:
+    if run.mode is None and run.n_trial_metrics == 1:
         run.mode = "train"
     return run
 
 
 def _scan_back_for_trial_metrics(
     handle: BinaryIO, end: int, limit: int, path: Path, run: RunLog
-) -> None:
-    """Find the last trial_metrics line in bytes ``limit..end``, reading backwards in blocks."""
+) -> tuple[int, bytes] | None:
+    """Find the last trial_metrics line in bytes ``limit..end``, reading backwards in blocks;
+    returns its offset and the bytes read from there."""
     overlap = 256  # a marker cut by a block boundary is found in the next (earlier) block
     while end > limit:
         start = max(limit, end - BLOCK_BYTES)
@@ -336,13 +373,15 @@ def _scan_back_for_trial_metrics(
             record = _read_at(handle, line_at, RECORD_BYTES)
             run.n_trial_metrics = len(hits)
             run.trial_metrics = _trial_metrics_at(record, 0, path)
-            return
+            return line_at, record
         end = start
+    return None
 
 
 def read_score(path: str | os.PathLike) -> RunLog:
     """``read_run_log`` for a train run that finished: raises BenchError (naming the log) for a
-    truncated or killed run, a search log, or a log that names no data folder."""
+    truncated or killed run, a search log, a log whose score cannot be tied to one train run, a
+    non-finite score, or a log that names no data folder."""
     run = read_run_log(path)
     if run.trial_metrics is None:
         where = (
@@ -354,8 +393,13 @@ def read_score(path: str | os.PathLike) -> RunLog:
         )
     if run.is_search:
         raise BenchError(
-            f"{path} is a search log ({run.n_trial_metrics} trial_metrics lines); "
-            "only train runs enter the table"
+            f"{path} is a search log (its Running line says search; "
+            f"{run.n_trial_metrics} trial_metrics lines); only train runs enter the table"
+        )
+    if run.n_trial_metrics > max(1, run.n_train_runs):
+        raise BenchError(
+            f"{path}: {run.n_trial_metrics} trial_metrics lines but {run.n_train_runs} "
+            "'SLM-Lab: Running ... train' line(s) found; cannot tell which run the score is from"
         )
     if run.data_folder is None:
         raise BenchError(
@@ -364,4 +408,9 @@ def read_score(path: str | os.PathLike) -> RunLog:
         )
     if "total_reward_ma" not in run.trial_metrics:
         raise BenchError(f"{path}: trial_metrics line has no total_reward_ma")
+    score = run.trial_metrics["total_reward_ma"]
+    if not math.isfinite(score):
+        raise BenchError(
+            f"{path}: trial_metrics total_reward_ma is {score}: expected a finite score"
+        )
     return run

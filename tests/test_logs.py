@@ -169,18 +169,92 @@ def test_search_log_is_recognised_and_refused():
     run = read_run_log(FIXTURES / "search.log")
     assert run.mode == "search" and run.n_trial_metrics == 3
     assert run.trial_metrics["total_reward_ma"] == 122.04  # the last trial_metrics line
-    with pytest.raises(BenchError, match=r"is a search log \(3 trial_metrics lines\); only train"):
+    assert run.is_search and run.running_modes == ("search",)
+    with pytest.raises(
+        BenchError,
+        match=r"is a search log \(its Running line says search; 3 trial_metrics lines\); only",
+    ):
         read_score(FIXTURES / "search.log")
 
 
-def test_search_recognised_from_trial_metrics_count_alone(tmp_path):
+def test_several_scores_without_their_running_lines_are_refused(tmp_path):
     line = "trial_metrics: frame:1.00e+05 | total_reward_ma:1.00 | strength:1"
     log = tmp_path / "no_head.log"
     log.write_text(f"{line}\nOutput: data/x_2025_01_01_000000\n{line}\n")
     run = read_run_log(log)
-    assert run.mode == "search" and run.n_trial_metrics == 2
-    with pytest.raises(BenchError, match="search log"):
+    assert run.n_trial_metrics == 2 and not run.is_search
+    with pytest.raises(BenchError) as raised:
         read_score(log)
+    assert str(raised.value) == (
+        f"{log}: 2 trial_metrics lines but 0 'SLM-Lab: Running ... train' line(s) found; "
+        "cannot tell which run the score is from"
+    )
+
+
+def _train_run(folder: str, score: float | None, sessions: int = 4) -> str:
+    """One train run's lines as SLM-Lab prints them; ``score`` None: killed before its end."""
+    prefix = folder.rsplit("_", 4)[0]
+    lines = [
+        console_line(
+            "info",
+            "slm_lab.cli.main",
+            "run_spec",
+            running_message("s.yaml", prefix, "train", sessions, f"data/{folder}/{prefix}"),
+        )
+    ]
+    if score is not None:
+        scalar = {**TRAIN_SCALAR, "total_reward_ma": score}
+        lines.append(
+            console_line("info", "slm_lab.lib.logger", "info", trial_metrics_message(scalar))
+        )
+        lines.append(console_line("info", "slm_lab.cli.main", "run_spec", output_message(folder)))
+    return "\n".join(lines) + "\n"
+
+
+def test_a_log_with_two_train_runs_is_not_a_search_log(tmp_path):
+    log = tmp_path / "two.log"
+    log.write_text(
+        _train_run("ppo_a_2026_01_01_000000", 100.0) + _train_run("ppo_b_2026_01_02_000000", 200.0)
+    )
+    run = read_score(log)
+    assert not run.is_search and run.running_modes == ("train", "train")
+    assert run.mode == "train" and run.n_train_runs == 2
+    # The last score with the folder of the run it belongs to.
+    assert (run.data_folder, run.trial_metrics["total_reward_ma"]) == (
+        "ppo_b_2026_01_02_000000",
+        200.0,
+    )
+
+
+def test_a_killed_run_then_a_finished_one_reads_the_finished_run(tmp_path):
+    log = tmp_path / "retry.log"
+    log.write_text(
+        _train_run("ppo_a_2026_01_01_000000", None) + _train_run("ppo_b_2026_01_02_000000", 300.0)
+    )
+    run = read_score(log)
+    assert (run.data_folder, run.trial_metrics["total_reward_ma"]) == (
+        "ppo_b_2026_01_02_000000",
+        300.0,
+    )
+    # Without the Output line the folder is the Running line's just before the score.
+    log.write_text(
+        "\n".join(line for line in log.read_text().splitlines() if "Output:" not in line)
+    )
+    assert read_score(log).data_folder == "ppo_b_2026_01_02_000000"
+
+
+@pytest.mark.parametrize(
+    "score, shown", [(math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan")]
+)
+def test_non_finite_scores_are_refused(tmp_path, score, shown):
+    log = tmp_path / "inf.log"
+    log.write_text(_train_run("ppo_a_2026_01_01_000000", score))
+    assert read_run_log(log).trial_metrics is not None
+    with pytest.raises(BenchError) as raised:
+        read_score(log)
+    assert str(raised.value) == (
+        f"{log}: trial_metrics total_reward_ma is {shown}: expected a finite score"
+    )
 
 
 def test_truncated_log_has_no_score():
