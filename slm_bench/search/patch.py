@@ -42,7 +42,10 @@ def yaml_scalar(value: object) -> str:
             mantissa, exponent = text.split("e")
             text = f"{mantissa}.0e{exponent}"
         return text
-    return json.dumps(str(value))
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z_][\w.-]*", text) and yaml.safe_load(text) == text:
+        return text  # a plain identifier such as Adam reads back as itself
+    return json.dumps(text)
 
 
 def _indent(line: str) -> int:
