@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import math
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from run_folder_helpers import slm_lab_python
 
 from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest
-from slm_bench.runners.process import ProcessRunner, _Progress, slm_lab_runner
+from slm_bench.runners import process as process_module
+from slm_bench.runners.process import ProcessRunner, _Progress, embedded_runner, slm_lab_runner
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def request(tmp_path: Path, time_limit_s: float = 30.0) -> RunRequest:
@@ -82,7 +91,8 @@ def test_slm_lab_runner_uploads_with_the_hf_store(tmp_path):
     runner = slm_lab_runner({"checkout": str(tmp_path), "store": "hf"})
     argv = runner.argv(request(tmp_path), "slm_lab/spec/x.yaml")
     assert argv == [
-        "slm-lab", "run", "-s", "max_frame=2000", "slm_lab/spec/x.yaml", "x", "train", "--upload-hf"
+        "slm-lab", "run", "-s", "max_frame=2000", "--upload-hf", "--", "slm_lab/spec/x.yaml", "x",
+        "train",
     ]  # fmt: skip
     assert "--upload-hf" not in slm_lab_runner({"checkout": str(tmp_path)}).argv(
         request(tmp_path), "x.yaml"
@@ -107,3 +117,81 @@ def test_progress_turns_checkpoint_summaries_into_one_line(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "[CartPole-v1/dqn] session 1: frame 2.00e+04, total_reward_ma 58.09, fps 1111"
     ]
+
+
+# -- options end at `--`: a spec name starting with `-` is a name --------------------------------
+
+
+def test_argv_ends_options_before_the_positional_arguments(tmp_path):
+    dashed = replace(request(tmp_path), spec_name="--help", sets={"a": "x y", "b": "-1"})
+    argv = embedded_runner({"workers": 2}).argv(dashed, "-spec.yaml")
+    assert argv[-4:] == ["--", "-spec.yaml", "--help", "train"]
+    assert argv[argv.index("--") - 4 : argv.index("--")] == ["-s", "a=x y", "-s", "b=-1"]
+
+
+def test_embedded_runner_takes_a_dashed_spec_name_as_a_name(tmp_path):
+    (tmp_path / "work").mkdir()
+    spec = REPO / "specs" / "ppo_classic.yaml"
+    dashed = replace(request(tmp_path), spec_file=str(spec), spec_name="-ppo_cartpole")
+    with pytest.raises(BenchError) as raised:
+        embedded_runner({}).run(dashed)
+    message = str(raised.value)
+    # The name reached the spec lookup (not argparse's option parsing).
+    assert "no spec named '-ppo_cartpole'" in message and "exited with 1" in message
+    assert "unrecognized arguments" not in message and "usage:" not in message
+
+
+def test_real_slm_lab_run_parses_the_argv_with_a_dashed_name(tmp_path):
+    runner = slm_lab_runner({"checkout": str(tmp_path), "store": "hf"})
+    dashed = replace(request(tmp_path), spec_name="-ppo_cartpole", sets={"max_frame": "5e3"})
+    argv = runner.argv(dashed, "slm_lab/spec/benchmark/ppo/ppo_cartpole.json")
+    assert argv[:2] == ["slm-lab", "run"]
+    # SLM-Lab's own typer command parses the arguments (without running anything).
+    code = (
+        "import json, sys, typer; from slm_lab.cli import app; "
+        "run = typer.main.get_command(app).commands['run']; "
+        "params = run.make_context('run', sys.argv[1:]).params; "
+        "print(json.dumps({k: params[k] for k in "
+        "('spec_file', 'spec_name', 'mode', 'sets', 'upload_hf')}))"
+    )
+    done = subprocess.run(
+        [str(slm_lab_python()), "-c", code, *argv[2:]], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "spec_file": "slm_lab/spec/benchmark/ppo/ppo_cartpole.json",
+        "spec_name": "-ppo_cartpole",
+        "mode": "train",
+        "sets": ["max_frame=5e3"],
+        "upload_hf": True,
+    }
+
+
+# -- time limit ----------------------------------------------------------------------------------
+
+
+def test_a_huge_time_limit_does_not_overflow_the_watchdog(tmp_path, monkeypatch):
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    code = (
+        "import time; time.sleep(0.5); print('SLM-Lab: Running specs/x.yaml x train with 1 "
+        "sessions | output: data/x_2026_01_01_000000/x_t0')"
+    )
+    result = python_runner(code).run(request(tmp_path, time_limit_s=1e300))
+    assert result.data_folder == "x_2026_01_01_000000"
+    assert errors == []  # an OverflowError in the timer thread would land here
+
+
+def test_the_limit_is_enforced_across_watchdog_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr(process_module, "WATCHDOG_STEP_S", 0.2)
+    started = time.monotonic()
+    with pytest.raises(BenchError, match="run exceeded the time limit"):
+        python_runner("import time; time.sleep(60)").run(request(tmp_path, time_limit_s=1.0))
+    assert 0.9 < time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("limit", [0, -1, math.nan, math.inf])
+def test_a_time_limit_that_cannot_be_enforced_is_refused_before_the_run(tmp_path, limit):
+    with pytest.raises(BenchError, match=r"^CartPole-v1/ppo: time_limit .*: expected"):
+        python_runner("open('ran', 'w')").run(request(tmp_path, time_limit_s=limit))
+    assert not (tmp_path / "work" / "ran").exists()

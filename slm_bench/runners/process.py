@@ -1,13 +1,16 @@
 """Runners that start an SLM-Lab-compatible command on this machine.
 
 Both the embedded runner (``slm-bench run``) and the real ``slm-lab run`` take the same arguments,
-``run [-s key=value ...] SPEC_FILE SPEC_NAME MODE``, print SLM-Lab's log lines and write
-``data/FOLDER`` under their working directory; only the command and the directory differ.
+``run [-s key=value ...] [OPTIONS] -- SPEC_FILE SPEC_NAME MODE``, print SLM-Lab's log lines and
+write ``data/FOLDER`` under their working directory; only the command and the directory differ.
+The ``--`` makes a spec name or file that starts with ``-`` reach the command as a name (both
+argparse and SLM-Lab's typer accept it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -24,6 +27,9 @@ from slm_bench.logs import read_run_log, strip_ansi
 from slm_bench.runners import RunRequest, RunResult
 
 PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often
+# The time-limit watchdog sleeps at most this long at a time: a single wait on a huge limit
+# overflows the platform's lock timeout (OverflowError in the timer thread, limit not enforced).
+WATCHDOG_STEP_S = 60.0
 
 
 @dataclass
@@ -35,10 +41,17 @@ class ProcessRunner:
     install_hint: str = ""
 
     def argv(self, request: RunRequest, spec_file: str) -> list[str]:
+        """``COMMAND [-s k=v ...] [OPTIONS] -- SPEC_FILE SPEC_NAME MODE``: options end at ``--``."""
         sets = [arg for key, value in request.sets.items() for arg in ("-s", f"{key}={value}")]
-        return [*self.command, *sets, spec_file, request.spec_name, request.mode, *self.extra_args]
+        positional = [spec_file, request.spec_name, request.mode]
+        return [*self.command, *sets, *self.extra_args, "--", *positional]
 
     def run(self, request: RunRequest) -> RunResult:
+        limit = request.time_limit_s
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+            raise BenchError(f"{request.cell}: time_limit {limit!r}: expected more than 0 seconds")
+        if not math.isfinite(limit):
+            raise BenchError(f"{request.cell}: time_limit {limit!r}: expected a finite duration")
         cwd = Path(self.cwd or request.workdir)
         cwd.mkdir(parents=True, exist_ok=True)
         spec_file = request.spec_file if self.cwd else str(Path(request.spec_file).resolve())
@@ -126,19 +139,22 @@ def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float,
         proc = subprocess.Popen(
             argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
-        timed_out = threading.Event()
+        timed_out, finished = threading.Event(), threading.Event()
+        deadline = time.monotonic() + time_limit_s
 
-        def on_timeout() -> None:
-            timed_out.set()
-            _kill_group(proc.pid, signal.SIGKILL)
+        def watchdog() -> None:
+            while not finished.wait(min(WATCHDOG_STEP_S, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    timed_out.set()
+                    _kill_group(proc.pid, signal.SIGKILL)
+                    return
 
         def on_signal(signum, _frame) -> None:
             _kill_group(proc.pid, signal.SIGTERM)
             raise SystemExit(128 + signum)
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        timer = threading.Timer(time_limit_s, on_timeout)
-        timer.daemon = True
+        timer = threading.Thread(target=watchdog, name=f"time limit {cell}", daemon=True)
         timer.start()
         try:
             progress = _Progress(cell)
@@ -147,7 +163,7 @@ def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float,
                 progress.feed(strip_ansi(raw.decode(errors="replace")))
             returncode = proc.wait()
         finally:
-            timer.cancel()
+            finished.set()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if proc.poll() is None:
