@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from hf_helpers import make_run_folder, tree_bytes
 
 from slm_bench.errors import BenchError
+from slm_bench.publish import plan_publish, publish
 from slm_bench.stores import make_public_store, make_store, require_folders
 from slm_bench.stores.local import LocalStore
+from slm_bench.table import BenchmarksDoc
 
 FOLDER = "ppo_cartpole_arc_2026_02_11_144029"
 
@@ -31,7 +34,7 @@ def test_upload_download_exists_url(store, tmp_path):
     dest = store.download(FOLDER, tmp_path / "hf_data")
     assert dest == tmp_path / "hf_data" / "data" / FOLDER
     assert tree_bytes(dest) == expected
-    assert store.url(FOLDER) == stored.resolve().as_uri()
+    assert store.url(FOLDER) == stored.as_posix()
 
 
 def test_missing_and_invalid_folders(store, tmp_path):
@@ -40,8 +43,12 @@ def test_missing_and_invalid_folders(store, tmp_path):
     assert not (tmp_path / "hf_data" / "data" / "nope").exists()
     with pytest.raises(BenchError, match="invalid data folder name"):
         store.exists(["../escape"])
-    with pytest.raises(BenchError, match=r"1 linked data folder\(s\) not found: file://"):
+    with pytest.raises(BenchError) as raised:
         require_folders(store, ["nope"])
+    assert str(raised.value) == (
+        "store SLM-Lab/benchmark-dev: 1 linked data folder(s) not found: "
+        f"{store.repo_dir}/data/nope"
+    )
     with pytest.raises(BenchError, match="run folder to upload does not exist"):
         store.upload(tmp_path / "absent")
 
@@ -72,3 +79,52 @@ def test_public_store_uses_the_public_repo(tmp_path):
     assert custom.repo == "me/pub"
     with pytest.raises(BenchError, match="unknown store 'ftp'"):
         make_store("ftp", {})
+
+
+def _table(links: dict[str, str]) -> str:
+    rows = "".join(
+        f"| {algo} | ✅ | 400.00 | specs/x.yaml | {name} | [{folder}]({url}) |\n"
+        for (algo, name), (folder, url) in zip(
+            [("DQN", "dqn_cartpole"), ("PPO", "ppo_cartpole")], links.items(), strict=True
+        )
+    )
+    return (
+        "# Benchmarks\n\n## Results\n\n### Phase 1: Classic Control\n\n#### 1.1 CartPole-v1\n\n"
+        "**Docs**: [CartPole](https://gymnasium.farama.org/) | Target reward MA > 400\n\n"
+        "**Settings**: max_frame 2e5 | num_envs 4 | max_session 4 | log_frequency 500\n\n"
+        "| Algorithm | Status | MA | SPEC_FILE | SPEC_NAME | HF Data |\n"
+        "|-----------|--------|-----|-----------|-----------|---------|\n"
+        f"{rows}"
+    )
+
+
+def test_links_survive_moving_the_project(tmp_path, monkeypatch):
+    """Rows written in one place still publish after the project folder is moved."""
+    project = tmp_path / "project"
+    (project / "docs").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    options = {"root": "results/store"}  # the default: relative to the project
+    dev = make_store("local", options)
+    folders = ["dqn_cartpole_2026_02_11_135648", FOLDER]
+    for seed, folder in enumerate(folders):
+        dev.upload(make_run_folder(tmp_path / "runs", folder, seed=seed))
+    links = {folder: dev.url(folder) for folder in folders}
+    assert all(not Path(url).is_absolute() and Path(url).is_dir() for url in links.values())
+    (project / "docs" / "BENCHMARKS.md").write_text(_table(links))
+    (project / "README.md").write_text("# results\n")
+
+    moved = Path(shutil.move(project, tmp_path / "elsewhere" / "moved"))
+    monkeypatch.chdir(moved)
+    dev, public = make_store("local", options), make_public_store("local", options)
+    assert {f: dev.url(f) for f in folders} == links  # the same links after the move
+    assert all(Path(url).is_dir() for url in links.values())  # and they resolve there
+    plan = plan_publish(
+        Path("docs/BENCHMARKS.md"), Path("README.md"), Path("docs"), dev, public, Path("hf_data")
+    )
+    assert plan.folders == tuple(folders)  # nothing silently skipped
+    report = publish(plan)
+    assert report.uploaded["data"] > 0 and report.links_rewritten == 2
+    for folder in folders:
+        assert (moved / public.url(folder)).is_dir()
+    rows = BenchmarksDoc.read(report.published_doc).result_rows()
+    assert {row.hf_url for row in rows} == {public.url(folder) for folder in folders}

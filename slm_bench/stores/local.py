@@ -1,4 +1,9 @@
-"""The local store: a folder that mirrors a dataset repo, ``<root>/<repo>/data/FOLDER``."""
+"""The local store: a folder that mirrors a dataset repo, ``<root>/<repo>/data/FOLDER``.
+
+Its links are paths, never absolute URIs: ``<root>/<repo>/data/FOLDER`` with ``root`` as the
+config gives it (``results/store`` by default, relative to the project), so moving the project
+keeps every row's link and the publish step's dev/public matching valid.
+"""
 
 from __future__ import annotations
 
@@ -65,7 +70,8 @@ class LocalStore:
         return {folder: self.folder_dir(folder).is_dir() for folder in folders}
 
     def url(self, folder: str) -> str:
-        return (self.repo_dir / "data" / folder).resolve().as_uri()
+        """``<root>/<repo>/data/FOLDER`` as configured: portable when the root is relative."""
+        return self.folder_dir(folder).as_posix()
 
     def upload_file(self, local: Path, path_in_repo: str) -> int:
         local = Path(local)
