@@ -128,3 +128,31 @@ def test_links_survive_moving_the_project(tmp_path, monkeypatch):
         assert (moved / public.url(folder)).is_dir()
     rows = BenchmarksDoc.read(report.published_doc).result_rows()
     assert {row.hf_url for row in rows} == {public.url(folder) for folder in folders}
+
+
+def test_an_unwritable_store_is_one_line_naming_the_real_path(store, tmp_path):
+    run = make_run_folder(tmp_path / "runs", FOLDER)
+    store.repo_dir.mkdir(parents=True)
+    (store.repo_dir / "data").write_text("not a folder")  # no folder can be made under it
+    with pytest.raises(BenchError) as raised:
+        store.upload(run)
+    message = str(raised.value)
+    assert message.startswith(f"{store.repo_dir}/data/{FOLDER}: cannot upload {run} there: ")
+    assert ".partial" not in message and "\n" not in message
+    with pytest.raises(BenchError, match=rf"^{store.repo_dir}/data/a\.md: cannot upload"):
+        store.upload_file(run / "log" / f"{FOLDER}_t0_s0.log", "data/a.md")
+    (store.repo_dir / "data").unlink()
+    store.upload_file(run / "log" / f"{FOLDER}_t0_s0.log", "docs/a.md")  # writable again
+
+
+def test_a_broken_store_file_is_reported_at_its_real_place(store, tmp_path):
+    store.upload(make_run_folder(tmp_path / "runs", FOLDER))
+    broken = store.folder_dir(FOLDER) / "info" / "gone.json"
+    broken.symlink_to(tmp_path / "absent.json")
+    dest_root = tmp_path / "hf_data"
+    with pytest.raises(BenchError) as raised:
+        store.download(FOLDER, dest_root)
+    message = str(raised.value)
+    assert message.startswith(f"{dest_root}/data/{FOLDER}: cannot copy {store.folder_dir(FOLDER)}")
+    assert ".partial" not in message.split(": cannot")[0]
+    assert not (dest_root / "data" / FOLDER).exists()

@@ -11,6 +11,8 @@ import filecmp
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,19 @@ from slm_bench.stores import (
 
 DEFAULT_ROOT = "results/store"
 DEFAULT_REPO = DEFAULT_DEV_REPO
+
+
+@contextmanager
+def _one_line(action: str, path: Path) -> Iterator[None]:
+    """An OS error (unwritable store, full disk) as one line naming the real path, not the
+    temporary copy the error happened in."""
+    try:
+        yield
+    except shutil.Error as error:  # copytree gathers (source, destination, reason) triples
+        reason = error.args[0][0][2] if error.args and error.args[0] else error
+        raise BenchError(f"{path}: cannot {action}: {reason}") from None
+    except OSError as error:
+        raise BenchError(f"{path}: cannot {action}: {error.strerror or error}") from None
 
 
 @dataclass
@@ -52,7 +67,8 @@ class LocalStore:
         folder_path = Path(folder_path)
         if not folder_path.is_dir():
             raise BenchError(f"{folder_path}: run folder to upload does not exist")
-        with staged_dir(self.folder_dir(folder_path.name)) as tmp:
+        target = self.folder_dir(folder_path.name)
+        with _one_line(f"upload {folder_path} there", target), staged_dir(target) as tmp:
             shutil.copytree(
                 folder_path, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(OPTIMIZER_GLOB)
             )
@@ -62,7 +78,7 @@ class LocalStore:
         if not source.is_dir():
             raise BenchError(f"store {self.repo}: data/{folder} not found under {self.repo_dir}")
         dest = Path(dest_root) / "data" / folder
-        with staged_dir(dest) as tmp:
+        with _one_line(f"copy {source} there", dest), staged_dir(dest) as tmp:
             shutil.copytree(source, tmp, dirs_exist_ok=True)
         return dest
 
@@ -91,13 +107,14 @@ class LocalStore:
         """Copy ``source`` to ``dest`` atomically unless ``dest`` already has the same bytes."""
         if dest.is_file() and filecmp.cmp(source, dest, shallow=False):
             return False
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _one_line(f"upload {source} there", dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            os.close(fd)
+            try:
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return True
