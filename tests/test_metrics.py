@@ -121,3 +121,19 @@ def test_random_return_shifts_strength_not_returns():
     metrics = session_metrics(df, -200.0)
     assert metrics["local"]["strengths"] == [100.0, 120.0, 140.0]
     assert metrics["scalar"]["total_reward_ma"] == pytest.approx(-80.0)
+
+
+def test_mean_std_is_slm_labs_calc_srs_mean_std():
+    """Cut to the shortest series, per-index mean and pandas' sample std (ddof=1)."""
+    from slm_bench.metrics import mean_std
+
+    a, b, c = (
+        pd.Series([1.0, 2.0, 3.0, 9.0]),
+        pd.Series([3.0, 4.0, 8.0]),
+        pd.Series([5.0, 9.0, 1.0]),
+    )
+    mean, std = mean_std([a, b, c])
+    assert list(mean) == [3.0, 5.0, 4.0]
+    assert list(std) == pytest.approx([2.0, math.sqrt(13), math.sqrt(13)])  # ddof=1, not ddof=0
+    _, single = mean_std([a])
+    assert single.isna().all()  # one session: no spread, as SLM-Lab's band

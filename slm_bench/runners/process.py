@@ -82,8 +82,12 @@ class ProcessRunner:
         )
 
 
-def _last_lines(path: Path, count: int) -> str:
-    lines = [strip_ansi(line).strip() for line in path.read_text(errors="replace").splitlines()]
+def _last_lines(path: Path, count: int, window: int = 64 * 1024) -> str:
+    """The last ``count`` non-empty lines of the log (only its end is read: logs can be huge)."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - window))
+        text = handle.read().decode(errors="replace")
+    lines = [strip_ansi(line).strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     return " / ".join(lines[-count:]) or "(empty log)"
 
