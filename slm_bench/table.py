@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from slm_bench.atomic import write_text
@@ -33,6 +33,7 @@ from slm_bench.errors import BenchError
 from slm_bench.naming import algorithm_from_spec_name, env_base
 from slm_bench.settings import Legend, parse_legend
 from slm_bench.table_edit import DocEdits, _check_single_line
+from slm_bench.table_model import EnvSection, Region, Table, target_of
 from slm_bench.table_rows import (  # noqa: F401 - re-exported: the table's public names
     FORM_GROUP,
     FORM_SECTION,
@@ -63,77 +64,11 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*$")
 _ENV_HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?[ \t]+(\S+)$")
 _PLOT_EMBED = re.compile(r"^!\[[^\]]*\]\((?:[^)\s]*/)?plots/[^)]+\)[ \t]*$")
 _GRID_IMAGE = re.compile(r"!\[[^\]]*\]\(plots/([^)]+)\)")
-_TARGET = re.compile(r"Target reward MA\s*(.*?)\s*$")
 _PHASE_SPEC_BULLET = re.compile(r"^\s*[-*]\s+\*\*([^*]+)\*\*:\s*\[[^\]]*\]\(([^)\s]+)\)")
 _PHASE_SPEC_FILE = re.compile(r"^\*\*Spec files?\*\*:\s*\[[^\]]*\]\(([^)\s]+)\)", re.IGNORECASE)
 _LEGEND_PREFIX = "**Legend**:"
 _DOCS_PREFIX = "**Docs**:"
 _SETTINGS_PREFIX = "**Settings**:"
-
-
-@dataclass(frozen=True)
-class Table:
-    """A markdown table: ``start`` is the header line index, ``end`` is exclusive."""
-
-    start: int
-    end: int
-    header: tuple[str, ...]
-    kind: str
-    text: str = field(repr=False)
-
-    @property
-    def row_indexes(self) -> range:
-        return range(self.start + 2, self.end)
-
-
-@dataclass
-class EnvSection:
-    """One env's results, as a heading section (``form == "section"``) or a shared-table group.
-
-    ``docs_line``/``settings_line`` are the env's own lines or, when ``docs_inherited`` /
-    ``settings_inherited`` is true, the enclosing sub-phase's or phase's. ``plot_embed`` is the
-    ``![...](plots/...)`` line of a section, or the image-grid cell of a group. ``start``/``end``
-    span the section (heading to next heading) or the group's rows; ``row_lines`` are the line
-    indexes of ``rows``.
-    """
-
-    env_id: str
-    form: str
-    phase: str | None
-    subphase: str | None
-    number: str | None
-    docs_line: str | None
-    docs_inherited: bool
-    settings_line: str | None
-    settings_inherited: bool
-    target: str | None
-    rows: list[ResultRow]
-    plot_embed: str | None
-    start: int
-    end: int
-    table: Table | None
-    row_lines: list[int]
-
-
-@dataclass
-class _Region:
-    """A phase (``###``) or sub-phase (non-env ``####``) inside ``## Results``."""
-
-    title: str
-    level: int  # 3 for a phase, 4 for a sub-phase
-    heading: int
-    end: int  # exclusive: next heading of the same or a higher level
-    preamble_end: int  # exclusive: next heading of level <= 4
-    docs_line: str | None = None
-    settings_line: str | None = None
-    spec_links: dict[str, str] = field(default_factory=dict)
-
-
-def _target_of(docs_line: str | None) -> str | None:
-    if docs_line is None:
-        return None
-    match = _TARGET.search(docs_line)
-    return match.group(1) if match else None
 
 
 class BenchmarksDoc(DocEdits):
@@ -210,7 +145,7 @@ class BenchmarksDoc(DocEdits):
             if not fenced[i] and (m := _HEADING.match(line))
         ]
         self._results: tuple[int, int] | None = None
-        self._regions: list[_Region] = []
+        self._regions: list[Region] = []
         self._sections: list[EnvSection] = []
         self._grids: dict[int, Table | None] = {}  # shared table start -> its image grid
         start = next(
@@ -226,9 +161,9 @@ class BenchmarksDoc(DocEdits):
         def next_heading(k: int, max_level: int) -> int:
             return next((i for i, level, _ in inner[k + 1 :] if level <= max_level), results_end)
 
-        phase: _Region | None = None
-        subphase: _Region | None = None
-        sections: list[tuple[int, int, str, str, _Region | None, _Region | None]] = []
+        phase: Region | None = None
+        subphase: Region | None = None
+        sections: list[tuple[int, int, str, str, Region | None, Region | None]] = []
         for k, (i, level, text) in enumerate(inner):
             if level == 3:
                 phase = self._region(text, 3, i, next_heading(k, 3), next_heading(k, 4))
@@ -295,8 +230,8 @@ class BenchmarksDoc(DocEdits):
                 i += 1
         return tables
 
-    def _region(self, title: str, level: int, heading: int, end: int, preamble_end: int) -> _Region:
-        region = _Region(title, level, heading, end, preamble_end)
+    def _region(self, title: str, level: int, heading: int, end: int, preamble_end: int) -> Region:
+        region = Region(title, level, heading, end, preamble_end)
         for i in range(heading + 1, preamble_end):
             line = self._lines[i]
             if self._fenced[i]:
@@ -312,7 +247,7 @@ class BenchmarksDoc(DocEdits):
         return region
 
     @staticmethod
-    def _inherit(attr: str, *regions: _Region | None) -> str | None:
+    def _inherit(attr: str, *regions: Region | None) -> str | None:
         for region in regions:
             if region is not None and getattr(region, attr) is not None:
                 return getattr(region, attr)
@@ -324,8 +259,8 @@ class BenchmarksDoc(DocEdits):
         end: int,
         number: str,
         env_id: str,
-        phase: _Region | None,
-        subphase: _Region | None,
+        phase: Region | None,
+        subphase: Region | None,
     ) -> EnvSection:
         docs = settings = None
         for i in range(heading + 1, end):
@@ -373,7 +308,7 @@ class BenchmarksDoc(DocEdits):
             docs_inherited=docs_inherited,
             settings_line=settings,
             settings_inherited=settings_inherited,
-            target=_target_of(docs),
+            target=target_of(docs),
             rows=rows,
             plot_embed=plot,
             start=heading,
@@ -382,7 +317,7 @@ class BenchmarksDoc(DocEdits):
             row_lines=row_lines,
         )
 
-    def _enclosing(self, index: int) -> tuple[_Region | None, _Region | None]:
+    def _enclosing(self, index: int) -> tuple[Region | None, Region | None]:
         phase = subphase = None
         for region in self._regions:
             if region.heading < index < region.end:
@@ -428,7 +363,7 @@ class BenchmarksDoc(DocEdits):
                     docs_inherited=docs is not None,
                     settings_line=settings,
                     settings_inherited=settings is not None,
-                    target=_target_of(docs),
+                    target=target_of(docs),
                     rows=rows,
                     plot_embed=self._grid_cell(grid_images, env_id),
                     start=row_lines[0],
@@ -440,7 +375,7 @@ class BenchmarksDoc(DocEdits):
         return sections
 
     def _group_row(
-        self, table: Table, index: int, env_id: str, subphase: _Region | None, phase: _Region | None
+        self, table: Table, index: int, env_id: str, subphase: Region | None, phase: Region | None
     ) -> ResultRow:
         row = ResultRow.from_cells(table.header, split_cells(self._lines[index]))
         algorithm = algorithm_from_spec_name(row.spec_name)

@@ -29,7 +29,7 @@ from slm_bench.table_rows import (
 )
 
 if TYPE_CHECKING:
-    from slm_bench.table import EnvSection, _Region
+    from slm_bench.table_model import EnvSection, Region
 
 _PHASE_NUMBER = re.compile(r"^Phase[ \t]+(\d+)\b")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])( *\1){2,} *$")
@@ -237,7 +237,7 @@ class DocEdits:
                 at -= 1
         return at
 
-    def _find_phase(self, phase: str) -> _Region | None:
+    def _find_phase(self, phase: str) -> Region | None:
         for region in self._regions:
             if region.level != 3:
                 continue
@@ -246,7 +246,7 @@ class DocEdits:
                 return region
         return None
 
-    def _create_phase(self, phase: str) -> _Region:
+    def _create_phase(self, phase: str) -> Region:
         _check_single_line(self.source, "phase", phase)
         title = phase
         if not _PHASE_NUMBER.match(phase):
