@@ -381,17 +381,11 @@ def require_complete(folder: RunFolder) -> None:
     if folder.trial_metrics is None:
         raise BenchError(f"{source}: missing; the run has no trial metrics (did it finish?)")
 
-    def short(where: str, reached: float) -> BenchError:
-        return BenchError(
-            f"{where}: frame reached {_frame_text(reached)} of max_frame {budget.max_frame} "
-            f"(last checkpoint {budget.last_frame}): the run did not finish"
-        )
-
     frame = _number(folder.trial_metrics["scalar"].get("frame"))
-    if frame is None or math.isnan(frame):
+    if frame is None or not math.isfinite(frame):
         raise BenchError(f"{source}: scalar.frame: expected a number (the frame reached)")
     if frame < budget.last_frame:
-        raise short(source, frame)
+        raise _unfinished(source, frame, budget)
     local = folder.trial_metrics.get("local")
     if local is not None:
         returns = _session_returns(local, budget, source)
@@ -399,11 +393,18 @@ def require_complete(folder: RunFolder) -> None:
         for s, session in enumerate(returns):
             reached = frames[len(session) - 1] if session else 0.0
             if reached < budget.last_frame:
-                raise short(f"{source}: session {s}", reached)
+                raise _unfinished(f"{source}: session {s}", reached, budget)
     else:
         returns = [None] * budget.sessions
     for s in range(budget.sessions):
-        _check_session_csv(folder, s, budget, returns[s], short)
+        _check_session_csv(folder, s, budget, returns[s])
+
+
+def _unfinished(where: str, reached: float, budget: RunBudget) -> BenchError:
+    return BenchError(
+        f"{where}: frame reached {_frame_text(reached)} of max_frame {budget.max_frame} "
+        f"(last checkpoint {budget.last_frame}): the run did not finish"
+    )
 
 
 def _session_returns(local: object, budget: RunBudget, source: str) -> list[list[float]]:
@@ -429,7 +430,7 @@ def _session_returns(local: object, budget: RunBudget, source: str) -> list[list
 
 
 def _check_session_csv(
-    folder: RunFolder, s: int, budget: RunBudget, returns: list[float] | None, short
+    folder: RunFolder, s: int, budget: RunBudget, returns: list[float] | None
 ) -> None:
     """Session ``s``'s train CSV must be whole and reach the last checkpoint; when the trial
     metrics hold that session's returns, the CSV's ``total_reward`` must be the same series."""
@@ -455,7 +456,7 @@ def _check_session_csv(
         raise BenchError(f"{shown}: frame/total_reward: expected numbers ({error})") from None
     reached = frames[-1] if frames else 0.0
     if not reached >= budget.last_frame:
-        raise short(shown, reached)
+        raise _unfinished(shown, reached, budget)
     if returns is not None and not _same_series(rewards, returns):
         raise BenchError(
             f"{shown}: total_reward ({len(rewards)} checkpoints) differs from session {s}'s "
