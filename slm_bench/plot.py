@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from slm_bench.errors import BenchError
 from slm_bench.metrics import MA_WINDOW, mean_std
-from slm_bench.run_folder import read_run_folder, require_complete, spec_settings
+from slm_bench.run_folder import read_run_folder, require_complete, require_train, spec_settings
 from slm_bench.spec import algorithm_label, algorithm_rank
 
 FIGURE_INCHES, FIGURE_DPI = 10, 100  # 1000 x 1000 pixels, as plotly's 500 x 500 at scale 2
@@ -101,6 +101,7 @@ def _label(spec: dict) -> str:
 
 def _load_curve(folder: Path) -> Curve:
     run = read_run_folder(folder)
+    require_train(run)
     require_complete(run)  # never a curve from a killed run's interim metrics
     source = run.shown(run.trial_metrics_path)
     local = run.trial_metrics.get("local")
