@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # dstack's server has its own pinned dependencies: it lives in a venv of its own for the tests.
 DSTACK_VENV ?= .venv-dstack
 
-.PHONY: setup run test lint dstack-venv
+.PHONY: setup run test lint dstack-venv slm-lab-venv
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,34 @@ $(DSTACK_VENV)/bin/dstack:
 
 dstack-venv: $(DSTACK_VENV)/bin/dstack
 
-test: setup dstack-venv
+# The real SLM-Lab (not on PyPI) for the tests that run it, in a venv of its own (its
+# huggingface-hub 0.34 conflicts with ours). It is installed editable from a git-ignored copy
+# of its source, as `uv sync` installs it in its checkout, and writes its data/ there. It
+# declares Python >= 3.12 but runs unchanged on 3.11; the pins are its uv.lock's versions of
+# what a CPU train run on classic control imports (torcharc must be pinned: 1.x breaks pydash).
+SLM_LAB_SRC    ?= ../shared/slm-lab
+SLM_LAB_VENV   ?= .venv-slm-lab
+SLM_LAB_COPY   ?= .slm-lab-src
+SLM_LAB_PYTHON ?= python3.11
+SLM_LAB_PINS   := torch==2.13.0 colorlover==0.3.0 huggingface-hub==0.34.4 kaleido==0.2.0 \
+	loguru==0.7.3 pandas==2.2.3 pillow==11.1.0 plotly==6.0.1 pydash==8.0.5 pyyaml==6.0.2 \
+	regex==2024.11.6 typer==0.16.1 ujson==5.10.0 "gymnasium[classic-control]==1.2.0" \
+	torcharc==2.1.2 pydantic==2.12.5 psutil==7.0.0 numpy==2.0.2 tensorboard==2.19.0 \
+	gputil==1.4.0 "ray[tune]==2.44.0" optuna==4.5.0 opencv-python==4.11.0.86
+
+$(SLM_LAB_VENV)/bin/slm-lab:
+	rm -rf $(SLM_LAB_COPY) $(SLM_LAB_VENV)
+	mkdir -p $(SLM_LAB_COPY) && cp -R $(SLM_LAB_SRC)/. $(SLM_LAB_COPY)/ && chmod -R u+w $(SLM_LAB_COPY)
+	$(SLM_LAB_PYTHON) -m venv $(SLM_LAB_VENV)
+	$(SLM_LAB_VENV)/bin/pip install --quiet --ignore-requires-python $(SLM_LAB_PINS)
+	$(SLM_LAB_VENV)/bin/pip install --quiet --no-deps --ignore-requires-python -e $(SLM_LAB_COPY)
+	touch $@
+
+slm-lab-venv:
+	@if [ -d "$(SLM_LAB_SRC)/slm_lab" ]; then $(MAKE) --no-print-directory $(SLM_LAB_VENV)/bin/slm-lab; \
+	else echo "slm-lab-venv: no SLM-Lab source at $(SLM_LAB_SRC): skipped (its tests will skip)"; fi
+
+test: setup dstack-venv slm-lab-venv
 	SLM_BENCH_DSTACK_VENV=$(abspath $(DSTACK_VENV)) $(BIN)/pytest
 
 lint: setup
