@@ -20,11 +20,12 @@ import jsonschema
 import yaml
 
 from slm_bench.errors import BenchError
+from slm_bench.validation import schema_path
 
 if TYPE_CHECKING:
     from slm_bench.settings import Settings
 
-SPEC_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "spec.schema.yaml"
+SPEC_SCHEMA_PATH = schema_path("spec.schema.yaml")  # slm_bench/schemas once installed
 SLM_LAB_SPEC_DIR = "slm_lab/spec"
 AUDIT_POLICIES = ("error", "warn")
 
