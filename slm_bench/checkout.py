@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_bench.budgets import read_budgets, row_frames
+from slm_bench.budgets import BUDGET_POLICIES, read_budgets, row_frames
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, parse_settings_line
 from slm_bench.spec import locate_spec_file, placeholders, raw_spec
@@ -158,6 +158,11 @@ def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
     doc = read_checkout_benchmarks(checkout)
     budgets = read_budgets(doc)
     policy = checkout.get("frame_budgets") or "documented"
+    if policy not in BUDGET_POLICIES:
+        raise BenchError(
+            f"config.yaml: checkout.frame_budgets: {policy!r} is not one of "
+            f"{', '.join(BUDGET_POLICIES)}"
+        )
     wanted_envs = set(checkout.get("envs") or [])
     skipped = [SkippedRow("", "", "", "", warning) for warning in doc.warnings()]
     by_env: dict[str, list] = {}

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from workflow_helpers import planned_jobs, snakemake
 
 from slm_bench.checkout import commit_message, derive_envs
+from slm_bench.errors import BenchError
 
 HERE = Path(__file__).resolve().parent
 OWN = HERE / "fixtures" / "checkout"
@@ -87,6 +89,10 @@ def test_real_checkout_rows_get_their_documented_frame_budgets(tmp_path):
     )
     assert "max_frame" not in strict["Ant-v5"]["algorithms"]["sac_ant_arc"]
     assert planned_count(envs) == planned_count(strict) == 32
+    with pytest.raises(BenchError, match="checkout.frame_budgets: 'loose' is not one of"):
+        derive_envs(
+            {"root": str(root), "benchmarks": "docs/BENCHMARKS.md", "frame_budgets": "loose"}
+        )
 
 
 def planned_count(envs: dict) -> int:
