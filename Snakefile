@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.19")
 
 
-configfile: "config.yaml"
+# The demo matrix is the config only when none is given: Snakemake would deep-merge a
+# --configfile into it, and its envs would leak into every other config's plan.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
@@ -18,7 +22,10 @@ include: "rules/table.smk"
 include: "rules/checkout.smk"
 include: "rules/publish.smk"
 include: "rules/status.smk"
+include: "rules/results_inputs.smk"
 include: "rules/stats.smk"
+include: "rules/compare.smk"
+include: "rules/report.smk"
 include: "rules/search.smk"
 
 

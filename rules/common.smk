@@ -5,18 +5,21 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from slm_bench.config import (
-    TIME_LIMIT_SOURCE,
     build_matrix,
     cell_fingerprint,
+    config_source,
     load_config,
 )
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
+from slm_bench.identifiers import ALGO_KEY
 from slm_bench.naming import plot_png_name
 
+# Error lines name the file the config came from: the --configfile, else config.yaml.
+CONFIG_SOURCE = config_source(workflow.overwrite_configfiles)
 try:
-    load_config(config)
-    MATRIX = build_matrix(config)
+    load_config(config, CONFIG_SOURCE)
+    MATRIX = build_matrix(config, CONFIG_SOURCE)
 except BenchError as error:
     raise WorkflowError(str(error)) from None
 
@@ -31,7 +34,7 @@ def _alternatives(names):
 
 wildcard_constraints:
     env=_alternatives(MATRIX.envs),
-    algo=r"[A-Za-z0-9][A-Za-z0-9_.+\-]*",
+    algo=ALGO_KEY.pattern,
     phase=_alternatives(MATRIX.phases()),
 
 
@@ -71,15 +74,12 @@ def session_threads(wildcards):
     return min(cell_of(wildcards).settings.max_session, workflow.cores)
 
 
-def time_limit_minutes(wildcards):
-    return max(
-        1, math.ceil(parse_duration(config["time_limit"], TIME_LIMIT_SOURCE) / 60)
-    )
-
-
-def dstack_slot(wildcards):
-    """Remote runs take one slot of the global dstack_slots resource (profiles/dstack caps it)."""
-    return 1 if config["runner"] == "dstack" else 0
+# Constants, not functions of the job: Snakemake evaluates a resource function for every job.
+# A run past the time limit fails its cell; Snakemake's runtime is in minutes.
+TIME_LIMIT_S = parse_duration(config["time_limit"], f"{CONFIG_SOURCE}: time_limit")
+time_limit_minutes = max(1, math.ceil(TIME_LIMIT_S / 60))
+# Remote runs take one slot of the global dstack_slots resource (profiles/dstack caps it).
+dstack_slot = 1 if config["runner"] == "dstack" else 0
 
 
 def plot_path(env):
@@ -89,13 +89,6 @@ def plot_path(env):
 def env_hf_data(wildcards):
     return [
         f"results/{wildcards.env}/{algo}/hf_data"
-        for algo in MATRIX.envs[wildcards.env].algos
-    ]
-
-
-def env_rows(wildcards):
-    return [
-        f"results/{wildcards.env}/{algo}/row.json"
         for algo in MATRIX.envs[wildcards.env].algos
     ]
 
@@ -110,18 +103,6 @@ def all_rows(wildcards):
 
 def all_plots(wildcards):
     return [plot_path(env) for env in MATRIX.envs]
-
-
-def phase_rows(wildcards):
-    return [
-        f"results/{env}/{algo}/row.json"
-        for env in MATRIX.phases()[wildcards.phase]
-        for algo in MATRIX.envs[env].algos
-    ]
-
-
-def phase_plots(wildcards):
-    return [plot_path(env) for env in MATRIX.phases()[wildcards.phase]]
 
 
 def phase_envs(wildcards):

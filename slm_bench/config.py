@@ -1,24 +1,48 @@
 """The validated configuration and the benchmark matrix it declares.
 
-Snakemake's own ``validate`` prints a multi-line report; a newcomer with a typo deserves one line
-naming the key, so validation (with defaults filled in, as Snakemake does) lives here.
+The matrix comes from the config's ``envs`` or, without them, from a checkout's BENCHMARKS.md;
+both routes go through ``build_matrix``, which checks every env id, algorithm key, label, spec
+name and ``-s`` value (slm_bench/identifiers.py) before any job is planned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
+from slm_bench.identifiers import (
+    check_algo_key,
+    check_env_id,
+    check_label,
+    check_set,
+    check_spec_file,
+    check_spec_name,
+    check_table_text,
+    number_text,
+)
 from slm_bench.naming import env_base
 from slm_bench.settings import Settings, parse_target
 from slm_bench.validation import validate_against
 
-TIME_LIMIT_SOURCE = "config.yaml: time_limit"
+DEFAULT_CONFIG = "config.yaml"
+TIME_LIMIT_SOURCE = f"{DEFAULT_CONFIG}: time_limit"
+DEFAULT_PHASE = "Phase 1: Classic Control"
+# dstack options that are durations: a bare number is seconds, as in dstack's task files.
+DSTACK_DURATIONS = (
+    "max_duration",
+    "retry_duration",
+    "poll_interval_s",
+    "poll_backoff_max_s",
+    "unreachable_timeout_s",
+    "heartbeat_s",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +56,8 @@ class Cell:
     spec_file: str
     spec_path: Path
     spec_name: str
-    sets: dict = field(hash=False)
-    settings: Settings = field(hash=False)
+    sets: dict[str, str] = field(hash=False)  # -s KEY=VALUE, max_frame included
+    settings: Settings = field(hash=False)  # the Settings line, at the row's frame budget
     target: str | None = None
 
     @property
@@ -80,6 +104,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class EnvEntry:
+    """One env section of BENCHMARKS.md: its Settings line, target, Docs line and rows."""
+
     env_id: str
     env: str
     settings: Settings
@@ -95,23 +121,25 @@ class Matrix:
     envs: dict[str, EnvEntry]
     cells: dict[tuple[str, str], Cell]
     skipped: list = field(default_factory=list)  # checkout rows left out, with the reason
+    _phases: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
 
     def cell(self, env: str, algo: str) -> Cell:
         return self.cells[(env, algo)]
 
     def phases(self) -> dict[str, list[str]]:
         """Phase slug (``phase-1-classic-control``) -> its envs, for per-phase targets."""
-        phases: dict[str, list[str]] = {}
-        for env in self.envs.values():
-            phases.setdefault(phase_slug(env.phase), []).append(env.env)
-        return phases
+        if self._phases is None:
+            self._phases = {}
+            for entry in self.envs.values():
+                self._phases.setdefault(phase_slug(entry.phase), []).append(entry.env)
+        return self._phases
 
 
 def phase_slug(phase: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", (phase or "no phase").lower()).strip("-")
 
 
-def spec_root(config: dict) -> Path:
+def spec_root(config: Mapping) -> Path:
     """Where spec_file paths resolve: spec_root, else the checkout's root, else the workdir."""
     if config.get("spec_root"):
         return Path(config["spec_root"])
@@ -119,78 +147,26 @@ def spec_root(config: dict) -> Path:
         return Path(config["checkout"]["root"])
     return Path(".")
 
-    def cell(self, env: str, algo: str) -> Cell:
-        return self.cells[(env, algo)]
 
-    def env_cells(self, env: str) -> list[Cell]:
-        return [self.cells[(env, algo)] for algo in self.envs[env].algos]
-
-
-def _number_text(value) -> str:
-    """A Settings value as ``-s`` text (substitution normalises numbers like ``2e5``)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def build_matrix(config: dict) -> Matrix:
-    """Cells and envs from a validated config (or its checkout's BENCHMARKS.md)."""
-    from slm_bench.spec import locate_spec_file
-
-    root = spec_root(config)
-    skipped = []
-    env_config = config.get("envs")
-    if not env_config and config.get("checkout"):
-        from slm_bench.checkout import derive_envs
-
-        env_config, skipped = derive_envs(config["checkout"])
-    envs: dict[str, EnvEntry] = {}
-    cells: dict[tuple[str, str], Cell] = {}
-    for env_id, entry in env_config.items():
-        key = env_base(env_id)
-        if key in envs:
-            raise BenchError(
-                f"config.yaml: envs: {env_id} and {envs[key].env_id} share the name {key}"
-            )
-        where = f"config.yaml: envs.{env_id}"
-        settings = entry["settings"]
-        if not isinstance(settings, Settings):
-            settings = Settings.from_mapping(settings, source=f"{where}.settings")
-        target = entry.get("target")
-        if target is not None and parse_target(str(target)) is None:
-            raise BenchError(f"{where}.target: {target!r} is not a target (expected e.g. '> 400')")
-        envs[key] = EnvEntry(
-            env_id=env_id,
-            env=key,
-            settings=settings,
-            target=target,
-            docs=entry.get("docs", {}),
-            phase=entry.get("phase", "Phase 1: Classic Control"),
-            algos=tuple(entry["algorithms"]),
-            docs_line=entry.get("docs_line"),
-        )
-        for algo, row in entry["algorithms"].items():
-            sets = {k: _number_text(v) for k, v in row.get("sets", {}).items()}
-            sets["max_frame"] = _number_text(settings.max_frame)
-            cells[(key, algo)] = Cell(
-                env_id=env_id,
-                env=key,
-                algo=algo,
-                label=row["label"],
-                spec_file=row["spec_file"],
-                spec_path=locate_spec_file(row["spec_file"], root),
-                spec_name=row["spec_name"],
-                sets=sets,
-                settings=settings,
-                target=target,
-            )
-    return Matrix(envs=envs, cells=cells, skipped=skipped)
+def config_source(configfiles: Sequence[str | os.PathLike], cwd: Path | None = None) -> str:
+    """How error lines name the config: the ``--configfile`` files, else config.yaml."""
+    if not configfiles:
+        return DEFAULT_CONFIG
+    here = (cwd or Path.cwd()).resolve()
+    names = []
+    for configfile in configfiles:
+        path = Path(configfile).resolve()
+        names.append(str(path.relative_to(here)) if path.is_relative_to(here) else str(path))
+    return ", ".join(names)
 
 
-def load_config(config: dict, source: str = "config.yaml") -> dict:
-    """Validate a config (defaults filled in); the dstack section against its own schema."""
+def load_config(config: dict, source: str = DEFAULT_CONFIG) -> dict:
+    """Validate a config in place (defaults filled in); the dstack section against its schema."""
     validate_against(config, "config.schema.yaml", source)
     validate_against(config["dstack"], "dstack.schema.yaml", f"{source}: dstack")
+    for key in DSTACK_DURATIONS:
+        if config["dstack"].get(key) is not None:
+            parse_duration(config["dstack"][key], f"{source}: dstack.{key}")
     if config["max_frame_policy"] is None:
         config["max_frame_policy"] = "warn" if config.get("checkout") else "error"
     parse_duration(config["time_limit"], f"{source}: time_limit")
@@ -199,6 +175,122 @@ def load_config(config: dict, source: str = "config.yaml") -> dict:
             f"{source}: store: runner dstack uploads from remote machines, so it needs store: hf"
         )
     return config
+
+
+def build_matrix(config: Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
+    """Cells and envs from a validated config, or from its checkout's BENCHMARKS.md.
+
+    Every value that becomes a path, a table cell or a command-line argument is checked here,
+    whichever route it came from: one BenchError line naming the file and the field.
+    """
+    if config.get("envs"):
+        env_config, skipped, origin = config["envs"], [], f"{source}: envs"
+    elif config.get("checkout"):
+        from slm_bench.checkout import derive_envs
+
+        checkout = config["checkout"]
+        env_config, skipped = derive_envs(checkout)
+        origin = str(Path(checkout["root"]) / checkout["benchmarks"])
+    else:
+        raise BenchError(f"{source}: envs: expected envs, or a checkout to read them from")
+    builder = _MatrixBuilder(spec_root(config), origin)
+    for env_id, entry in env_config.items():
+        builder.add_env(env_id, entry)
+    return Matrix(envs=builder.envs, cells=builder.cells, skipped=skipped)
+
+
+class _MatrixBuilder:
+    """Checks and collects one env entry at a time; ``origin`` names the file in errors."""
+
+    def __init__(self, root: Path, origin: str):
+        self.root = root
+        self.origin = origin
+        self.envs: dict[str, EnvEntry] = {}
+        self.cells: dict[tuple[str, str], Cell] = {}
+
+    def add_env(self, env_id: object, entry: Mapping) -> None:
+        check_env_id(env_id, f"{self.origin}: env id")
+        where = f"{self.origin}.{env_id}"
+        env = env_base(env_id)
+        if env in self.envs:
+            raise BenchError(
+                f"{where}: shares the results folder {env} with {self.envs[env].env_id} "
+                "(expected env ids that differ without their ALE/ or playground/ prefix)"
+            )
+        settings = entry["settings"]
+        if not isinstance(settings, Settings):
+            settings = Settings.from_mapping(settings, source=f"{where}.settings")
+        target = entry.get("target")
+        if target is not None and parse_target(str(target)) is None:
+            raise BenchError(f"{where}.target: got {target!r} (expected a target such as '> 400')")
+        docs = entry.get("docs") or {}
+        for key, value in docs.items():
+            check_table_text(value, f"{where}.docs.{key}", "one line of text")
+        phase = entry.get("phase", DEFAULT_PHASE)
+        if phase is not None:
+            check_table_text(phase, f"{where}.phase", "a phase heading on one line")
+        labels: dict[str, str] = {}
+        for algo, row in entry["algorithms"].items():
+            cell = self._cell(env_id, env, algo, row, settings, target, where)
+            if cell.label in labels:
+                raise BenchError(
+                    f"{where}.algorithms.{algo}.label: {cell.label!r} is also the label of "
+                    f"{labels[cell.label]} (expected one row per label in an env)"
+                )
+            labels[cell.label] = algo
+            self.cells[(env, algo)] = cell
+        self.envs[env] = EnvEntry(
+            env_id=env_id,
+            env=env,
+            settings=settings,
+            target=target,
+            docs=docs,
+            phase=phase,
+            algos=tuple(entry["algorithms"]),
+            docs_line=entry.get("docs_line"),
+        )
+
+    def _cell(
+        self,
+        env_id: str,
+        env: str,
+        algo: object,
+        row: Mapping,
+        settings: Settings,
+        target: str | None,
+        where: str,
+    ) -> Cell:
+        from slm_bench.spec import locate_spec_file
+
+        check_algo_key(algo, f"{where}.algorithms: algorithm key")
+        where = f"{where}.algorithms.{algo}"
+        label = check_label(row.get("label"), f"{where}.label")
+        spec_file = check_spec_file(row.get("spec_file"), f"{where}.spec_file")
+        spec_name = check_spec_name(row.get("spec_name"), f"{where}.spec_name")
+        sets = {
+            key: check_set(key, value, f"{where}.sets")
+            for key, value in (row.get("sets") or {}).items()
+        }
+        if row.get("max_frame") is not None:  # the row's documented frame budget
+            settings = settings.with_budget(row["max_frame"], f"{where}.max_frame")
+        if not isinstance(settings.max_frame, int):
+            raise BenchError(
+                f"{where}: Settings max_frame is {settings.line()!r} (expected one number, or "
+                "a max_frame for this algorithm within it)"
+            )
+        sets["max_frame"] = number_text(settings.max_frame)
+        return Cell(
+            env_id=env_id,
+            env=env,
+            algo=algo,
+            label=label,
+            spec_file=spec_file,
+            spec_path=locate_spec_file(spec_file, self.root),
+            spec_name=spec_name,
+            sets=sets,
+            settings=settings,
+            target=target,
+        )
 
 
 def cell_fingerprint(cell: Cell, policy: str) -> str:

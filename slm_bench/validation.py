@@ -78,6 +78,13 @@ def describe(error: jsonschema.ValidationError) -> str:
             written = int(number) if number.is_integer() else repr(number)
             hint = f" (YAML reads a bare {error.instance} as text; write {written})"
         return f"{where or 'top level'}: expected {expected}, got {error.instance!r}{hint}"
+    if error.validator == "pattern":
+        # a pattern's schema says in its title what it stands for
+        expected = error.schema.get("title") or f"text matching {error.validator_value}"
+        return f"{where or 'top level'}: got {error.instance!r} (expected {expected})"
+    if error.validator == "enum":
+        allowed = ", ".join(map(repr, error.validator_value))
+        return f"{where or 'top level'}: got {error.instance!r} (expected one of {allowed})"
     if error.validator in ("minimum", "minLength", "exclusiveMinimum"):
         return f"{where}: expected at least {error.validator_value}, got {error.instance!r}"
     return f"{where or 'top level'}: {error.message}"

@@ -16,7 +16,15 @@ from workflow_helpers import (
     tiny_config,
 )
 
-CHAIN = ["validate_spec", "run_cell", "extract_metrics", "pull_run_folder", "write_row"]
+CHAIN = [
+    "validate_spec",
+    "run_cell",
+    "upload_run",
+    "extract_metrics",
+    "pull_run_folder",
+    "write_row",
+]
+TABLE = {"write_benchmarks": 1, "install_table": 1, "all": 1}
 
 
 def two_env_config() -> dict:
@@ -45,8 +53,8 @@ def test_default_config_plans_the_whole_chain(tmp_path):
     assert result.returncode == 0, result.stdout
     jobs = planned_jobs(result.stdout)
     assert jobs == {
-        "validate_spec": 3, "run_cell": 3, "extract_metrics": 3, "pull_run_folder": 3,
-        "write_row": 3, "plot_env": 1, "write_benchmarks": 1, "all": 1,
+        "validate_spec": 3, "run_cell": 3, "upload_run": 3, "extract_metrics": 3,
+        "pull_run_folder": 3, "write_row": 3, "plot_env": 1, **TABLE,
     }  # fmt: skip
     assert "reason: Missing output files" in result.stdout
 
@@ -70,7 +78,7 @@ def test_config_typo_fails_with_one_line_naming_the_key(tmp_path):
         sorted(yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())["properties"])
     )
     assert lines == [f"config.yaml: unknown key 'runer' at top level (allowed: {allowed})"]
-    assert "runner, slm_lab, spec_root, store" in allowed
+    assert {"runner", "seed", "status_rule", "store"} <= set(allowed.split(", "))
 
 
 def test_typo_inside_an_algorithm_entry_is_named(tmp_path):
@@ -133,6 +141,10 @@ def test_build_shows_progress_and_keeps_the_chain_consistent(built):
     assert f"{trial['scalar']['total_reward_ma']:.2f}" == f"{metrics['total_reward_ma']:.2f}"
     stored = workdir / "results/store/SLM-Lab/benchmark-dev/data" / marker["data_folder"]
     assert stored.is_dir() and not list(stored.rglob("*_optim.pt"))
+    # The local run folder was kept until the store's copy was verified, then removed.
+    upload = json.loads((cell / "upload.json").read_text())
+    assert upload["data_folder"] == marker["data_folder"]
+    assert not (workdir / marker["local_folder"]).exists()
 
 
 def test_second_run_has_nothing_to_do(built):
@@ -154,7 +166,7 @@ def test_editing_one_spec_plans_exactly_its_chain(built, tmp_path):
         result = snakemake(workdir, "-n")
         assert result.returncode == 0, result.stdout
         jobs = planned_jobs(result.stdout)
-        assert jobs == {**dict.fromkeys(CHAIN, 1), "plot_env": 1, "write_benchmarks": 1, "all": 1}
+        assert jobs == {**dict.fromkeys(CHAIN, 1), "plot_env": 1, **TABLE}
         cell_outputs = [out for out in planned_outputs(result.stdout) if "/CartPole-v1/" in out]
         assert cell_outputs and all("/CartPole-v1/a2c/" in out for out in cell_outputs)
     finally:

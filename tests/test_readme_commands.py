@@ -1,0 +1,100 @@
+"""Every `snakemake` command in README.md runs as written (as a dry run), so the README cannot rot.
+
+The commands are read from the README itself: each line of a code block, and each inline code
+span, that starts with ``snakemake``. Each runs from a copy of the project (the README's commands
+are run from the project root, with its profiles) next to an SLM-Lab checkout built from the
+test fixtures; ``my-slm-lab.yaml`` is the README's own example, pointed at that checkout. ``-n``
+is added to every command: targets that would run (training, publishing, ``status``, ``cancel``)
+are planned, not run, so no command needs the network or a token.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from slm_lab_checkout import build_checkout
+from workflow_helpers import REPO, planned_jobs
+
+README = REPO / "README.md"
+CHECKOUT_PLACEHOLDER = "/path/to/SLM-Lab"
+# What a copy of the project leaves out: version control, virtual environments, outputs.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv*", ".snakemake", "results", "build", "*.egg-info", "__pycache__",
+    ".*_cache", ".slm-lab-src", "data", ".env",
+)  # fmt: skip
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(info string, body) of every fenced code block."""
+    return re.findall(r"^```([^\n]*)\n(.*?)^```", text, flags=re.M | re.S)
+
+
+def readme_commands(text: str) -> list[str]:
+    """The README's `snakemake` command lines: code-block lines and inline code spans."""
+    commands = []
+    for _info, body in _fenced_blocks(text):
+        for line in body.splitlines():
+            line = re.sub(r"\s+#.*$", "", line.strip())  # a shell comment after the command
+            if line.startswith("snakemake ") or line == "snakemake":
+                commands.append(line)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    commands += [span for span in re.findall(r"`(snakemake(?: [^`]*)?)`", prose)]
+    return list(dict.fromkeys(commands))
+
+
+def readme_checkout_config(text: str) -> str:
+    """The README's example checkout config (the YAML block headed ``# my-slm-lab.yaml``)."""
+    for info, body in _fenced_blocks(text):
+        if info.strip() == "yaml" and body.startswith("# my-slm-lab.yaml"):
+            return body
+    raise AssertionError("README.md has no YAML block headed '# my-slm-lab.yaml'")
+
+
+COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
+
+
+def test_the_readme_has_commands_to_check():
+    assert len(COMMANDS) >= 10, COMMANDS
+    assert any("--configfile" in command for command in COMMANDS)
+    assert any("--workflow-profile profiles/dstack" in command for command in COMMANDS)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project (run from its root, as the README does) and a checkout beside it."""
+    base = tmp_path_factory.mktemp("readme")
+    checkout = build_checkout(base / "SLM-Lab")
+    project = base / "slm-bench"
+    shutil.copytree(REPO, project, ignore=NOT_COPIED)
+    text = README.read_text(encoding="utf-8")
+    config = readme_checkout_config(text).replace(CHECKOUT_PLACEHOLDER, str(checkout))
+    (project / "my-slm-lab.yaml").write_text(config, encoding="utf-8")
+    return project
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_plans(project, command):
+    argv = shlex.split(command)
+    assert argv[0] == "snakemake"
+    dry_run = [] if {"-n", "--dry-run"} & set(argv) else ["-n"]
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", *argv[1:], *dry_run],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}"
+    assert "Traceback" not in result.stdout, result.stdout[-3000:]
+    if "--configfile" in command and "my-slm-lab.yaml" in command:
+        jobs = planned_jobs(result.stdout)
+        # the checkout's rows only: none of the demo config's algorithm folders
+        assert not re.search(r"results/CartPole-v1/(ppo|a2c|dqn)/", result.stdout), command
+        assert jobs, result.stdout[-3000:]
