@@ -1,7 +1,10 @@
-"""Where each cell stands: planned, submitted, running, done (with its score) or failed.
+"""Where each cell stands: planned, submitted, running, done (with its score) or failed (why).
 
-Built from files the pipeline already keeps (the run journal, the run marker, metrics.json and
-row.json) plus, for remote runs, one ``dstack ps -a --json`` call for the whole table.
+Built from files the pipeline already keeps (the run journal, the run marker, metrics.json,
+row.json and the failure record) plus, for remote runs, one ``dstack ps -a --json`` call for the
+whole table. One unreadable file makes its own cell show the problem, never the whole table
+fail. With the dstack runner a second part gives the per-hour cost of the planned runs against
+SLM-Lab's own choice of hardware.
 """
 
 from __future__ import annotations
@@ -10,17 +13,22 @@ import json
 import math
 from pathlib import Path
 
+from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
+from slm_bench.failures import read_failure
 from slm_bench.runners.dstack import (
     DstackCli,
     DstackCliError,
     RunState,
     index_runs,
     read_journal,
+    waiting_reason,
 )
 from slm_bench.settings import status_label
 
 STATES = ("planned", "submitted", "running", "done", "failed")
+ACTIVE = ("submitted", "running")
+STATUS_FILE = "results/status.txt"
 _DSTACK_STATE = {
     "pending": "submitted",
     "submitted": "submitted",
@@ -65,6 +73,20 @@ def _read_json(path: Path | None) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _new_row(cell: str) -> dict:
+    return {
+        "cell": cell,
+        "state": "planned",
+        "dstack": None,
+        "runs": [],
+        "cost": None,
+        "score": None,
+        "status": None,
+        "reason": None,
+        "data_folder": None,
+    }
+
+
 def cell_status(
     cell: str,
     journal_path: str | Path,
@@ -73,33 +95,39 @@ def cell_status(
     live: dict | None = None,
     row_path: str | Path | None = None,
 ) -> dict:
-    """One row of the status table for ``cell``.
+    """One row of the status table for ``cell``; an unreadable file of the cell makes it a
+    failed row whose reason is that file's one-line problem.
 
     ``live`` is :func:`live_statuses` (None when the runner is local or dstack is not asked):
     a remote run's status comes from it when it lists the run, else from the journal's last
-    poll. ``row_path`` defaults to ``row.json`` beside ``metrics_path``.
+    poll. ``row_path`` defaults to ``row.json`` beside ``metrics_path``. The cell's failure
+    record (``failure.json`` beside them) makes it failed with the failed stage's error line,
+    unless a remote run of the cell is in flight again.
     """
-    live = live or {}
+    try:
+        row = _cell_status(cell, journal_path, marker_path, metrics_path, live or {}, row_path)
+    except BenchError as error:
+        row = {**_new_row(cell), "state": "failed", "reason": str(error)}
+        return row
+    failure = read_failure(Path(marker_path).parent)
+    if failure is not None and row["state"] not in ACTIVE:
+        row["state"] = "failed"
+        row["reason"] = f"{failure.get('rule', '?')}: {failure.get('error', '')}"
+    return row
+
+
+def _cell_status(cell, journal_path, marker_path, metrics_path, live, row_path) -> dict:
     journal = read_journal(Path(journal_path))
     attempts = [a for a in journal.get("attempts", []) if isinstance(a, dict) and a.get("name")]
     runs = []
     for attempt in attempts:
         known = live.get(attempt["name"])
-        same = known is not None and (
-            not attempt.get("run", {}).get("id") or known.get("id") == attempt["run"]["id"]
-        )
-        runs.append(known if same else {"name": attempt["name"], **attempt.get("run", {})})
-    row = {
-        "cell": cell,
-        "state": "planned",
-        "dstack": None,
-        "runs": [r["name"] for r in runs],
-        "cost": round(sum(float(r.get("cost") or 0.0) for r in runs), 4) if runs else None,
-        "score": None,
-        "status": None,
-        "reason": None,
-        "data_folder": None,
-    }
+        recorded = attempt.get("run") or {}
+        same = known is not None and (not recorded.get("id") or known.get("id") == recorded["id"])
+        runs.append(known if same else {"name": attempt["name"], **recorded})
+    row = _new_row(cell)
+    row["runs"] = [r["name"] for r in runs]
+    row["cost"] = round(sum(float(r.get("cost") or 0.0) for r in runs), 4) if runs else None
 
     marker = _read_json(Path(marker_path))
     if marker is not None:
@@ -129,11 +157,15 @@ def cell_status(
         row["state"] = "submitted"
     elif attempt_state == "cancelled" and not last.get("status"):
         row["state"], row["reason"] = "failed", "cancelled"
+    elif attempt_state == "failed" and last.get("problem"):
+        row["state"], row["reason"] = "failed", last["problem"]
     else:
         row["state"] = _DSTACK_STATE.get(row["dstack"], "submitted")
+    state = RunState.from_dict({"name": last["name"], **last})
     if row["state"] == "failed":
-        state = RunState.from_dict({"name": last["name"], **last})
-        row["reason"] = last.get("submit_error") or state.reasons() or row["reason"] or state.status
+        row["reason"] = row["reason"] or last.get("submit_error") or state.reasons() or state.status
+    else:
+        row["reason"] = waiting_reason(state) or None  # e.g. "no capacity: Failed to ..."
     return row
 
 
@@ -163,3 +195,68 @@ def render_status_table(rows: list[dict]) -> str:
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
     lines.append(f"{len(rows)} cells: {summary or 'none'}; cost ${total:.2f}")
     return "\n".join(lines) + "\n"
+
+
+# -- the pipeline's `status` target ----------------------------------------------------------
+
+
+def _dstack_sources(config: dict):
+    from slm_bench.config import spec_root
+    from slm_bench.runners.dstack import Sources, validate_options
+
+    opts = validate_options(config.get("dstack") or {})
+    checkout = (config.get("checkout") or {}).get("root")
+    return opts, Sources.from_options(opts, {"checkout": checkout, "spec_root": spec_root(config)})
+
+
+def cost_report(matrix, config: dict) -> str:
+    """The per-hour cost of the matrix's remote runs as planned, against SLM-Lab's choice."""
+    from slm_bench.runners.dstack import cell_cost, render_costs
+    from slm_bench.spec import resolve_spec
+
+    opts, sources = _dstack_sources(config)
+    costs = []
+    for cell in matrix.cells.values():
+        try:
+            body = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
+        except (BenchError, OSError):
+            body = None
+        group = matrix.envs[cell.env].phase or cell.env_id
+        costs.append(cell_cost(cell.key, group, cell.env_id, body, opts, sources))
+    return render_costs(costs)
+
+
+def status_report(matrix, config: dict, results: str | Path = "results") -> str:
+    """The status table for every cell of ``matrix`` (and, with dstack, the cost plan)."""
+    live, note = None, ""
+    if config["runner"] == "dstack":
+        try:
+            live = live_statuses((config.get("dstack") or {}).get("dstack_bin", "dstack"))
+        except BenchError as error:
+            note = f"{error}; states are the journals' last polls\n"
+    rows = []
+    for cell in matrix.cells.values():
+        cell_dir = Path(results) / cell.env / cell.algo
+        rows.append(
+            cell_status(
+                cell.key,
+                cell_dir / "journal.json",
+                cell_dir / "run.json",
+                cell_dir / "metrics.json",
+                live,
+            )
+        )
+    text = note + render_status_table(rows)
+    if config["runner"] == "dstack":
+        try:
+            text += "\n" + cost_report(matrix, config)
+        except BenchError as error:
+            text += f"\ncost plan unavailable: {error}\n"
+    return text
+
+
+def print_status(matrix, config: dict, log) -> None:
+    """The ``status`` target: print the table (and keep a copy in results/status.txt)."""
+    text = status_report(matrix, config)
+    log(text.rstrip("\n"))
+    write_text(Path(STATUS_FILE), text)

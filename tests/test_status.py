@@ -141,9 +141,11 @@ def test_live_statuses_with_one_ps_call_and_no_env_values(tmp_path, standin):
         cell="CartPole-v1/ppo",
         fingerprint="fp",
     )
-    runner = DstackRunner({"dstack_bin": standin.dstack_bin, "poll_interval_s": 0.01})
-    journal, task_file = runner._open_journal(request), runner._write_task(request)
-    runner._submit(request, journal, [], task_file, "ppo-cartpole", reason="submit")
+    store = {"name": "hf", "dev_repo": "SLM-Lab/benchmark-dev"}
+    runner = DstackRunner(
+        {"dstack_bin": standin.dstack_bin, "poll_interval_s": 0.01, "store": store}
+    )
+    runner.submit(request)
     before = len(standin.calls("ps"))
 
     live = live_statuses(standin.dstack_bin)
@@ -162,3 +164,66 @@ def test_live_statuses_failure_is_a_bench_error(tmp_path, standin):
     standin.scenario({"ps_failures": 1})
     with pytest.raises(BenchError, match="cannot list runs"):
         live_statuses(standin.dstack_bin)
+
+
+# -- the status and cancel targets, through the real Snakemake ----------------------------------
+
+
+def _apply(stand: StandinDstack, tmp_path: Path, name: str) -> None:
+    import subprocess
+
+    task = tmp_path / "task.yml"
+    task.write_text("type: task\ncommands: [sleep 1]\n")
+    subprocess.run(
+        [stand.dstack_bin, "apply", "-f", str(task), "-y", "-d", "-n", name],
+        check=True,
+        capture_output=True,
+        env=stand.env(),
+    )
+
+
+@pytest.mark.slow
+def test_status_and_cancel_run_every_time_they_are_asked(tmp_path):
+    import subprocess
+
+    from workflow_helpers import make_workdir, snakemake, snakemake_argv, tiny_config
+
+    workdir = make_workdir(tmp_path / "work", tiny_config())
+    stand = StandinDstack(tmp_path / "dstack", {"default": [{"status": "running"}]})
+    for _ in range(2):
+        shown = snakemake(workdir, "status")
+        assert shown.returncode == 0, shown.stdout[-3000:]
+        assert "3 cells: 3 planned; cost $0.00" in shown.stdout
+    # A failed stage shows in status with its error line; a corrupt marker only in its cell.
+    for algo in ("ppo", "dqn", "a2c"):
+        (workdir / "results/CartPole-v1" / algo).mkdir(parents=True, exist_ok=True)
+    (workdir / "results/CartPole-v1/ppo/failure.json").write_text(
+        json.dumps({"rule": "extract_metrics", "error": "train.log: no trial_metrics line"})
+    )
+    (workdir / "results/CartPole-v1/dqn/run.json").write_text("{truncated")
+    shown = snakemake(workdir, "status")
+    assert shown.returncode == 0, shown.stdout[-3000:]
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if "CartPole" in line}
+    assert lines["CartPole-v1/ppo"].endswith("extract_metrics: train.log: no trial_metrics line")
+    assert "results/CartPole-v1/dqn/run.json: unreadable JSON" in lines["CartPole-v1/dqn"]
+    assert lines["CartPole-v1/a2c"].split()[1] == "planned"
+
+    # cancel twice: the second stops the run submitted after the first.
+    journal = workdir / "results/CartPole-v1/a2c/journal.json"
+    for name in ("a2c-cartpole", "a2c-cartpole-2"):
+        _apply(stand, tmp_path, name)
+        attempts = json.loads(journal.read_text())["attempts"] if journal.exists() else []
+        attempts.append({"name": name, "state": "running"})
+        journal.write_text(json.dumps({"dstack_bin": stand.dstack_bin, "attempts": attempts}))
+        cancelled = subprocess.run(
+            snakemake_argv(workdir, "cancel"),
+            cwd=workdir,
+            env=stand.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
+        assert cancelled.returncode == 0, cancelled.stdout[-3000:]
+        assert f"stopped 1 run(s): {name}" in cancelled.stdout
+        assert stand.run(name)["status"] == "terminated"

@@ -14,16 +14,27 @@ Secrets: the task YAML lists env *names* (dstack reads the values from this proc
 environment), and since the server echoes env values in ``ps --json``, only a summary of safe
 fields (:class:`RunState`) is ever kept.
 
-Modules: ``options`` (the schema's options), ``runs`` (``ps`` output -> RunState), ``cli`` (the
-CLI wrapper and the shared listing), ``task`` (run names, the task YAML), ``journal``, ``runner``
-(the state machine), ``cancel``. This package's public API is what it imports here.
+Modules: ``options`` (the schema's options, the pipeline's store and checkout), ``runs`` (``ps``
+output -> RunState), ``cli`` (the CLI wrapper and the shared listing), ``task`` (run names, the
+task: SLM-Lab's own or the embedded one, hardware per cell, overrides), ``diagnosis`` (no fleets,
+no offers, no server: what to do), ``progress`` (state-change lines, heartbeats, what Ctrl-C
+leaves running), ``journal``, ``runner`` (the state machine), ``cancel``, ``cost`` (per-hour
+cost as planned vs SLM-Lab's choice). This package's public API is what it imports here.
 """
 
-from slm_bench.runners.dstack.cancel import cancel_recorded_runs
+from slm_bench.runners.dstack.cancel import cancel_cells, cancel_recorded_runs
 from slm_bench.runners.dstack.cli import DstackCli, DstackCliError, SharedListing
+from slm_bench.runners.dstack.cost import CellCost, cell_cost, render_costs
+from slm_bench.runners.dstack.diagnosis import (
+    Problem,
+    apply_problem,
+    configuration_problem,
+    waiting_reason,
+)
 from slm_bench.runners.dstack.journal import Attempt, journal_run_names, read_journal
-from slm_bench.runners.dstack.options import StoreTarget, validate_options
-from slm_bench.runners.dstack.runner import DstackRunner, log_tail
+from slm_bench.runners.dstack.options import PIPELINE_KEYS, Sources, StoreTarget, validate_options
+from slm_bench.runners.dstack.progress import CANCEL_COMMAND, left_running_line
+from slm_bench.runners.dstack.runner import DstackRunner, cell_spec, log_tail
 from slm_bench.runners.dstack.runs import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -33,34 +44,61 @@ from slm_bench.runners.dstack.runs import (
 )
 from slm_bench.runners.dstack.task import (
     RUN_NAME_RE,
+    SLM_LAB_TASKS,
+    TASK_FILE,
+    TYPICAL_PRICE,
+    TaskPlan,
+    apply_overrides,
     base_run_name,
-    env_names,
+    choose_hardware,
+    load_slm_lab_task,
     next_run_name,
+    plan_task,
+    slm_lab_task_path,
     submit_values,
-    task_config,
 )
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "CANCEL_COMMAND",
     "FINISHED_STATUSES",
+    "PIPELINE_KEYS",
     "RUN_NAME_RE",
+    "SLM_LAB_TASKS",
+    "TASK_FILE",
+    "TYPICAL_PRICE",
     "Attempt",
+    "CellCost",
     "DstackCli",
     "DstackCliError",
     "DstackRunner",
+    "Problem",
     "RunState",
     "SharedListing",
+    "Sources",
     "StoreTarget",
+    "TaskPlan",
+    "apply_overrides",
+    "apply_problem",
     "base_run_name",
+    "cancel_cells",
     "cancel_recorded_runs",
-    "env_names",
+    "cell_cost",
+    "cell_spec",
+    "choose_hardware",
+    "configuration_problem",
     "index_runs",
     "journal_run_names",
+    "left_running_line",
+    "load_slm_lab_task",
     "log_tail",
     "next_run_name",
     "parse_ps_output",
+    "plan_task",
     "read_journal",
+    "render_costs",
+    "slm_lab_task_path",
     "submit_values",
-    "task_config",
     "validate_options",
+    "waiting_reason",
 ]

@@ -1,4 +1,7 @@
-"""Stopping the runs the journals record: the only code path that stops a remote run."""
+"""Stopping the runs the journals record (``snakemake cancel``).
+
+Besides this, the runner stops only a run that cannot start (no fleet, no offers), which costs
+nothing while it waits; stopping the pipeline never stops a remote run."""
 
 from __future__ import annotations
 
@@ -40,3 +43,10 @@ def cancel_recorded_runs(journal_paths: Iterable[Path], dstack_bin: str | None =
                 entry["state"] = "cancelled"
             write_json(Path(path), journal)
     return stopped
+
+
+def cancel_cells(cells: Iterable[tuple[str, str]], log, results: str | Path = "results") -> None:
+    """The ``cancel`` target: stop every run the cells' journals record, and say which."""
+    journals = [Path(results) / env / algo / "journal.json" for env, algo in cells]
+    stopped = cancel_recorded_runs([path for path in journals if path.is_file()])
+    log(f"stopped {len(stopped)} run(s): {', '.join(stopped) or 'none'}")

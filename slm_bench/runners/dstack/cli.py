@@ -82,15 +82,14 @@ class DstackCli:
             )
         return done.stdout
 
-    def apply(
-        self, task_file: Path, name: str, values: dict[str, str], env: dict[str, str]
-    ) -> None:
+    def apply(self, task_file: Path, name: str, values: dict[str, str], env: dict[str, str]) -> str:
         """Submit detached; ``values`` go on the command line (never secrets), ``env`` only
-        into the CLI's environment."""
+        into the CLI's environment. Returns what it printed (the plan and its warnings)."""
         args = ["apply", "-f", task_file.name, "-y", "-d", "-n", name]
         for key, value in values.items():
             args += ["-e", f"{key}={value}"]
-        self._call(*args, cwd=task_file.parent, env={**os.environ, **env} if env else None)
+        env = {**os.environ, **env} if env else None
+        return self.mask(self._call(*args, cwd=task_file.parent, env=env))
 
     def ps(self) -> list[RunState]:
         """The runs ``ps -a --json`` lists (newest first), as safe summaries only."""
@@ -183,15 +182,17 @@ class SharedListing:
         )
         self.path = folder / f"ps-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
 
-    def runs(self, not_before: float = 0.0) -> list[RunState]:
-        """A listing fetched after ``not_before`` (a ``time.time()``) and at most max_age old."""
+    def runs(self, not_before: float = 0.0, max_age_s: float | None = None) -> list[RunState]:
+        """A listing fetched after ``not_before`` (a ``time.time()``) and at most ``max_age_s``
+        (default: the listing's) old."""
+        max_age = self.max_age_s if max_age_s is None else max_age_s
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             cached = self._read()
             now = time.time()
             age = now - cached["fetched_at"] if cached else math.inf
-            if cached and cached["fetched_at"] >= not_before and age < self.max_age_s:
+            if cached and cached["fetched_at"] >= not_before and age < max_age:
                 return [RunState.from_dict(run) for run in cached["runs"]]
             states = self.cli.ps()
             fetched = {"fetched_at": now, "runs": [state.to_dict() for state in states]}

@@ -8,9 +8,10 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
 from slm_bench.runners.dstack.runs import RunState, parse_time
 
@@ -69,6 +70,7 @@ class Attempt:
     recorded_at: str = field(default_factory=now)
     applied_at: str | None = None  # when `dstack apply` returned
     run: dict = field(default_factory=dict)  # RunState.to_dict() of the last poll
+    invocation: str | None = None  # the pipeline run (runner process) that submitted it
 
     @classmethod
     def from_dict(cls, data: dict) -> Attempt:
@@ -79,12 +81,15 @@ class Attempt:
             recorded_at=data.get("recorded_at", now()),
             applied_at=data.get("applied_at"),
             run=data.get("run") or {},
+            invocation=data.get("invocation"),
         )
 
     def summary(self) -> dict:
         """What RunResult.extra["attempts"] shows of this attempt."""
-        ended = self.run.get("submit_error") or (
-            RunState.from_dict(self.run).reasons() if self.run.get("name") else ""
+        ended = (
+            self.run.get("submit_error")
+            or self.run.get("problem")
+            or (RunState.from_dict(self.run).reasons() if self.run.get("name") else "")
         )
         return {
             "name": self.name,
@@ -105,3 +110,35 @@ def relaunches(attempts: list[Attempt]) -> int:
             break
         count += 1
     return count
+
+
+def open_journal(request, runner: str) -> dict:
+    """The cell's journal for ``request``'s work: another fingerprint's attempts (the spec
+    changed) move to ``previous``, where cancel can still reach them but nothing re-attaches."""
+    journal = read_journal(request.journal_path)
+    if journal.get("fingerprint") != request.fingerprint and journal.get("attempts"):
+        previous = list(journal.get("previous", [])) + list(journal["attempts"])
+        journal = {"previous": previous}
+    journal.update(
+        runner=runner,
+        cell=request.cell,
+        fingerprint=request.fingerprint,
+        spec_file=request.spec_file,
+        spec_name=request.spec_name,
+    )
+    journal.setdefault("attempts", [])
+    journal.setdefault("previous", [])
+    return journal
+
+
+def save_journal(path: Path, journal: dict, attempts: list[Attempt], dstack_bin: str) -> None:
+    """Write the journal, keeping a ``cancelled`` mark the cancel target put there meanwhile."""
+    with journal_lock(path):
+        on_disk = read_journal(path).get("attempts", [])
+        cancelled = {a.get("name") for a in on_disk if a.get("state") == "cancelled"}
+        for attempt in attempts:
+            if attempt.name in cancelled:
+                attempt.state = "cancelled"
+        journal["attempts"] = [asdict(a) for a in attempts]
+        journal["dstack_bin"] = dstack_bin
+        write_json(path, journal)

@@ -1,11 +1,17 @@
-"""The dstack runner's options (schemas/dstack.schema.yaml) and the store it uploads to."""
+"""The dstack runner's options (schemas/dstack.schema.yaml) and what the pipeline tells it: the
+store its runs upload to, and the SLM-Lab checkout and spec root its cells come from."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
+from slm_bench.errors import BenchError
 from slm_bench.validation import validate_against
+
+# Keys the pipeline adds to the options (steps.runner_options); not user options.
+PIPELINE_KEYS = ("store", "checkout", "spec_root")
 
 
 def validate_options(options: dict) -> dict:
@@ -23,3 +29,49 @@ class StoreTarget:
     dev_repo: str | None
     endpoint: str | None = None  # a Hub other than huggingface.co (HF_ENDPOINT remotely)
     env_file: str = ".env"  # where HF_TOKEN may be kept instead of the environment
+
+
+def store_target(store: dict | None) -> StoreTarget | None:
+    """The pipeline's store settings; remote runs can only upload to a Hugging Face repo."""
+    if store is None:
+        return None
+    name = store.get("name")
+    if name != "hf":
+        raise BenchError(
+            f"config.yaml: store: the dstack runner needs store: hf (a remote run uploads its"
+            f" folder to the dev dataset repo), got {name!r}"
+        )
+    return StoreTarget(
+        name=name,
+        dev_repo=store.get("dev_repo"),
+        endpoint=store.get("endpoint"),
+        env_file=store.get("env_file") or ".env",
+    )
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the cells' spec files are (``spec_root``) and the SLM-Lab checkout whose .dstack
+    task is applied (``checkout``: ``repo_dir``, else the pipeline's checkout, else None)."""
+
+    spec_root: Path
+    checkout: Path | None
+
+    @classmethod
+    def from_options(cls, opts: dict, pipeline: dict) -> Sources:
+        checkout = opts.get("repo_dir") or pipeline.get("checkout")
+        checkout_path = Path(checkout).expanduser().resolve() if checkout else None
+        root = pipeline.get("spec_root") or checkout_path or Path(".")
+        return cls(spec_root=Path(root).resolve(), checkout=checkout_path)
+
+    def inner_runner(self, opts: dict) -> str:
+        """slm-lab (the checkout's own task) or embedded (slm-bench installed remotely)."""
+        wanted = opts["inner_runner"]
+        if wanted == "auto":
+            return "slm-lab" if self.checkout else "embedded"
+        if wanted == "slm-lab" and self.checkout is None:
+            raise BenchError(
+                "config.yaml: dstack.inner_runner: slm-lab needs an SLM-Lab checkout to mount"
+                " (set checkout.root or dstack.repo_dir), or use inner_runner: embedded"
+            )
+        return wanted

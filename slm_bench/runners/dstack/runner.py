@@ -1,40 +1,55 @@
-"""``runner: dstack``: submit, poll, fetch the log, re-attach, relaunch."""
+"""``runner: dstack``: submit, poll, fetch the log, re-attach, relaunch; and say at once when a
+run cannot start (no fleet, no offers, no server) instead of waiting in silence."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-import yaml
-
-from slm_bench.atomic import write_json, write_text
-from slm_bench.durations import format_duration, parse_duration
+from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest, RunResult
 from slm_bench.runners.dstack.cli import ANSI_RE, DstackCli, DstackCliError, SharedListing
+from slm_bench.runners.dstack.diagnosis import (
+    Problem,
+    apply_problem,
+    configuration_problem,
+    server_hint,
+    server_problem,
+)
 from slm_bench.runners.dstack.journal import (
     Attempt,
     epoch,
-    journal_lock,
     journal_run_names,
     now,
-    read_journal,
+    open_journal,
     relaunches,
+    save_journal,
 )
-from slm_bench.runners.dstack.options import StoreTarget, validate_options
+from slm_bench.runners.dstack.options import (
+    PIPELINE_KEYS,
+    Sources,
+    store_target,
+    validate_options,
+)
+from slm_bench.runners.dstack.progress import (
+    Progress,
+    left_running_line,
+    retry_window_s,
+    say_stderr,
+)
 from slm_bench.runners.dstack.runs import RunState, index_runs
-from slm_bench.runners.dstack.task import (
-    TASK_FILE,
-    base_run_name,
-    next_run_name,
-    submit_values,
-    task_config,
-)
+from slm_bench.runners.dstack.task import TASK_FILE, TaskPlan, bare_env_names, next_run_name
+from slm_bench.runners.dstack.task import plan_task as build_plan
 
 PS_PAGE_SIZE = 100
 MISSING_POLLS_TOLERATED = 3
+FIRST_POLL_S = 2.0  # polls right after a submission come sooner: a config problem shows in s
+# Beyond dstack's own limits (retry window, max_duration), how long to keep polling a run.
+WAIT_MARGIN_S = 3600
 
 
 class DstackRunner:
@@ -44,117 +59,109 @@ class DstackRunner:
 
     def __init__(self, options: dict | None = None):
         options = dict(options or {})
-        store = options.pop("store", None)  # the pipeline's store settings, not dstack options
+        pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
         self.opts = validate_options(options)
-        self.store = self._store_target(store)
-        self.sleep = time.sleep  # a seam for the polling benchmark's clock
+        self.store = store_target(pipeline.get("store"))
+        self.sources = Sources.from_options(self.opts, pipeline)
+        self.sources.inner_runner(self.opts)  # slm-lab without a checkout fails here
+        self.sleep = time.sleep  # seams for the polling benchmark and the tests
+        self.clock = time.monotonic
+        self.say = say_stderr
+        self.invocation = f"{os.getpid()}@{now()}"
         secrets = [os.environ.get(name, "") for name in self.opts["env"]]
         self.cli = DstackCli(self.opts["dstack_bin"], secrets=secrets)
         self.listing = SharedListing(self.cli, max_age_s=self.opts["poll_interval_s"])
-
-    @staticmethod
-    def _store_target(store: dict | None) -> StoreTarget | None:
-        if store is None:
-            return None
-        name = store.get("name")
-        if name != "hf":
-            raise BenchError(
-                f"config.yaml: store: the dstack runner needs store: hf (a remote run uploads its"
-                f" folder to the dev dataset repo), got {name!r}"
-            )
-        return StoreTarget(
-            name=name,
-            dev_repo=store.get("dev_repo"),
-            endpoint=store.get("endpoint"),
-            env_file=store.get("env_file") or ".env",
-        )
+        self._current: Attempt | None = None
 
     # -- public -----------------------------------------------------------------------------
 
-    def run(self, request: RunRequest) -> RunResult:
-        journal = self._open_journal(request)
+    def plan_task(self, request: RunRequest) -> TaskPlan:
+        """The task ``request`` submits: SLM-Lab's own (with a checkout) or the embedded one,
+        on the cell's hardware, with the options' overrides."""
+        env_id, body = cell_spec(request, self.sources.spec_root)
+        return build_plan(self.opts, request, self.store, self.sources, env_id, body)
+
+    def submit(self, request: RunRequest) -> str:
+        """Submit the cell's run (its name journaled first) without waiting; the run name. A
+        later :meth:`run` re-attaches to it."""
+        journal = open_journal(request, self.name)
         attempts = [Attempt.from_dict(a) for a in journal["attempts"]]
-        task_file = self._write_task(request)
-        base = base_run_name(request.spec_name, request.sets)
+        plan = self.plan_task(request)
+        task_file = self._write_task(request, plan)
+        return self._submit(request, journal, attempts, task_file, plan, "submit").name
+
+    def run(self, request: RunRequest) -> RunResult:
+        """Run the cell remotely. Stopping the pipeline (Ctrl-C, SIGTERM) prints which run is
+        left running and how to stop it, then exits 130 without a traceback."""
+        previous = _terminate_as_interrupt()
+        try:
+            return self._run(request)
+        except KeyboardInterrupt:
+            attempt = self._current
+            status = (attempt.run.get("status") or attempt.state) if attempt else None
+            self.say(left_running_line(request.cell, attempt and attempt.name, status))
+            raise SystemExit(130) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    # -- the state machine ------------------------------------------------------------------
+
+    def _run(self, request: RunRequest) -> RunResult:
+        journal = open_journal(request, self.name)
+        attempts = [Attempt.from_dict(a) for a in journal["attempts"]]
+        plan = self.plan_task(request)
+        task_file = self._write_task(request, plan)
+        self.say(plan.summary(request.cell or request.spec_name))
 
         current = attempts[-1] if attempts else None
         just_submitted = False
         if current is None or current.state in ("failed", "terminated", "cancelled"):
             # Nothing to re-attach to: a first run, or a rerun after a failure or a cancel.
-            current = self._submit(request, journal, attempts, task_file, base, reason="submit")
+            current = self._submit(request, journal, attempts, task_file, plan, "submit")
             just_submitted = True
+        else:
+            self._current = current
+            self.say(f"{request.cell}: re-attaching to dstack run {current.name}")
         while True:
-            state = self._wait(request, journal, attempts, current, task_file, just_submitted)
+            state = self._wait(request, journal, attempts, current, task_file, plan, just_submitted)
             if state.status == "done":
                 return self._finish(request, attempts, current, state)
             if state.interrupted and relaunches(attempts) < self.opts["max_relaunches"]:
-                current = self._submit(
-                    request, journal, attempts, task_file, base, reason="relaunch"
-                )
+                self.say(f"{request.cell}: dstack run {current.name} was interrupted; relaunching")
+                current = self._submit(request, journal, attempts, task_file, plan, "relaunch")
                 just_submitted = True
                 continue
             self._fail(request, attempts, current, state)
 
-    # -- steps ------------------------------------------------------------------------------
-
-    def _open_journal(self, request: RunRequest) -> dict:
-        journal = read_journal(request.journal_path)
-        if journal.get("fingerprint") != request.fingerprint and journal.get("attempts"):
-            # Other work (the spec changed): keep its names so cancel can still reach them.
-            previous = list(journal.get("previous", [])) + list(journal["attempts"])
-            journal = {"previous": previous}
-        journal.update(
-            runner=self.name,
-            cell=request.cell,
-            fingerprint=request.fingerprint,
-            spec_file=request.spec_file,
-            spec_name=request.spec_name,
-        )
-        journal.setdefault("attempts", [])
-        journal.setdefault("previous", [])
-        return journal
+    def _write_task(self, request: RunRequest, plan: TaskPlan) -> Path:
+        task_file = Path(request.workdir) / TASK_FILE
+        write_text(task_file, plan.text(request.cell or request.spec_name))
+        return task_file
 
     def _save(self, request: RunRequest, journal: dict, attempts: list[Attempt]) -> None:
-        """Write the journal, keeping a ``cancelled`` mark the cancel target put there meanwhile."""
-        with journal_lock(request.journal_path):
-            on_disk = read_journal(request.journal_path).get("attempts", [])
-            cancelled = {a.get("name") for a in on_disk if a.get("state") == "cancelled"}
-            for attempt in attempts:
-                if attempt.name in cancelled:
-                    attempt.state = "cancelled"
-            journal["attempts"] = [asdict(a) for a in attempts]
-            journal["dstack_bin"] = self.opts["dstack_bin"]
-            write_json(request.journal_path, journal)
+        save_journal(request.journal_path, journal, attempts, self.opts["dstack_bin"])
 
-    def _write_task(self, request: RunRequest) -> Path:
-        config = task_config(self.opts, request, self.store)
-        header = (
-            f"# dstack task of cell {request.cell or request.spec_name}, written by slm-bench.\n"
-            "# Submitted as: dstack apply -f dstack-task.yml -y -d -n NAME -e SPEC_FILE=..."
-            " -e SPEC_NAME=... -e LAB_MODE=... -e SPEC_VARS=...\n"
-        )
-        path = Path(request.workdir) / TASK_FILE
-        write_text(path, header + yaml.safe_dump(config, sort_keys=False, width=1000))
-        return path
-
-    def _submit_env(self) -> dict[str, str]:
-        """Values for the env names that are not in this environment but known elsewhere: the
+    def _submit_env(self, plan: TaskPlan) -> dict[str, str]:
+        """Values for bare env names that are not in this environment but known elsewhere: the
         Hugging Face token from the env file or ``hf auth login``. They go to the ``dstack
         apply`` process's environment only (dstack reads bare names from there)."""
         from slm_bench.secrets import TOKEN_VAR, hf_token
 
         extra: dict[str, str] = {}
-        if TOKEN_VAR in self.opts["env"] and not os.environ.get(TOKEN_VAR):
+        bare = [n for n in bare_env_names(plan.config) if n not in plan.values]
+        if TOKEN_VAR in bare and not os.environ.get(TOKEN_VAR):
             env_file = self.store.env_file if self.store else ".env"
             token = hf_token(required=False, env_file=env_file)
             if token:
                 extra[TOKEN_VAR] = token
                 self.cli.secrets.append(token)
-        missing = [n for n in self.opts["env"] if not os.environ.get(n) and n not in extra]
+        missing = [n for n in bare if n not in os.environ and n not in extra]
         if missing:
             raise BenchError(
                 f"config.yaml: dstack.env: environment variable {missing[0]} is not set"
-                " (dstack reads its value from this machine's environment)"
+                f" (the task {plan.source} passes it by name; dstack reads its value from this"
+                " machine's environment)"
             )
         return extra
 
@@ -164,24 +171,25 @@ class DstackRunner:
         journal: dict,
         attempts: list[Attempt],
         task_file: Path,
-        base: str,
+        plan: TaskPlan,
         reason: str,
     ) -> Attempt:
         """Pick a free name, journal it, then ``dstack apply``."""
-        self._submit_env()  # a missing token stops the cell before anything is journaled
-        values = submit_values(request, self.opts, self.store)
+        self._submit_env(plan)  # a missing token stops the cell before anything is journaled
+        base = plan.config["name"]
         # A fresh listing: a name another process took a moment ago must count as taken.
-        on_server = self._ps_with_backoff(request, deadline=None, not_before=time.time())
+        on_server = self._ps(request, None, not_before=time.time())
         taken = {state.name for state in on_server}
         taken |= set(journal_run_names(journal)) | {a.name for a in attempts}
         if reason == "relaunch":
             name = next_run_name(attempts[-1].name, base, taken)
         else:
             name = base if base not in taken else next_run_name(base, base, taken)
-        attempt = Attempt(name=name, reason=reason)
+        attempt = Attempt(name=name, reason=reason, invocation=self.invocation)
         attempts.append(attempt)
+        self._current = attempt
         self._save(request, journal, attempts)  # the name is durable before anything is paid for
-        self._apply(request, journal, attempts, attempt, task_file, values)
+        self._apply(request, journal, attempts, attempt, task_file, plan)
         return attempt
 
     def _apply(
@@ -191,55 +199,107 @@ class DstackRunner:
         attempts: list[Attempt],
         attempt: Attempt,
         task_file: Path,
-        values: dict[str, str],
+        plan: TaskPlan,
     ) -> None:
-        extra_env = self._submit_env()
+        extra_env = self._submit_env(plan)
         try:
-            self.cli.apply(task_file, attempt.name, values, extra_env)
+            output = self.cli.apply(task_file, attempt.name, plan.values, extra_env)
         except DstackCliError as error:
             attempt.state = "failed"
             attempt.run = {"name": attempt.name, "status": "failed", "submit_error": str(error)}
             self._save(request, journal, attempts)
-            raise BenchError(f"dstack: submitting run {attempt.name} failed: {error}") from None
+            hint = f"; {server_hint(str(error))}" if server_problem(str(error)) else ""
+            raise BenchError(
+                f"{request.cell}: submitting dstack run {attempt.name} failed: {error}{hint}"
+            ) from None
         attempt.state = "submitted"
         attempt.applied_at = now()
         self._save(request, journal, attempts)
+        self.say(f"{request.cell}: submitted dstack run {attempt.name}")
         if attempt.state == "cancelled":
             # The cancel target ran between journaling the name and this apply, so it could not
             # stop the run: stop it here rather than leave a paid run going.
             self.cli.stop(attempt.name)
             raise BenchError(f"{request.cell}: dstack run {attempt.name} was cancelled")
+        problem = apply_problem(output)
+        if problem is not None:
+            self._cannot_start(request, journal, attempts, attempt, plan, problem)
 
-    def _ps_with_backoff(
-        self, request: RunRequest, deadline: float | None, not_before: float = 0.0
+    def _cannot_start(
+        self,
+        request: RunRequest,
+        journal: dict,
+        attempts: list[Attempt],
+        attempt: Attempt,
+        plan: TaskPlan,
+        problem: Problem,
+    ) -> None:
+        """Stop a run that cannot start (it costs nothing while pending) and fail the cell with
+        dstack's reason, its URL and the fix."""
+        try:
+            stopped = self.cli.stop(attempt.name)
+        except DstackCliError:
+            stopped = False
+        attempt.state = "failed"
+        attempt.run = {**attempt.run, "name": attempt.name, "status": "failed"}
+        attempt.run["problem"] = f"{problem.kind}: {problem.message}"
+        self._save(request, journal, attempts)
+        left = f"stop it: dstack stop -y {attempt.name}"
+        if stopped:
+            left = "the waiting run was stopped"
+        raise BenchError(
+            f"{request.cell}: dstack cannot start run {attempt.name}: {problem.kind}"
+            f" ({problem.message}); {problem.fix(plan.hardware, self.sources.checkout)};"
+            f" {left}; {self._counts(attempts)}"
+        )
+
+    def _ps(
+        self,
+        request: RunRequest,
+        deadline: float | None,
+        not_before: float = 0.0,
+        max_age_s: float | None = None,
     ) -> list[RunState]:
-        """The run listing, retried with a doubling, capped delay while dstack is unreachable."""
-        delay = self.opts["poll_interval_s"]
-        failures = 0
+        """The run listing. An unreachable server fails the cell after unreachable_timeout_s;
+        other failures are retried with a doubling, capped delay."""
+        delay = min(FIRST_POLL_S, self.opts["poll_interval_s"])
+        started = self.clock()
         while True:
             try:
-                return self.listing.runs(not_before)
+                return self.listing.runs(not_before, max_age_s=max_age_s)
             except DstackCliError as error:
-                failures += 1
-                if deadline is not None and time.monotonic() > deadline:
+                moment = self.clock()
+                waited = moment - started
+                if server_problem(str(error)):
+                    if waited + delay > self.opts["unreachable_timeout_s"]:
+                        attempt = self._current
+                        left = (
+                            f"; dstack run {attempt.name}, if it started, keeps going and a"
+                            " rerun re-attaches to it"
+                            if attempt and attempt.state not in ("submitting", "failed")
+                            else ""
+                        )
+                        raise BenchError(
+                            f"{request.cell}: dstack server unreachable for {waited:.0f}s:"
+                            f" {error}; {server_hint(str(error))}{left}"
+                        ) from None
+                elif deadline is not None and moment > deadline:
                     raise BenchError(
                         f"dstack: gave up polling for cell {request.cell}: {error}"
                     ) from None
-                if deadline is None and failures >= 5:
+                elif deadline is None and waited > self.opts["poll_backoff_max_s"]:
                     raise BenchError(f"dstack: cannot list runs: {error}") from None
-                delay = min(delay * 2, self.opts["poll_backoff_max_s"])
                 self.sleep(delay)
+                delay = min(delay * 2, self.opts["poll_backoff_max_s"])
 
-    def _wait_budget_s(self) -> float:
+    def _wait_budget_s(self, plan: TaskPlan) -> float:
         """How long a run may stay unfinished before the runner stops waiting (dstack itself
-        bounds pending by retry_duration and running by max_duration)."""
-        max_duration = int(
-            parse_duration(self.opts["max_duration"], "config.yaml: dstack.max_duration")
-        )
-        retry = int(
-            parse_duration(self.opts["retry_duration"], "config.yaml: dstack.retry_duration")
-        )
-        return max_duration + (retry if self.opts["retry_events"] else 0) + 3600
+        bounds pending by the retry window and running by max_duration)."""
+        from slm_bench.durations import parse_duration
+
+        duration = plan.config.get("max_duration")
+        running = parse_duration(duration, "max_duration") if duration not in (None, "off") else 0
+        return running + (retry_window_s(plan.config) or 0) + WAIT_MARGIN_S
 
     def _wait(
         self,
@@ -248,26 +308,33 @@ class DstackRunner:
         attempts: list[Attempt],
         attempt: Attempt,
         task_file: Path,
+        plan: TaskPlan,
         just_submitted: bool,
     ) -> RunState:
-        """Poll until the attempt's run is finished; re-submit an apply that never landed."""
-        deadline = time.monotonic() + self._wait_budget_s()
+        """Poll until the attempt's run is finished, saying what happens; re-submit an apply
+        that never landed; fail at once on a configuration problem."""
+        budget = self._wait_budget_s(plan)
+        deadline = self.clock() + budget
+        progress = Progress(
+            request.cell, self.opts["heartbeat_s"], retry_window_s(plan.config), self.say
+        )
         # A listing from before this attempt's apply (or, for an apply that may not have
         # landed, before its name was journaled) cannot tell whether the run exists.
         applied_at = epoch(attempt.applied_at or attempt.recorded_at)
         missing = 0
+        interval = min(FIRST_POLL_S, self.opts["poll_interval_s"])
         look_now = not just_submitted  # re-attaching: look right away
         while True:
             if not look_now:
-                self.sleep(self.opts["poll_interval_s"])
+                self.sleep(interval)
+                interval = min(interval * 2, self.opts["poll_interval_s"])
             look_now = False
-            runs = self._ps_with_backoff(request, deadline, not_before=applied_at)
+            runs = self._ps(request, deadline, not_before=applied_at, max_age_s=interval)
             state = self._find(attempt, runs)
             if state is None:
                 missing += 1
                 if attempt.state == "submitting":  # killed before apply returned: apply again
-                    values = submit_values(request, self.opts, self.store)
-                    self._apply(request, journal, attempts, attempt, task_file, values)
+                    self._apply(request, journal, attempts, attempt, task_file, plan)
                     applied_at = epoch(attempt.applied_at)
                     continue
                 if missing >= MISSING_POLLS_TOLERATED:
@@ -282,12 +349,16 @@ class DstackRunner:
                 attempt.run = snapshot
                 attempt.state = state.status
                 self._save(request, journal, attempts)
+            progress.update(attempt.name, state, applied_at or time.time())
+            problem = configuration_problem(state)
+            if problem is not None:
+                self._cannot_start(request, journal, attempts, attempt, plan, problem)
             if state.finished:
                 return state
-            if time.monotonic() > deadline:
+            if self.clock() > deadline:
                 raise BenchError(
-                    f"dstack: run {attempt.name} still {state.status} after"
-                    f" {format_duration(int(self._wait_budget_s()))}; it was not stopped"
+                    f"dstack: run {attempt.name} still {state.status} after {budget / 3600:.1f}h;"
+                    " it was not stopped"
                 )
 
     def _find(self, attempt: Attempt, runs: list[RunState]) -> RunState | None:
@@ -311,7 +382,7 @@ class DstackRunner:
         return RunState.from_dict(known)
 
     def _fetch_log(self, request: RunRequest, name: str) -> None:
-        delay = self.opts["poll_interval_s"]
+        delay = min(FIRST_POLL_S, self.opts["poll_interval_s"])
         for attempt_number in range(5):
             try:
                 self.cli.logs(name, Path(request.log_path))
@@ -321,8 +392,8 @@ class DstackRunner:
                     raise BenchError(
                         f"dstack: cannot fetch the log of run {name}: {error}"
                     ) from None
-                delay = min(delay * 2, self.opts["poll_backoff_max_s"])
                 self.sleep(delay)
+                delay = min(delay * 2, self.opts["poll_backoff_max_s"])
 
     def _extra(self, attempts: list[Attempt], state: RunState) -> dict:
         return {
@@ -357,21 +428,48 @@ class DstackRunner:
             extra=extra,
         )
 
+    def _counts(self, attempts: list[Attempt]) -> str:
+        """``attempt 2 of this cell, 1 in this invocation``: earlier invocations' attempts
+        (e.g. cancelled ones) are counted apart."""
+        mine = sum(1 for a in attempts if a.invocation == self.invocation)
+        return f"attempt {len(attempts)} of this cell, {mine} in this invocation"
+
     def _fail(
         self, request: RunRequest, attempts: list[Attempt], attempt: Attempt, state: RunState
     ) -> None:
-        tail = "(no log)"
+        log_path = Path(request.log_path)
         try:
-            self.cli.logs(attempt.name, Path(request.log_path))
-            tail = log_tail(Path(request.log_path)) or "(empty log)"
+            self.cli.logs(attempt.name, log_path)
+            tail = log_tail(log_path)
+            where = f"log {log_path}: {tail}" if tail else "the run wrote no log"
         except DstackCliError as error:
-            tail = f"(log unavailable: {error})"
+            where = f"log unavailable: {error}"
+        if log_path.is_file() and log_path.stat().st_size == 0:
+            log_path.unlink()  # never point at an empty log
         reasons = state.reasons()
-        tried = f" after {len(attempts)} attempts" if len(attempts) > 1 else ""
         raise BenchError(
             f"dstack run {attempt.name} of cell {request.cell} {state.status}"
-            f"{f' ({reasons})' if reasons else ''}{tried}; log {request.log_path}: {tail}"
+            f"{f' ({reasons})' if reasons else ''}; {self._counts(attempts)}; {where}"
         )
+
+
+def cell_spec(request: RunRequest, spec_root: Path) -> tuple[str, dict | None]:
+    """The cell's env id and resolved spec (for the hardware choice); the env id falls back to
+    ``-s env=`` or the cell's key when the spec cannot be read here."""
+    from slm_bench.spec import locate_spec_file, resolve_spec
+
+    body = None
+    try:
+        path = locate_spec_file(request.spec_file, spec_root)
+        body = resolve_spec(path, request.spec_name, request.sets)
+    except (BenchError, OSError):
+        pass
+    env = (body or {}).get("env")
+    env = env[0] if isinstance(env, list) and env else env
+    env_id = env.get("name") if isinstance(env, dict) else None
+    if not isinstance(env_id, str):
+        env_id = request.sets.get("env") or request.cell.split("/", 1)[0]
+    return env_id, body
 
 
 def log_tail(path: Path, lines: int = 3, width: int = 160) -> str:
@@ -384,3 +482,15 @@ def log_tail(path: Path, lines: int = 3, width: int = 160) -> str:
         return ""
     kept = [line.strip() for line in ANSI_RE.sub("", text).splitlines() if line.strip()]
     return " / ".join(line[:width] for line in kept[-lines:])
+
+
+def _terminate_as_interrupt():
+    """Make SIGTERM (Snakemake stopping its jobs) end the wait like Ctrl-C; returns the previous
+    handler, or None off the main thread (where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)

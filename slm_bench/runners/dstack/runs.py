@@ -125,7 +125,8 @@ class RunState:
         if self.exit_status not in (None, 0):
             parts.append(f"exit status {self.exit_status}")
         if self.job_termination_message:
-            parts.append(self.job_termination_message.split(". ")[0][:120])
+            # Whole, on one line: dstack ends it with its troubleshooting URL.
+            parts.append(" ".join(self.job_termination_message.split()))
         seen: list[str] = []
         for part in parts:
             if part and part != self.status and part not in seen:

@@ -1,0 +1,89 @@
+"""What the runner prints while a remote run is in flight: a line at each state change, a
+heartbeat while it waits for capacity, and, when the pipeline is stopped, which runs go on.
+
+Lines go to stderr (the console and the job's log), prefixed with the cell, so a user watching
+ten cells can tell them apart.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from slm_bench.durations import parse_duration
+from slm_bench.runners.dstack.diagnosis import waiting_for_capacity, waiting_reason
+from slm_bench.runners.dstack.runs import RunState
+
+CANCEL_COMMAND = "snakemake --workflow-profile profiles/dstack cancel"
+
+
+def say_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def retry_window_s(task: dict) -> float | None:
+    """How long dstack keeps a run waiting for capacity (the task's retry duration), if it
+    retries on no-capacity at all."""
+    retry = task.get("retry") or {}
+    if "no-capacity" not in (retry.get("on_events") or []):
+        return None
+    try:
+        return parse_duration(retry.get("duration", "1h"), "the task's retry.duration")
+    except Exception:  # noqa: BLE001 - a window we cannot read is shown as unknown
+        return None
+
+
+class Progress:
+    """Tracks one attempt's state and prints what changed."""
+
+    def __init__(
+        self,
+        cell: str,
+        heartbeat_s: float,
+        window_s: float | None,
+        say: Callable[[str], None] = say_stderr,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.cell = cell
+        self.heartbeat_s = heartbeat_s
+        self.window_s = window_s
+        self.say = say
+        self.clock = clock
+        self.seen: tuple | None = None
+        self.last_beat = clock()
+
+    def update(self, name: str, state: RunState, since: float) -> None:
+        """Print a line when the run's status or reason changed, and a heartbeat every
+        ``heartbeat_s`` while it waits for capacity (``since``: when it was submitted)."""
+        reason = waiting_reason(state)
+        key = (state.status, reason)
+        now = self.clock()
+        if key != self.seen:
+            self.seen = key
+            self.last_beat = now
+            detail = f" ({reason})" if reason else ""
+            self.say(f"{self.cell}: dstack run {name}: {state.status}{detail}")
+            return
+        if state.finished or state.status in ("running", "terminating"):
+            return
+        if now - self.last_beat >= self.heartbeat_s:
+            self.last_beat = now
+            self.say(self.heartbeat(name, state, now - since))
+
+    def heartbeat(self, name: str, state: RunState, waited_s: float) -> str:
+        minutes = int(waited_s // 60)
+        what = "waiting for capacity" if waiting_for_capacity(state) else f"{state.status}"
+        window = f" of {int(self.window_s // 60)}" if self.window_s else ""
+        reason = waiting_reason(state)
+        return f"{self.cell}: {what}, {minutes}{window} min (dstack run {name}: {reason or '-'})"
+
+
+def left_running_line(cell: str, name: str | None, status: str | None) -> str:
+    """The one line printed per cell when the pipeline is stopped (Ctrl-C, SIGTERM)."""
+    if not name or status in ("done", "failed", "terminated", "cancelled"):
+        return f"{cell}: stopped; no dstack run of this cell is left running"
+    return (
+        f"{cell}: stopped waiting; dstack run {name} ({status or 'submitted'}) keeps running"
+        f" and a rerun re-attaches to it; to stop it: {CANCEL_COMMAND} (or dstack stop -y {name})"
+    )
