@@ -1,0 +1,35 @@
+# Comparison with a reference table (the checkout's BENCHMARKS.md, or `compare_reference`: an
+# earlier BENCHMARKS.md or results folder): `snakemake compare`. With `compare_gate: true` the
+# target exits non-zero when a cell regressed (for CI). Never part of `all`.
+rule compare_tables:
+    input:
+        stats=all_stats,
+        reference=compare_reference_input,
+    output:
+        md="results/compare.md",
+        json="results/compare.json",
+    log:
+        "results/logs/compare_tables.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        reference=compare_reference(),
+        min_effect=config.get("compare_min_effect", 0.05),
+        spec_names=cell_spec_names,
+    script:
+        "../scripts/compare_tables.py"
+
+
+rule compare:
+    input:
+        json="results/compare.json",
+    output:
+        checked=temp("results/compare.checked"),
+    log:
+        "results/logs/compare.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        gate=bool(config.get("compare_gate", False)),
+    script:
+        "../scripts/compare_gate.py"

@@ -1,0 +1,45 @@
+# Statistics: per cell (session MAs, IQM, 95% stratified-bootstrap CIs, normalised score) and for
+# the whole table (aggregate IQM of normalised scores, performance profile). On demand:
+# `snakemake stats`; also inputs of the comparison and the report.
+
+
+rule cell_stats:
+    input:
+        hf_data=f"{CELL}/hf_data",
+    output:
+        stats=f"{CELL}/stats.json",
+    log:
+        "results/logs/cell_stats/{env}/{algo}.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        cell=cell_params,
+        random_return=random_returns,
+    script:
+        "../scripts/cell_stats.py"
+
+
+rule table_stats:
+    input:
+        stats=all_stats,
+    output:
+        summary="results/stats/summary.json",
+        profile=report(
+            "results/stats/performance_profile.png",
+            caption="../report/performance_profile.rst",
+            category="Statistics",
+            labels={"figure": "performance profile"},
+        ),
+    log:
+        "results/logs/table_stats.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        phases=env_phases,
+    script:
+        "../scripts/table_stats.py"
+
+
+rule stats:
+    input:
+        "results/stats/summary.json",

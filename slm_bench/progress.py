@@ -1,0 +1,186 @@
+"""How far along a run is: frame N of max_frame, session k of n, and an ETA.
+
+``progress_line`` is a pure function the runners' progress writers call with what they know;
+``ProgressTracker`` keeps each session's latest frame and estimates the time left from the frames
+done so far; ``read_progress`` recovers the same from a run's log so far (for ``status``).
+
+The ETA assumes the sessions still to finish train at the rate measured so far over all
+sessions (they run in parallel, up to the job's threads), so it is honest early in a run only to
+within the noise of start-up; it says "?" until any frames are done.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slm_bench.logs import strip_ansi
+
+
+def human_duration(seconds: float | None) -> str:
+    """``45s``, ``4m10s``, ``2h05m``, ``1d03h``; ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def eta_seconds(frames_done: float, frames_total: float, elapsed_s: float) -> float | None:
+    """Time left at the rate so far; None before the first frames."""
+    if frames_done <= 0 or elapsed_s <= 0:
+        return None
+    remaining = max(frames_total - frames_done, 0.0)
+    return remaining * elapsed_s / frames_done
+
+
+def progress_line(
+    cell: str,
+    session: int,
+    n_sessions: int,
+    frame: float,
+    max_frame: float,
+    eta_s: float | None,
+    total_reward_ma: float | None = None,
+    fps: float | None = None,
+) -> str:
+    """``[CartPole-v1/ppo] session 2/4 | frame 12000/200000 (6%) | total_reward_ma 58.09 |
+    ETA 4m10s``; ``session`` is 0-based as in SLM-Lab's logs and shown 1-based."""
+    percent = 100.0 * frame / max_frame if max_frame else 0.0
+    parts = [
+        f"[{cell}] session {session + 1}/{n_sessions}",
+        f"frame {int(frame)}/{int(max_frame)} ({percent:.0f}%)",
+    ]
+    if total_reward_ma is not None and math.isfinite(total_reward_ma):
+        parts.append(f"total_reward_ma {total_reward_ma:.2f}")
+    if fps is not None and math.isfinite(fps):
+        parts.append(f"fps {fps:.0f}")
+    parts.append(f"ETA {human_duration(eta_s)}")
+    return " | ".join(parts)
+
+
+@dataclass
+class ProgressTracker:
+    """Each session's latest frame; the whole run's ETA from the frames done so far.
+
+    ``started`` is when the run started (``clock()`` time); restarts of a remote run may pass the
+    time its current attempt started.
+    """
+
+    cell: str
+    n_sessions: int
+    max_frame: float
+    clock: Callable[[], float] = time.monotonic
+    started: float | None = None
+    frames: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+
+    @property
+    def frames_done(self) -> float:
+        return sum(min(f, self.max_frame) for f in self.frames.values())
+
+    def eta(self) -> float | None:
+        total = self.n_sessions * self.max_frame
+        return eta_seconds(self.frames_done, total, self.clock() - self.started)
+
+    def update(
+        self,
+        session: int,
+        frame: float,
+        total_reward_ma: float | None = None,
+        fps: float | None = None,
+    ) -> str:
+        """Record session ``session`` at ``frame`` and return its progress line."""
+        self.frames[session] = max(frame, self.frames.get(session, 0.0))
+        return progress_line(
+            self.cell,
+            session,
+            self.n_sessions,
+            frame,
+            self.max_frame,
+            self.eta(),
+            total_reward_ma,
+            fps,
+        )
+
+
+# -- from a log -------------------------------------------------------------------------------
+
+_SESSION = re.compile(r"session (\d+) \S+ \[(?:train|eval)\]")
+_RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \|")  # a new log record
+_FIELD = re.compile(r"\b(total_reward_ma|frame|fps):(\S+)")
+
+
+@dataclass(frozen=True)
+class LogProgress:
+    """The latest checkpoint of every session in a run's log so far."""
+
+    frames: dict[int, float]
+    total_reward_ma: dict[int, float]
+
+    def line(self, cell: str, n_sessions: int, max_frame: float, elapsed_s: float) -> str:
+        """The progress line of the furthest-behind session, with the whole run's ETA."""
+        total = n_sessions * max_frame
+        done = sum(min(f, max_frame) for f in self.frames.values())
+        if not self.frames:
+            return f"[{cell}] session 0/{n_sessions} | frame 0/{int(max_frame)} (0%) | ETA ?"
+        session = min(self.frames, key=lambda s: self.frames[s])
+        return progress_line(
+            cell,
+            session,
+            n_sessions,
+            self.frames[session],
+            max_frame,
+            eta_seconds(done, total, elapsed_s),
+            self.total_reward_ma.get(session),
+        )
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read_progress(log_path: str | Path, tail_bytes: int = 1 << 20) -> LogProgress:
+    """Each session's latest frame and MA from the last ``tail_bytes`` of an SLM-Lab log
+    (``Trial 0 session 1 NAME [train]`` then ``total_reward_ma:..`` and ``frame:..`` lines)."""
+    path = Path(log_path)
+    with open(path, "rb") as handle:
+        handle.seek(max(path.stat().st_size - tail_bytes, 0))
+        text = strip_ansi(handle.read().decode(errors="replace"))
+    frames: dict[int, float] = {}
+    mas: dict[int, float] = {}
+    session: int | None = None
+    for line in text.splitlines():
+        if match := _SESSION.search(line):
+            session = int(match.group(1))
+        elif _RECORD.match(line):  # any other record (e.g. trial_metrics) ends a summary
+            session = None
+        if session is None:
+            continue
+        for key, value in _FIELD.findall(line):
+            number = _float(value)
+            if number is None:
+                continue
+            if key == "frame":
+                frames[session] = max(number, frames.get(session, 0.0))
+            elif key == "total_reward_ma":
+                mas[session] = number
+    return LogProgress(frames, mas)

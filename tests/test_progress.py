@@ -1,0 +1,77 @@
+"""Progress lines: frame N of max_frame, session k of n, and an ETA from the rate so far."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slm_bench.progress import (
+    ProgressTracker,
+    eta_seconds,
+    human_duration,
+    progress_line,
+    read_progress,
+)
+
+SLM_LAB_LOG = next((Path(__file__).parent / "fixtures/slm-lab-runs").glob("*.train.log"))
+
+
+def test_progress_line_shows_frame_session_and_eta():
+    line = progress_line("CartPole-v1/ppo", 1, 4, 12000, 200000, 250.0, total_reward_ma=58.09)
+    assert line == (
+        "[CartPole-v1/ppo] session 2/4 | frame 12000/200000 (6%) | total_reward_ma 58.09 "
+        "| ETA 4m10s"
+    )
+    assert progress_line("a/b", 0, 1, 0, 100, None).endswith("ETA ?")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "?"), (0, "0s"), (59.4, "59s"), (61, "1m01s"), (3600 * 2 + 300, "2h05m"),
+     (86400 + 3 * 3600, "1d03h"), (float("nan"), "?")],
+)  # fmt: skip
+def test_human_duration(seconds, text):
+    assert human_duration(seconds) == text
+
+
+def test_eta_is_time_left_at_the_rate_so_far():
+    assert eta_seconds(0, 100, 10) is None
+    assert eta_seconds(25, 100, 10) == pytest.approx(30)
+    assert eta_seconds(120, 100, 10) == 0
+
+
+def test_tracker_counts_frames_of_every_session():
+    now = [0.0]
+    tracker = ProgressTracker("CartPole-v1/ppo", 4, 1000, clock=lambda: now[0])
+    now[0] = 10.0
+    tracker.update(0, 500)
+    line = tracker.update(1, 500, total_reward_ma=21.5)
+    # 1000 of 4000 frames in 10 s: 30 s left
+    assert line == (
+        "[CartPole-v1/ppo] session 2/4 | frame 500/1000 (50%) | total_reward_ma 21.50 | ETA 30s"
+    )
+    tracker.update(1, 400)  # an older line arriving late never moves a session back
+    assert tracker.frames_done == 1000
+
+
+def test_read_progress_of_a_real_slm_lab_log():
+    progress = read_progress(SLM_LAB_LOG)
+    assert progress.frames == {0: 5000.0, 1: 5000.0, 2: 5000.0, 3: 5000.0}
+    # each session's own last MA, not the trial_metrics line that follows the last summary
+    assert progress.total_reward_ma[0] == pytest.approx(25.2)
+    line = progress.line("CartPole-v1/ppo", 4, 5000, elapsed_s=120)
+    assert "frame 5000/5000 (100%)" in line and line.endswith("ETA 0s")
+
+
+def test_read_progress_of_a_partial_log(tmp_path):
+    text = SLM_LAB_LOG.read_text(errors="replace")
+    cut = text.index("frame:1.00e+03")  # the first summaries only
+    partial = tmp_path / "train.log.partial"
+    partial.write_text(text[:cut])
+    progress = read_progress(partial)
+    assert set(progress.frames.values()) == {500.0}
+    line = progress.line("CartPole-v1/ppo", 4, 5000, elapsed_s=60)
+    frames_done = sum(progress.frames.values())
+    assert f"ETA {human_duration(60 * (20000 - frames_done) / frames_done)}" in line
+    assert "frame 500/5000 (10%)" in line

@@ -1,0 +1,47 @@
+"""One tiny real benchmark (embedded runner, 2000 frames x 4 sessions, three cells over two envs),
+built once per test session by the real workflow and shared by the statistics, comparison and
+report tests, which work on copies of it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from workflow_helpers import make_workdir, snakemake, tiny_config
+
+TINY_SETTINGS = {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500}
+CELLS = ("CartPole-v1/ppo", "CartPole-v1/dqn", "Acrobot-v1/ppo")
+_BUILT: dict[str, Path] = {}
+
+
+def tiny_results_config(**top) -> dict:
+    config = tiny_config(**top)
+    del config["envs"]["CartPole-v1"]["algorithms"]["a2c"]
+    config["envs"]["Acrobot-v1"] = {
+        "settings": dict(TINY_SETTINGS),
+        "target": "> -100",
+        "algorithms": {
+            "ppo": {
+                "label": "PPO",
+                "spec_file": "specs/ppo_classic.yaml",
+                "spec_name": "ppo_acrobot",
+            }
+        },
+    }
+    return config
+
+
+def tiny_benchmark(tmp_path_factory) -> Path:
+    """The built workdir (results/BENCHMARKS.md and the statistics); do not modify it."""
+    if "workdir" not in _BUILT:
+        workdir = make_workdir(tmp_path_factory.mktemp("tiny-results"), tiny_results_config())
+        result = snakemake(workdir, "results/BENCHMARKS.md", "stats")
+        assert result.returncode == 0, result.stdout[-4000:]
+        _BUILT["workdir"] = workdir
+    return _BUILT["workdir"]
+
+
+def copy_of(workdir: Path, destination: Path) -> Path:
+    """A private copy of a built workdir (Snakemake's metadata included, so nothing reruns)."""
+    shutil.copytree(workdir, destination, symlinks=True)
+    return destination
