@@ -109,6 +109,19 @@ def test_csv_columns_and_empty_epi_as_a_real_run(embedded_run):
             assert token == str(np.float32(token)), (csv.name, token)
 
 
+def test_one_env_counts_episodes_and_steps_into_the_episode(tmp_path):
+    """SLM-Lab's single-env clock: epi = finished episodes, t = steps into the current one."""
+    body = resolve_spec(REPO / "specs" / "ppo_classic.yaml", NAME, {"max_frame": 1500})
+    body["env"]["num_envs"] = 1
+    body["meta"]["max_session"] = 1
+    folder = run_trial(body, "ppo.yaml", NAME, NAME, tmp_path, max_workers=1, stream=io.StringIO())
+    df = pd.read_csv(folder / "info" / f"{NAME}_t0_s0_session_df_train.csv")
+    assert df["frame"].tolist() == [500, 1000, 1500]
+    assert df["epi"].is_monotonic_increasing and df["epi"].iloc[-1] > 10  # CartPole: ~20 steps
+    assert ((df["t"] >= 0) & (df["t"] < 500)).all()  # reset at every episode
+    assert df["t"].tolist() != df["frame"].tolist()
+
+
 def test_json_as_a_real_run(embedded_run):
     folder, _ = embedded_run
     pairs = [
