@@ -1,8 +1,9 @@
 """``slm-bench``: the embedded runner behind SLM-Lab's own command line.
 
-``slm-bench run [-s key=value ...] SPEC_FILE SPEC_NAME train`` behaves like ``slm-lab run``: it
-resolves the spec the way SLM-Lab does, trains with Stable-Baselines3, prints SLM-Lab's log lines
-and writes ``data/FOLDER`` in SLM-Lab's layout under the current directory.
+``slm-bench run [-s key=value ...] [--] SPEC_FILE SPEC_NAME train`` behaves like ``slm-lab run``:
+it resolves the spec the way SLM-Lab does, trains with Stable-Baselines3, prints SLM-Lab's log
+lines and writes ``data/FOLDER`` in SLM-Lab's layout under the current directory. ``--`` ends the
+options (as in ``slm-lab run``), so a spec path starting with ``-`` is read as SPEC_FILE.
 """
 
 from __future__ import annotations
