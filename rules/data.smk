@@ -1,6 +1,24 @@
+# The store: upload the finished run (or verify a remote run's own upload), then pull back
+# exactly that folder for the checks, the plot and the row.
+
+
+rule upload_run:
+    input:
+        marker=f"{CELL}/run.json",
+    output:
+        upload=f"{CELL}/upload.json",
+    log:
+        "results/logs/upload_run/{env}/{algo}.log",
+    conda:
+        "../envs/slm-bench.yaml"
+    script:
+        "../scripts/upload_run.py"
+
+
 rule pull_run_folder:
     input:
         metrics=f"{CELL}/metrics.json",
+        upload=f"{CELL}/upload.json",
     output:
         hf_data=directory(f"{CELL}/hf_data"),
     log:

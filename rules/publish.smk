@@ -11,6 +11,8 @@ rule publish_manifest:
         "results/logs/publish_manifest.log",
     conda:
         "../envs/slm-bench.yaml"
+    params:
+        hf_data="results/hf_data",
     script:
         "../scripts/publish_manifest.py"
 
@@ -26,5 +28,7 @@ rule publish:
         "results/logs/publish.log",
     conda:
         "../envs/slm-bench.yaml"
+    params:
+        hf_data="results/hf_data",
     script:
         "../scripts/publish.py"

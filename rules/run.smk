@@ -1,3 +1,7 @@
+# Training only: the finished run folder stays in the cell's work/ until upload_run (data.smk)
+# has verified it in the store, so a failed upload never costs the training.
+
+
 rule run_cell:
     input:
         spec=f"{CELL}/spec.json",

@@ -1,6 +1,16 @@
+# Rows and tables. A table is never lost: each table rule writes BENCHMARKS.staged.md beside
+# the table and install_table moves it into place by a hard link and a rename, so a failing
+# table job leaves the previous BENCHMARKS.md as it was (Snakemake deletes only the staged file).
+# Each table reads every stage's output of its cells (it cross-checks rows against them), and
+# its `failures` param counts the failures recorded in its cells (slm_bench/failures.py): the
+# run after a failure plans the table again and, through its inputs, the failed stage.
+include: "table_inputs.smk"
+
+
 rule write_row:
     input:
         metrics=f"{CELL}/metrics.json",
+        upload=f"{CELL}/upload.json",
         hf_data=f"{CELL}/hf_data",
     output:
         row=f"{CELL}/row.json",
@@ -14,12 +24,23 @@ rule write_row:
         "../scripts/write_row.py"
 
 
+TABLE_INPUTS = dict(
+    rows=per_cell(rules.write_row.output.row),
+    metrics=per_cell(rules.extract_metrics.output.metrics),
+    uploads=per_cell(rules.upload_run.output.upload),
+    hf_data=per_cell(rules.pull_run_folder.output.hf_data),
+    # not read by the table: listed so that a failure there is redone by the next run
+    specs=per_cell(rules.validate_spec.output.spec),
+    markers=per_cell(rules.run_cell.output.marker),
+    plots=table_plots,
+)
+
+
 rule write_env_benchmarks:
     input:
-        rows=env_rows,
-        plot=env_plot,
+        **TABLE_INPUTS,
     output:
-        table="results/{env}/BENCHMARKS.md",
+        staged="results/{env}/BENCHMARKS.staged.md",
     log:
         "results/logs/write_env_benchmarks/{env}.log",
     conda:
@@ -27,16 +48,16 @@ rule write_env_benchmarks:
     params:
         table=table_params,
         only=one_env,
+        failures=table_failures,
     script:
         "../scripts/write_benchmarks.py"
 
 
 rule write_phase_benchmarks:
     input:
-        rows=phase_rows,
-        plots=phase_plots,
+        **TABLE_INPUTS,
     output:
-        table="results/phases/{phase}/BENCHMARKS.md",
+        staged="results/phases/{phase}/BENCHMARKS.staged.md",
     log:
         "results/logs/write_phase_benchmarks/{phase}.log",
     conda:
@@ -44,17 +65,17 @@ rule write_phase_benchmarks:
     params:
         table=table_params,
         only=phase_envs,
+        failures=table_failures,
     script:
         "../scripts/write_benchmarks.py"
 
 
 rule write_benchmarks:
     input:
-        rows=all_rows,
-        plots=all_plots,
+        **TABLE_INPUTS,
         base=base_benchmarks_input,
     output:
-        table="results/BENCHMARKS.md",
+        staged="results/BENCHMARKS.staged.md",
     log:
         "results/logs/write_benchmarks.log",
     conda:
@@ -62,5 +83,26 @@ rule write_benchmarks:
     params:
         table=table_params,
         only=None,
+        failures=table_failures,
     script:
         "../scripts/write_benchmarks.py"
+
+
+# A hard link needs no free space and the rename is atomic: the table is the previous one or
+# the new one. Runs in the shell: the previous table is absent only for milliseconds.
+rule install_table:
+    input:
+        staged="{prefix}BENCHMARKS.staged.md",
+    output:
+        table="{prefix}BENCHMARKS.md",
+    log:
+        "results/logs/install_table/{prefix}install.log",
+    wildcard_constraints:
+        prefix=table_prefixes(),
+    conda:
+        "../envs/slm-bench.yaml"
+    params:
+        failures=installed_failures,
+    shell:
+        "ln -f {input.staged:q} {output.table:q}.tmp 2> {log:q} "
+        "&& mv -f {output.table:q}.tmp {output.table:q} 2>> {log:q}"

@@ -1,11 +1,11 @@
-from slm_bench.snakemake_io import cell, run_step
+from slm_bench.snakemake_io import cell, job_context
 from slm_bench.steps import pull_run_folder
 
-run_step(
-    snakemake,
-    pull_run_folder,
-    cell(snakemake),
-    snakemake.config,
-    snakemake.input.metrics,
-    snakemake.output.hf_data,
-)
+with job_context(snakemake):
+    pull_run_folder(
+        cell(snakemake),
+        snakemake.config,
+        snakemake.input.metrics,
+        snakemake.input.upload,
+        snakemake.output.hf_data,
+    )

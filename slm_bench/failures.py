@@ -1,26 +1,60 @@
 """A failed stage leaves a record beside its cell, so a failure is never hidden by the next run.
 
-Snakemake deletes a failed job's outputs, which makes a failed cell look like a planned one.
-``run_step`` therefore writes ``failure.json`` in the cell's folder (``results/{env}/{algo}/``)
-when a stage fails, and removes it when that same stage later succeeds; ``status`` reads it.
-The record is not an output of any rule, so it never changes what Snakemake plans.
+Snakemake deletes a failed job's outputs, which makes a failed cell look like a planned one, and
+it does not rerun a missing intermediate file when the requested target is up to date. So
+``run_step`` writes two things in the job's folder (a cell's ``results/{env}/{algo}/``, an env's
+``results/{env}/``, a phase's ``results/phases/{phase}/``, else ``results/``):
+
+- ``failure.json``: the current failure (rule, one-line error, time), removed when that same
+  rule later succeeds; ``status`` reads it.
+- ``failures.jsonl``: every failure ever recorded, one line each, never rewritten. Its count is a
+  param of the table rules, so the run after a failure plans the table again and, through it, the
+  failed stage; once recovered the count stays the same and the plan is empty again.
+
+Neither file is an output of any rule.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from slm_bench.atomic import write_json
 
+RESULTS = Path("results")
 FAILURE_FILE = "failure.json"
+HISTORY_FILE = "failures.jsonl"
+
+
+def now_iso() -> str:
+    """The current UTC time as the pipeline writes it in every record and marker."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def failure_dir(env: str | None = None, algo: str | None = None, phase: str | None = None) -> Path:
+    """Where a job's failure is recorded, from its wildcards."""
+    if env and algo:
+        return RESULTS / env / algo
+    if env:
+        return RESULTS / env
+    if phase:
+        return RESULTS / "phases" / phase
+    return RESULTS
 
 
 def record_failure(cell_dir: str | Path, rule: str, message: str) -> Path:
-    """Write the cell's failure record: which rule failed, its one-line error, and when."""
-    when = datetime.now(UTC).isoformat(timespec="seconds")
-    return write_json(Path(cell_dir) / FAILURE_FILE, {"rule": rule, "error": message, "time": when})
+    """Write the failure record (which rule failed, its one-line error, when) and log it."""
+    entry = {"rule": rule, "error": message, "time": now_iso()}
+    cell_dir = Path(cell_dir)
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    # The history first: it is what makes the next run plan the failed stage again.
+    with open(cell_dir / HISTORY_FILE, "a", encoding="utf-8") as history:
+        history.write(json.dumps(entry) + "\n")
+        history.flush()
+        os.fsync(history.fileno())
+    return write_json(cell_dir / FAILURE_FILE, entry)
 
 
 def clear_failure(cell_dir: str | Path, rule: str) -> None:
@@ -40,3 +74,30 @@ def read_failure(cell_dir: str | Path) -> dict | None:
     except (OSError, ValueError) as error:
         return {"rule": "?", "error": f"{path}: unreadable failure record ({error})", "time": ""}
     return data if isinstance(data, dict) else {"rule": "?", "error": str(data), "time": ""}
+
+
+def failure_count(cell_dir: str | Path, rules: frozenset[str] | None = None) -> int:
+    """How many failures (of ``rules``, or of any rule) were ever recorded in ``cell_dir``.
+
+    A line cut short by a kill or a full disk still counts: the count only has to grow.
+    """
+    try:
+        lines = (Path(cell_dir) / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return 0
+    except (OSError, UnicodeDecodeError):
+        return -1  # unreadable: still differs from any count a table was built with
+    count = 0
+    for line in filter(None, map(str.strip, lines)):
+        try:
+            rule = json.loads(line).get("rule")
+        except (ValueError, AttributeError):
+            rule = None
+        count += rules is None or rule is None or rule in rules
+    return count
+
+
+def failure_counts(dirs: list[str | Path], rules: frozenset[str] | None = None) -> dict[str, int]:
+    """``{dir: count}`` for the dirs with recorded failures (the table rules' param)."""
+    counts = {str(d): failure_count(d, rules) for d in dirs}
+    return {d: n for d, n in sorted(counts.items()) if n}

@@ -1,18 +1,28 @@
 """The one place that knows Snakemake's ``snakemake`` script object.
 
-``run_step`` runs a stage with the rule's log open, and turns a ``BenchError`` into one line on
-stderr and in the log plus a non-zero exit, which is all a user needs to see.
+A job's script runs its stage inside ``job_context``: the rule's log is open, and any failure
+ends as one line (``error: ...``) on stderr and in the log plus exit code 1. A ``BenchError``
+is that line as is; an ``OSError`` (a full disk, a read-only store) names the file and the
+system's reason; anything unexpected names its type, with the traceback only in the log. The
+failure is recorded for ``status`` and the next plan (``slm_bench/failures.py``), and cleared
+when the same rule later succeeds.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 from slm_bench.config import Cell
 from slm_bench.errors import BenchError
+from slm_bench.failures import clear_failure, failure_dir, record_failure
+
+Say = Callable[[str], None]
 
 
 def cell(smk) -> Cell:
@@ -20,22 +30,67 @@ def cell(smk) -> Cell:
     return Cell.from_params(smk.params.cell, smk.config)
 
 
-def run_step(smk, step: Callable, *args, **kwargs) -> None:
+def job_failure_dir(smk) -> Path:
+    """Where the job's failure is recorded: its cell, env, phase, or the results folder."""
+    wildcards = dict(smk.wildcards.items())
+    return failure_dir(wildcards.get("env"), wildcards.get("algo"), wildcards.get("phase"))
+
+
+def error_line(error: BaseException, outputs: list[str], log_path: Path) -> str:
+    """The one line a user sees for ``error``."""
+    if isinstance(error, BenchError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename or ", ".join(outputs) or "(no output)"
+        return str(BenchError(f"{where}: {error.strerror}"))
+    return str(BenchError(f"unexpected {type(error).__name__}: {error} (traceback in {log_path})"))
+
+
+def _open_log(path: Path) -> TextIO | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by job_context
+    except OSError:
+        return None  # e.g. a full disk: the error line still reaches stderr
+
+
+@contextmanager
+def job_context(smk) -> Iterator[Say]:
+    """Run a job's stage: yields ``say`` (a line to the log and stderr); one line on failure."""
     log_path = Path(smk.log[0])
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as log:
+    rule = smk.rule
+    record_dir = job_failure_dir(smk)
+    log = _open_log(log_path)
 
-        def say(message: str) -> None:
-            print(message, file=log, flush=True)
-            print(message, file=sys.stderr, flush=True)
+    def say(message: str) -> None:
+        if log is not None:
+            with suppress(OSError):
+                print(message, file=log, flush=True)
+        print(message, file=sys.stderr, flush=True)
 
-        if "log" in step.__code__.co_varnames:
+    try:
+        yield say
+    except Exception as error:  # noqa: BLE001 - every failure ends as one line
+        if log is not None and not isinstance(error, BenchError):
+            with suppress(OSError):
+                log.write(traceback.format_exc())
+        message = error_line(error, list(smk.output), log_path)
+        say(f"error: {message}")
+        with suppress(OSError):
+            record_failure(record_dir, rule, message)
+        sys.exit(1)
+    else:
+        with suppress(OSError):
+            clear_failure(record_dir, rule)
+    finally:
+        if log is not None:
+            with suppress(OSError):
+                log.close()
+
+
+def run_step(smk, step: Callable, *args, **kwargs) -> None:
+    """Run ``step(*args, **kwargs)`` in ``job_context``; a ``log`` parameter receives ``say``."""
+    with job_context(smk) as say:
+        if "log" in inspect.signature(step).parameters:
             kwargs["log"] = say
-        try:
-            step(*args, **kwargs)
-        except BenchError as error:
-            say(f"error: {error}")
-            sys.exit(1)
-        except Exception:
-            log.write(traceback.format_exc())
-            raise
+        step(*args, **kwargs)

@@ -11,7 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from workflow_helpers import make_workdir, snakemake, snakemake_argv, tiny_config
+import yaml
+from workflow_helpers import (
+    copy_tree,
+    make_workdir,
+    snakemake,
+    snakemake_argv,
+    tiny_config,
+    trained_tree,
+    tree_digest,
+)
 
 BAD_SPECS = {
     # file name -> (content, spec name, the line the user must see)
@@ -46,23 +55,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def good_build(tmp_path_factory):
-    """A tiny PPO-only CartPole build whose BENCHMARKS.md the bad inputs must leave alone."""
-    config = tiny_config()
-    config["envs"]["CartPole-v1"]["algorithms"] = {
-        "ppo": config["envs"]["CartPole-v1"]["algorithms"]["ppo"]
-    }
-    workdir = make_workdir(tmp_path_factory.mktemp("bad"), config)
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return workdir, config
+@pytest.fixture
+def good_build(tmp_path_factory, tmp_path):
+    """A copy of a tiny CartPole build (PPO, A2C) whose table the bad inputs must leave alone."""
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    return workdir, yaml.safe_load((workdir / "config.yaml").read_text())
 
 
 def test_bad_inputs_fail_their_cells_only(good_build):
     workdir, config = good_build
     table = workdir / "results/BENCHMARKS.md"
     before = digest(table)
+    good_cell = tree_digest(workdir / "results/CartPole-v1/a2c")
     algorithms = config["envs"]["CartPole-v1"]["algorithms"]
     for index, (name, (content, spec_name, _)) in enumerate(BAD_SPECS.items()):
         (workdir / "specs" / name).write_text(content)
@@ -87,8 +91,8 @@ def test_bad_inputs_fail_their_cells_only(good_build):
         matching = [line for line in errors if expected in line]
         assert len(matching) == 1, (expected, errors)
     assert any("no spec named 'a2c_nope'" in line and "a2c_cartpole" in line for line in errors)
-    # The good new cell completed; the table was not rebuilt (one of its inputs failed).
-    assert (workdir / "results/CartPole-v1/a2c/row.json").is_file()
+    # The good cell is untouched; the table was not rebuilt (one of its inputs failed).
+    assert tree_digest(workdir / "results/CartPole-v1/a2c") == good_cell
     assert digest(table) == before
     # Nothing half-written for the failed cells.
     for index in range(len(BAD_SPECS)):

@@ -75,3 +75,46 @@ def planned_outputs(output: str) -> list[str]:
         for line in output.splitlines()
         if line.strip().startswith("output:")
     ]
+
+
+# -- one trained tree, copied by the tests that break it -----------------------------------------
+
+_TRAINED: dict[tuple[str, ...], Path] = {}
+
+
+def trained_tree(tmp_path_factory, algos: tuple[str, ...] = ("ppo", "a2c")) -> Path:
+    """A tiny CartPole build of ``algos`` (2000 frames x 4 sessions), trained once per session.
+
+    Tests never change it: they work on a ``copy_tree`` of it.
+    """
+    if algos not in _TRAINED:
+        config = tiny_config()
+        cartpole = config["envs"]["CartPole-v1"]
+        cartpole["algorithms"] = {algo: cartpole["algorithms"][algo] for algo in algos}
+        workdir = make_workdir(tmp_path_factory.mktemp("trained"), config)
+        result = snakemake(workdir)
+        assert result.returncode == 0, result.stdout[-4000:]
+        _TRAINED[algos] = workdir
+    return _TRAINED[algos]
+
+
+def copy_tree(source: Path, dest: Path) -> Path:
+    """A copy of a working directory that Snakemake sees as equally up to date (mtimes kept)."""
+    shutil.copytree(source, dest, symlinks=True)
+    return dest
+
+
+def error_lines(output: str) -> list[str]:
+    """The distinct ``error: ...`` lines of a run, in order."""
+    return list(dict.fromkeys(line for line in output.splitlines() if line.startswith("error: ")))
+
+
+def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root`` (except names in ``skip``)."""
+    import hashlib
+
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name not in skip
+    }

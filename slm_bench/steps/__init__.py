@@ -1,0 +1,61 @@
+"""The pipeline's stages as plain functions; ``scripts/`` only maps Snakemake's I/O onto them.
+
+``cell``: the per-cell chain (spec, run, upload, metrics, pulled folder, row) and the plot;
+``tables``: BENCHMARKS.md, staged and cross-checked; ``ondemand``: audit, checkout write-back,
+publishing, status and cancel.
+"""
+
+from slm_bench.steps.cell import (
+    extract_metrics,
+    plot_env,
+    pull_run_folder,
+    pulled_folder,
+    run_cell,
+    runner_options,
+    upload_run,
+    validate_spec,
+    write_row,
+)
+from slm_bench.steps.common import read_record, store_from_config
+from slm_bench.steps.ondemand import (
+    cancel_runs,
+    commit_checkout,
+    print_status,
+    publish_results,
+    update_checkout_docs,
+    write_audit,
+    write_publish_manifest,
+)
+from slm_bench.steps.tables import (
+    CellFiles,
+    base_benchmarks,
+    cell_files,
+    docs_line,
+    write_benchmarks,
+)
+
+__all__ = [
+    "CellFiles",
+    "base_benchmarks",
+    "cancel_runs",
+    "cell_files",
+    "commit_checkout",
+    "docs_line",
+    "extract_metrics",
+    "plot_env",
+    "print_status",
+    "publish_results",
+    "pull_run_folder",
+    "pulled_folder",
+    "read_record",
+    "run_cell",
+    "runner_options",
+    "store_from_config",
+    "update_checkout_docs",
+    "upload_run",
+    "validate_spec",
+    "write_audit",
+    "write_benchmarks",
+    "write_publish_manifest",
+    "write_row",
+]

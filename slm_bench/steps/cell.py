@@ -1,0 +1,291 @@
+"""The per-cell stages: spec -> run -> upload -> metrics -> pulled folder -> row (and the plot).
+
+Each stage reads its inputs, checks them, and writes its outputs atomically, so a failed or
+killed job never leaves a half-written target behind. Paths come from the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from slm_bench.atomic import staged_dir, write_json
+from slm_bench.baseline import baseline_path, random_return
+from slm_bench.config import TIME_LIMIT_SOURCE, Cell, EnvEntry, spec_root
+from slm_bench.durations import parse_duration
+from slm_bench.errors import BenchError
+from slm_bench.failures import now_iso
+from slm_bench.logs import read_score
+from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
+from slm_bench.runners import RunRequest, make_runner
+from slm_bench.settings import parse_target, status
+from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
+from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
+from slm_bench.stores import Store
+from slm_bench.validation import validate_against
+
+RUN_FIELDS = ("cell", "runner", "run_name", "data_folder", "started_at", "ended_at", "extra")
+UPLOAD_FIELDS = ("data_folder", "store", "repo", "url")
+METRICS_FIELDS = ("data_folder", "total_reward_ma")
+
+# -- spec validated ---------------------------------------------------------------------------
+
+
+def validate_spec(cell: Cell, policy: str, out_spec: Path, log) -> None:
+    """Resolve the cell's spec as SLM-Lab would and audit it against the Settings line."""
+    source = f"{cell.spec_file}: {cell.spec_name}"
+    body = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
+    hardcoded = max_frame_is_hardcoded(cell.spec_path, cell.spec_name, cell.sets)
+    warnings = audit_spec(body, cell.settings, hardcoded, policy=policy, source=source)
+    for warning in warnings:
+        log(f"warning: {warning}")
+    write_json(
+        out_spec,
+        {
+            "spec_file": cell.spec_file,
+            "spec_name": cell.spec_name,
+            "sets": cell.sets,
+            "settings": cell.settings.line(),
+            "warnings": warnings,
+            "spec": body,
+        },
+    )
+
+
+# -- run marker + log -------------------------------------------------------------------------
+
+
+def runner_options(config: dict, threads: int) -> dict:
+    name = config["runner"]
+    if name == "embedded":
+        return {"workers": threads}
+    if name == "slm-lab":
+        return {**config["slm_lab"], "checkout": str(spec_root(config)), "store": config["store"]}
+    options = dict(config["dstack"])
+    options.setdefault("store", {"name": config["store"], **config["hf"]})
+    return options
+
+
+def run_cell(
+    cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
+) -> None:
+    """Train the cell with the configured runner; write its log, then its marker.
+
+    The finished run folder stays in the cell's ``work/data/FOLDER`` (``local_folder`` in the
+    marker) for ``upload_run``: a failed upload never costs the training. The log streams to a
+    ``.partial`` file and the marker is written last, so Snakemake never sees a
+    complete-looking output from a run that did not finish.
+    """
+    cell_dir = Path(out_marker).parent
+    workdir = cell_dir / "work"
+    if config["runner"] != "dstack":  # a local rerun starts clean; remote state is journalled
+        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    partial_log = Path(f"{out_log}.partial")
+    spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
+    request = RunRequest(
+        spec_file=spec_file,
+        spec_name=cell.spec_name,
+        sets=cell.sets,
+        workdir=workdir,
+        log_path=partial_log,
+        journal_path=cell_dir / "journal.json",
+        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
+        threads=threads,
+        cell=cell.key,
+        fingerprint=hashlib.sha256(Path(spec_json).read_bytes()).hexdigest()[:16],
+    )
+    started = now_iso()
+    result = make_runner(config["runner"], runner_options(config, threads)).run(request)
+    store = store_from_config(config)
+    os.replace(partial_log, out_log)
+    write_json(
+        out_marker,
+        {
+            "cell": cell.key,
+            "runner": result.runner,
+            "run_name": result.run_name,
+            "data_folder": result.data_folder,
+            # None: the runner uploaded from elsewhere (a dstack task uploads itself)
+            "local_folder": str(result.folder_path) if result.folder_path else None,
+            "store": store.name,
+            "repo": store.repo,
+            "started_at": started,
+            "ended_at": now_iso(),
+            "extra": result.extra,
+        },
+    )
+
+
+# -- upload -----------------------------------------------------------------------------------
+
+
+def upload_run(config: dict, marker_path: Path, out_upload: Path, log) -> None:
+    """Put the run folder in the store unless it is there, verify it, then write the marker.
+
+    The store's copy appears atomically (a local rename, one Hub commit), so a folder the store
+    has is complete and is never sent again. Only after the marker is written is the local copy
+    in the cell's ``work/`` removed; a runner's folder elsewhere (an SLM-Lab checkout) is kept.
+    """
+    marker = read_record(marker_path, RUN_FIELDS)
+    folder = marker["data_folder"]
+    store = store_from_config(config)
+    local = Path(marker["local_folder"]) if marker.get("local_folder") else None
+    if not store.exists([folder])[folder]:
+        if local is None or not local.is_dir():
+            where = f"the run folder {local} is gone" if local else "the runner uploaded it"
+            raise BenchError(
+                f"{marker_path}: data/{folder} is not in store {store.repo} and {where}; "
+                "rerun the run (snakemake --forcerun run_cell)"
+            )
+        log(f"uploading {local} to {store.repo}/data/{folder}")
+        store.upload(local)
+        if not store.exists([folder])[folder]:
+            raise BenchError(f"store {store.repo}: data/{folder} not found after its upload")
+    write_json(
+        out_upload,
+        {
+            "data_folder": folder,
+            "store": store.name,
+            "repo": store.repo,
+            "url": store.url(folder),
+            "verified_at": now_iso(),
+        },
+    )
+    work = Path(marker_path).parent / "work"
+    if local is not None and local.is_dir() and local.resolve().is_relative_to(work.resolve()):
+        # Renamed first: a kill while deleting never leaves something that looks like a run.
+        trash = work / f".uploaded-{folder}"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(local, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+# -- metrics.json -----------------------------------------------------------------------------
+
+
+def extract_metrics(cell: Cell, log_path: Path, marker_path: Path, out_metrics: Path) -> None:
+    """The score from the log's ``trial_metrics:`` line, checked against the run marker."""
+    run_log = read_score(log_path)
+    marker = read_record(marker_path, RUN_FIELDS)
+    if run_log.data_folder != marker["data_folder"]:
+        raise BenchError(
+            f"{log_path}: data folder {run_log.data_folder} differs from the run marker's "
+            f"{marker['data_folder']}"
+        )
+    scalar = run_log.trial_metrics
+    score = finite_score(scalar.get("total_reward_ma"), str(log_path), "total_reward_ma")
+    try:
+        started = datetime.fromisoformat(marker["started_at"])
+        ended = datetime.fromisoformat(marker["ended_at"])
+    except (TypeError, ValueError):
+        raise BenchError(f"{marker_path}: started_at/ended_at: expected ISO times") from None
+    extra = marker["extra"] if isinstance(marker["extra"], dict) else {}
+    metrics = {
+        "cell": cell.key,
+        "env_id": cell.env_id,
+        "algorithm": cell.label,
+        "spec_file": cell.spec_file,
+        "spec_name": cell.spec_name,
+        "data_folder": run_log.data_folder,
+        "run_name": marker["run_name"],
+        "runner": marker["runner"],
+        "total_reward_ma": score,
+        "frame": scalar.get("frame"),
+        "scalar": scalar,
+        "run": {
+            "started_at": marker["started_at"],
+            "ended_at": marker["ended_at"],
+            "wall_time_s": (ended - started).total_seconds(),
+            **{k: extra[k] for k in ("cost", "gpu", "attempts") if k in extra},
+        },
+    }
+    validate_against(metrics, "metrics.schema.yaml", str(out_metrics))
+    write_json(out_metrics, metrics)
+
+
+# -- hf_data folder ---------------------------------------------------------------------------
+
+
+def uploaded_folder(metrics_path: Path, upload_path: Path) -> tuple[dict, str]:
+    """metrics.json and the folder it names, which must be the one the upload verified."""
+    metrics = read_record(metrics_path, METRICS_FIELDS)
+    upload = read_record(upload_path, UPLOAD_FIELDS)
+    folder = metrics["data_folder"]
+    if upload["data_folder"] != folder:
+        raise BenchError(
+            f"{upload_path}: data_folder {upload['data_folder']!r} differs from "
+            f"{metrics_path}'s {folder!r}"
+        )
+    return metrics, folder
+
+
+def pull_run_folder(
+    cell: Cell, config: dict, metrics_path: Path, upload_path: Path, out_dir: Path
+) -> None:
+    """Pull only the cell's folder from the store into ``out_dir/data/FOLDER`` and check it."""
+    metrics, folder = uploaded_folder(metrics_path, upload_path)
+    with staged_dir(out_dir) as tmp:
+        path = store_from_config(config).download(folder, tmp)
+        run = read_run_folder(path)
+        require_train(run)
+        check_settings(run, cell.settings)
+        score = trial_score(run)
+        if not same_score(score, metrics["total_reward_ma"]):
+            raise BenchError(
+                f"data/{folder}: trial_metrics total_reward_ma {score:.2f} differs from the "
+                f"log's {metrics['total_reward_ma']:.2f}"
+            )
+
+
+def pulled_folder(hf_data_dir: Path) -> Path:
+    """The one ``data/FOLDER`` inside a cell's hf_data tree."""
+    data = Path(hf_data_dir) / "data"
+    folders = [p for p in data.iterdir() if p.is_dir()] if data.is_dir() else []
+    if len(folders) != 1:
+        raise BenchError(f"{hf_data_dir}: expected exactly one data/FOLDER, found {len(folders)}")
+    return folders[0]
+
+
+# -- plot -------------------------------------------------------------------------------------
+
+
+def plot_env(env: EnvEntry, hf_data_dirs: list[Path], out_png: Path) -> None:
+    from slm_bench.plot import plot_env as draw
+
+    draw(env.env_id, [pulled_folder(d) for d in hf_data_dirs], Path(out_png))
+
+
+# -- row --------------------------------------------------------------------------------------
+
+
+def derive_row(cell: Cell, config: dict, folder: str, score: float, store: Store) -> dict:
+    """The row as computed from its sources: the cell's config, its score and its folder."""
+    target = parse_target(cell.target) if cell.target else None
+    return {
+        "env_id": cell.env_id,
+        "algorithm": cell.label,
+        "status": status(score, target, random_return(cell.env_id, baseline_path(config))),
+        "ma": score,
+        "spec_file": cell.spec_file,
+        "spec_name": cell.spec_name,
+        "hf_folder": folder,
+        "hf_url": store.url(folder),
+    }
+
+
+def write_row(
+    cell: Cell, config: dict, metrics_path: Path, upload_path: Path, out_row: Path
+) -> None:
+    """A BENCHMARKS.md row, written only once its data link is verified in the store."""
+    metrics, folder = uploaded_folder(metrics_path, upload_path)
+    store = store_from_config(config)
+    if not store.exists([folder])[folder]:
+        raise BenchError(f"{cell.key}: row not written: data/{folder} is not in {store.repo}")
+    score = finite_score(metrics["total_reward_ma"], str(metrics_path), "total_reward_ma")
+    row = derive_row(cell, config, folder, score, store)
+    validate_against(row, "row.schema.yaml", str(out_row))
+    write_json(out_row, row)

@@ -1,0 +1,49 @@
+"""What every stage shares: reading the pipeline's own JSON records, the store, finite scores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from slm_bench.errors import BenchError
+from slm_bench.run_folder import load_json
+from slm_bench.stores import Store, make_store
+
+
+def read_record(path: str | Path, required: tuple[str, ...] = ()) -> dict:
+    """One of the pipeline's JSON records (run.json, upload.json, metrics.json, row.json).
+
+    A truncated or edited file fails with one line naming it and the field.
+    """
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise BenchError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise BenchError(f"{path}: missing field {missing[0]!r} (expected {', '.join(required)})")
+    return data
+
+
+def finite_score(value: Any, source: str, field: str) -> float:
+    """``value`` as a finite float: an inf or NaN score never reaches a row."""
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise BenchError(f"{source}: {field} {value!r}: expected a number") from None
+    if not math.isfinite(score):
+        raise BenchError(f"{source}: {field} {value!r}: expected a finite number")
+    return score
+
+
+def same_score(a: float, b: float) -> bool:
+    """Equal as the table shows them (the log prints %.2f); NaN equals NaN."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return f"{a:.2f}" == f"{b:.2f}"
+
+
+def store_from_config(config: dict, repo: str | None = None) -> Store:
+    name = config["store"]
+    options = config["local_store"] if name == "local" else config["hf"]
+    return make_store(name, options, repo=repo)

@@ -1,0 +1,205 @@
+"""BENCHMARKS.md: rows cross-checked against their sources, rendered, then installed.
+
+A table is never lost: the table rules write a *staged* file beside the table
+(``BENCHMARKS.staged.md``), and ``install_table`` hard-links it into place with one rename. A
+failing table job therefore leaves the previous ``BENCHMARKS.md`` exactly as it was (Snakemake
+deletes only the staged file), and a table job that fails keeps the staged file missing, so the
+next run redoes it.
+
+A row is derived, never trusted as typed: before it is published, each row.json is compared
+field by field with what its sources say (the cell's config, metrics.json, the upload marker,
+the pulled folder's own trial score, the store), and a row that disagrees is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from slm_bench.atomic import write_text
+from slm_bench.config import EnvEntry, Matrix, spec_root
+from slm_bench.errors import BenchError
+from slm_bench.naming import plot_png_name
+from slm_bench.run_folder import read_run_folder, trial_score
+from slm_bench.settings import parse_target
+from slm_bench.steps.cell import derive_row, pulled_folder, uploaded_folder
+from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
+from slm_bench.stores import Store, require_folders
+
+
+@dataclass(frozen=True)
+class CellFiles:
+    """The files one row of the table is checked against (all inputs of the table rule)."""
+
+    row: Path
+    metrics: Path
+    upload: Path
+    hf_data: Path
+
+    @property
+    def env(self) -> str:
+        return self.row.parent.parent.name
+
+    @property
+    def algo(self) -> str:
+        return self.row.parent.name
+
+
+def cell_files(rows, metrics, uploads, hf_data) -> list[CellFiles]:
+    """Zip the table rule's per-cell input lists (one entry per cell, in the same order)."""
+    return [
+        CellFiles(Path(r), Path(m), Path(u), Path(h))
+        for r, m, u, h in zip(rows, metrics, uploads, hf_data, strict=True)
+    ]
+
+
+def checked_row(matrix: Matrix, config: dict, files: CellFiles, store: Store) -> dict:
+    """The cell's row as derived from its sources; row.json must say exactly the same."""
+    cell = matrix.cell(files.env, files.algo)
+    row = read_record(files.row)
+    if "ma" in row:
+        finite_score(row["ma"], str(files.row), "ma")
+    metrics, folder = uploaded_folder(files.metrics, files.upload)
+    score = finite_score(metrics["total_reward_ma"], str(files.metrics), "total_reward_ma")
+    pulled = pulled_folder(files.hf_data)
+    if pulled.name != folder:
+        raise BenchError(f"{files.hf_data}: holds data/{pulled.name}, metrics name {folder}")
+    trial = trial_score(read_run_folder(pulled))
+    if not same_score(trial, score):
+        raise BenchError(
+            f"{pulled}: trial total_reward_ma {trial:.2f} differs from {files.metrics}'s "
+            f"{score:.2f}"
+        )
+    derived = derive_row(cell, config, folder, score, store)
+    for key, value in derived.items():
+        if row.get(key) != value:
+            raise BenchError(
+                f"{files.row}: {key} {row.get(key)!r} differs from {value!r} derived from "
+                f"{files.metrics} and the config (a row is derived, never edited: rerun "
+                "snakemake --forcerun write_row)"
+            )
+    unknown = sorted(set(row) - set(derived))
+    if unknown:
+        raise BenchError(f"{files.row}: unexpected field {unknown[0]!r}")
+    return derived
+
+
+def _space_text(space) -> str:
+    shape = getattr(space, "shape", None)
+    if hasattr(space, "n"):
+        return f"{type(space).__name__}({int(space.n)})"
+    return f"{type(space).__name__}({', '.join(str(d) for d in shape or ())})"
+
+
+def docs_line(env: EnvEntry) -> str:
+    """SLM-Lab's Docs line: link, state and action spaces (from Gymnasium when it has the env)."""
+    if env.docs_line:
+        return env.docs_line
+    parts = []
+    if env.docs.get("url"):
+        parts.append(f"[{env.docs.get('title', env.env_id)}]({env.docs['url']})")
+    try:
+        import gymnasium
+
+        spec_env = gymnasium.make(env.env_id)
+        parts += [
+            f"State: {_space_text(spec_env.observation_space)}",
+            f"Action: {_space_text(spec_env.action_space)}",
+        ]
+        spec_env.close()
+    except Exception:  # noqa: BLE001 - an env Gymnasium cannot build just loses those two fields
+        pass
+    if env.target:
+        parts.append(f"Target reward MA {parse_target(env.target).text}")
+    return "**Docs**: " + " | ".join(parts)
+
+
+def render_benchmarks(
+    envs: list[EnvEntry],
+    rows_by_env: dict[str, list[dict]],
+    plots: dict[str, Path],
+    doc_dir: Path,
+    title: str,
+    specs_dir: Path,
+    base_doc: Path | None = None,
+) -> str:
+    """BENCHMARKS.md's text: the base doc (or a new one) updated env by env, row by row.
+
+    Links are relative to ``doc_dir``, where the document lives (SPEC_FILE links as in
+    SLM-Lab's docs/, ``../slm_lab/...``; plots as ``plots/...``).
+    """
+    from slm_bench.table import BenchmarksDoc, ResultRow, new_document
+
+    doc = BenchmarksDoc.read(base_doc) if base_doc else new_document(title)
+    link_base = Path(base_doc).parent.resolve() if base_doc else doc_dir.resolve()
+    link_prefix = os.path.relpath(Path(specs_dir).resolve(), link_base) + "/"
+    for env in envs:
+        doc.ensure_env(
+            env.env_id, docs_line(env), f"**Settings**: {env.settings.line()}", env.phase
+        )
+        for row in rows_by_env[env.env]:
+            doc.upsert_row(
+                env.env_id,
+                ResultRow.build(
+                    row["algorithm"],
+                    row["status"],
+                    row["ma"],
+                    row["spec_file"],
+                    row["spec_name"],
+                    row["hf_folder"],
+                    row["hf_url"],
+                    spec_link_prefix="" if link_prefix == "./" else link_prefix,
+                ),
+            )
+        plot = plots[env.env]
+        doc.ensure_plot_embed(env.env_id, plot.name, plots_dir=plot.parent.as_posix())
+    return doc.render()
+
+
+def write_benchmarks(
+    matrix: Matrix,
+    config: dict,
+    cells: list[CellFiles],
+    plot_paths: list[str],
+    out_staged: Path,
+    only: list[str] | None = None,
+) -> None:
+    """Stage the aggregate BENCHMARKS.md (the checkout's own, updated), or a standalone
+    document for ``only`` some envs (per-env and per-phase targets), beside the table.
+
+    Every row is cross-checked first, and the store is asked once for all their folders.
+    """
+    envs = [matrix.envs[env] for env in only] if only else list(matrix.envs.values())
+    store = store_from_config(config)
+    rows_by_env: dict[str, list[dict]] = {entry.env: [] for entry in envs}
+    for files in cells:
+        rows_by_env[files.env].append(checked_row(matrix, config, files, store))
+    require_folders(store, [row["hf_folder"] for rows in rows_by_env.values() for row in rows])
+    doc_dir = Path(out_staged).parent
+    by_name = {Path(path).name: Path(path) for path in plot_paths}
+    plots = {
+        entry.env: Path(
+            os.path.relpath(by_name[plot_png_name(entry.env_id)].resolve(), doc_dir.resolve())
+        )
+        for entry in envs
+    }
+    text = render_benchmarks(
+        envs,
+        rows_by_env,
+        plots,
+        doc_dir,
+        config["title"],
+        spec_root(config),
+        base_doc=None if only else base_benchmarks(config),
+    )
+    staged = Path(out_staged)
+    for leftover in staged.parent.glob(f".{staged.name}.*.tmp"):  # from a killed earlier write
+        leftover.unlink(missing_ok=True)
+    write_text(staged, text)
+
+
+def base_benchmarks(config: dict) -> Path | None:
+    """The BENCHMARKS.md the aggregate updates: the checkout's own, or none (a new document)."""
+    checkout = config.get("checkout")
+    return Path(checkout["root"]) / checkout["benchmarks"] if checkout else None
