@@ -1,18 +1,23 @@
-# Two entry points for a fresh clone:
-#   make run   set up, then build results/BENCHMARKS.md (the default benchmark, trained here)
-#   make test  set up, then run the test suite
+# Entry points for a fresh clone:
+#   make run          set up, then build results/BENCHMARKS.md (the default benchmark, trained here)
+#   make test         set up, then run the test suite (the slow tests included)
+#   make lint         ruff, ruff format, snakefmt and snakemake --lint, all as checks
+#   make constraints  rewrite constraints.txt from .venv after a dependency change
+# Every venv is installed with pip's -c and the pinned versions of its constraints file, so a
+# benchmark environment can be recreated; PIP_ARGS adds options (e.g. a CPU-only torch index).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+PIP_ARGS ?=
 # dstack's server has its own pinned dependencies: it lives in a venv of its own for the tests.
 DSTACK_VENV ?= .venv-dstack
 
-.PHONY: setup run test lint dstack-venv slm-lab-venv
+.PHONY: setup run test lint constraints dstack-venv slm-lab-venv
 
-$(BIN)/snakemake: pyproject.toml
+$(BIN)/snakemake: pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet $(PIP_ARGS) -c constraints.txt -e '.[test]'
 	touch $@
 
 setup: $(BIN)/snakemake
@@ -20,9 +25,10 @@ setup: $(BIN)/snakemake
 run: setup
 	$(BIN)/snakemake --cores all results/BENCHMARKS.md
 
-$(DSTACK_VENV)/bin/dstack:
+$(DSTACK_VENV)/bin/dstack: constraints-dstack.txt
 	$(PYTHON) -m venv $(DSTACK_VENV)
-	$(DSTACK_VENV)/bin/pip install --quiet "dstack[server]==0.22.5"
+	$(DSTACK_VENV)/bin/pip install --quiet -c constraints-dstack.txt "dstack[server]==0.22.5"
+	touch $@
 
 dstack-venv: $(DSTACK_VENV)/bin/dstack
 
@@ -56,6 +62,24 @@ slm-lab-venv:
 test: setup dstack-venv slm-lab-venv
 	SLM_BENCH_DSTACK_VENV=$(abspath $(DSTACK_VENV)) $(BIN)/pytest
 
+# snakemake --lint asks every rule for a conda env or container. slm-bench's rules run its own
+# package, in the environment it is installed in (make setup, pip install .), so that one lint
+# is allowed; any other lint, or a failure with no lint listed, fails.
+CONDA_LINT := Specify a conda environment or container for each rule
+
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check Snakefile rules
-	$(BIN)/snakemake --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules
+	@out=$$($(BIN)/snakemake --lint --workflow-profile none --profile none 2>&1) && exit 0; \
+	lints=$$(printf '%s\n' "$$out" | grep -E '^ +\* '); \
+	if [ -n "$$lints" ] && ! printf '%s\n' "$$lints" | grep -vq '$(CONDA_LINT)'; then \
+		echo "snakemake --lint: clean but for '$(CONDA_LINT)'"; \
+	else printf '%s\n' "$$out"; exit 1; fi
+
+# The pinned versions of what make setup installed; the project itself and torch's build label
+# (+cpu) are left out. Edit pyproject.toml, `$(BIN)/pip install -e '.[test]'`, then this.
+constraints: setup
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --exclude-editable \
+		| grep -v '^slm-bench' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
