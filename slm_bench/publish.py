@@ -3,7 +3,9 @@
 SLM-Lab's workflow, on any store: the table's rows that link to the dev repo name the folders to
 publish; ``hf_data/`` is the manifest (it ends up holding exactly those folders). Pull them from
 dev into ``hf_data/data/``; upload README.md, then ``hf_data/data`` as ``data``; rewrite the
-table's links from the dev repo to the public one; upload ``docs/`` with the rewritten table.
+table's links from the dev repo to the public one; upload ``docs/`` with the rewritten table,
+its relative links made to work in the public repo (``slm_bench/publish_links.py``: plots
+uploaded beside it, spec links to the source repository).
 Uploads skip files the public repo already holds, so publishing twice sends nothing the second
 time. Nothing is ever pushed with git.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from slm_bench.atomic import staged_dir
 from slm_bench.errors import BenchError
+from slm_bench.publish_links import LinkFix, apply_links, plan_links
 from slm_bench.stores import Store, check_folder_name, require_folders
 from slm_bench.table import BenchmarksDoc
 
@@ -35,6 +38,7 @@ class PublishPlan:
     present: tuple[str, ...]  # of ``folders``, already pulled into hf_data/data
     stale: tuple[str, ...]  # in hf_data/data but not linked by the table: removed
     doc_in_docs: str  # where the rewritten table goes inside docs/
+    links: tuple[LinkFix, ...] = ()  # relative links that would not work in the public repo
 
     @property
     def data_dir(self) -> Path:
@@ -53,6 +57,7 @@ class PublishReport:
     uploaded: dict[str, int]  # files sent per step: README.md, data, docs
     links_rewritten: int
     published_doc: Path
+    links_fixed: list[str] = field(default_factory=list)  # LinkFix.line() of each
 
     @property
     def files_uploaded(self) -> int:
@@ -63,6 +68,7 @@ class PublishReport:
         return (
             f"pulled {len(self.pulled)} folder(s) ({len(self.reused)} already there), removed "
             f"{len(self.removed)}; files uploaded: {sent}; links rewritten: {self.links_rewritten}"
+            f"; relative links fixed: {len(self.links_fixed)}"
         )
 
 
@@ -113,6 +119,8 @@ def plan_publish(
         in_docs = doc_path.resolve().relative_to(docs.resolve()).as_posix() if docs else None
     except ValueError:
         in_docs = None
+    in_docs = in_docs or doc_path.name
+    links = plan_links(doc_path.read_text(encoding="utf-8"), doc_path.parent, docs, in_docs)
     return PublishPlan(
         doc_path=doc_path,
         readme_path=readme_path,
@@ -124,7 +132,8 @@ def plan_publish(
         already_public=tuple(already_public),
         present=tuple(f for f in folders if f in pulled),
         stale=tuple(sorted(pulled - keep)),
-        doc_in_docs=in_docs or doc_path.name,
+        doc_in_docs=in_docs,
+        links=tuple(links),
     )
 
 
@@ -149,6 +158,7 @@ def format_manifest(plan: PublishPlan) -> str:
     )
     source = f"{plan.docs_dir} + rewritten {plan.doc_in_docs}" if plan.docs_dir else "rewritten"
     lines.append(f"  upload   docs ({source}) -> {public.repo}/docs")
+    lines += [fix.line() for fix in plan.links]
     return "\n".join(lines)
 
 
@@ -184,6 +194,9 @@ def publish(plan: PublishPlan) -> PublishReport:
         if plan.docs_dir is not None:
             shutil.copytree(plan.docs_dir, tmp, dirs_exist_ok=True)
         doc.write(tmp / plan.doc_in_docs)
+        staged_doc = tmp / plan.doc_in_docs
+        text = staged_doc.read_text(encoding="utf-8")
+        staged_doc.write_text(apply_links(text, list(plan.links), tmp), encoding="utf-8")
     uploaded["docs"] = public.upload_tree(plan.staged_docs_dir, "docs")
     return PublishReport(
         pulled=pulled,
@@ -192,4 +205,5 @@ def publish(plan: PublishPlan) -> PublishReport:
         uploaded=uploaded,
         links_rewritten=rewritten,
         published_doc=plan.staged_docs_dir / plan.doc_in_docs,
+        links_fixed=[fix.line().strip() for fix in plan.links],
     )

@@ -153,3 +153,85 @@ def test_rows_already_public_are_kept_and_checked(hub, hf_env, tmp_path):
     plan = make_plan(paths, dev, public, tmp_path)
     assert plan.folders == () and plan.already_public == (DQN, PPO)
     assert publish(plan).files_uploaded == 0
+
+
+def _git(repo: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_published_table_links_work_without_a_checkout(tmp_path, monkeypatch):
+    """A table built in results/ links its plot and spec files relative to results/: in the
+    public repo's docs/ they are uploaded beside it (a missing plot is dropped with a note),
+    and a spec file of a pushed git repo links to that repository at the commit."""
+    monkeypatch.chdir(tmp_path)
+    options = {"root": str(tmp_path / "store")}
+    dev, public = make_store("local", options), make_public_store("local", options)
+    paths = setup_project(tmp_path, dev)
+    results = tmp_path / "results"
+    (results / "plots").mkdir(parents=True)
+    plot = "CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png"
+    (results / "plots" / plot).write_bytes(b"\x89PNG plot")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "dqn_cartpole_arc.yaml").write_text("dqn_cartpole_arc: {}\n")
+    # PPO's spec lives in a git repo whose commit is on its remote (github).
+    repo = tmp_path / "SLM-Lab"
+    (repo / "slm_lab" / "spec").mkdir(parents=True)
+    (repo / "slm_lab" / "spec" / "ppo_cartpole_arc.yaml").write_text("ppo_cartpole_arc: {}\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "specs")
+    _git(repo, "remote", "add", "origin", "git@github.com:kengz/SLM-Lab.git")
+    _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")  # pushed
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    text = paths["doc"].read_text()
+    text = text.replace(
+        "../specs/ppo_cartpole_arc.yaml", "../SLM-Lab/slm_lab/spec/ppo_cartpole_arc.yaml"
+    )
+    text += "\n![Acrobot-v1](plots/Acrobot-v1_missing.png)\n"
+    (results / "BENCHMARKS.md").write_text(text)
+
+    plan = plan_publish(
+        results / "BENCHMARKS.md", paths["readme"], None, dev, public, tmp_path / "hf_data"
+    )
+    manifest = format_manifest(plan)
+    assert f"link     plots/{plot} -> docs/plots/{plot}" in manifest
+    assert "drop     plot plots/Acrobot-v1_missing.png" in manifest
+    report = publish(plan)
+
+    docs = tmp_path / "store" / "SLM-Lab" / "benchmark" / "docs"
+    published = (docs / "BENCHMARKS.md").read_text()
+    assert f"![CartPole-v1](plots/{plot})" in published
+    assert (docs / "plots" / plot).read_bytes() == b"\x89PNG plot"
+    assert "[specs/dqn_cartpole_arc.yaml](sources/specs/dqn_cartpole_arc.yaml)" in published
+    assert (docs / "sources" / "specs" / "dqn_cartpole_arc.yaml").is_file()
+    url = f"https://github.com/kengz/SLM-Lab/blob/{commit}/slm_lab/spec/ppo_cartpole_arc.yaml"
+    assert f"[specs/ppo_cartpole_arc.yaml]({url})" in published
+    assert "*(plot not published: plots/Acrobot-v1_missing.png was not found)*" in published
+    assert "Acrobot-v1_missing" not in "".join(p.name for p in docs.rglob("*"))
+    assert len(report.links_fixed) == 4
+    # Every relative link of the published table resolves inside the published docs/.
+    from slm_bench.publish_links import LINK_RE
+
+    for match in LINK_RE.finditer(published):
+        href = match["href"].split("#")[0]
+        if "://" not in href and href and not href.startswith("/"):
+            assert (docs / href).is_file(), href
+    assert (
+        publish(
+            plan_publish(
+                results / "BENCHMARKS.md", paths["readme"], None, dev, public, tmp_path / "hf_data"
+            )
+        ).files_uploaded
+        == 0
+    )
