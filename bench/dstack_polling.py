@@ -4,8 +4,9 @@ Runners poll ``dstack ps -a --json`` every poll interval, through a listing shar
 runner processes (SharedListing: one CLI call per interval however many runs are in flight).
 
 1. Calls per run per hour at the default settings, computed from the poll schedule (one
-   ``ps`` before submitting to pick a free name, ``apply``, one ``ps`` per interval plus the
-   call's own duration, one ``logs``), and measured against the stand-in CLI
+   ``ps`` before submitting to pick a free name, ``apply``, the early polls after a submission
+   (2, 4, 8 ... s, so a run that cannot start fails within a minute), one ``ps`` per interval
+   plus the call's own duration, one ``logs``), and measured against the stand-in CLI
    (tests/standins/dstack) with the interval shortened: the measured period (interval + call
    overhead) scaled back to the default interval.
 2. CPU while 10 runs are in flight against the stand-in (10 runners in threads, as 10
@@ -35,10 +36,21 @@ from standins import StandinDstack  # noqa: E402
 
 from slm_bench.runners import RunRequest  # noqa: E402
 from slm_bench.runners.dstack import DstackRunner, SharedListing, validate_options  # noqa: E402
+from slm_bench.runners.dstack.runner import FIRST_POLL_S  # noqa: E402
 
 DEFAULTS = validate_options({})
 DEFAULT_INTERVAL = float(DEFAULTS["poll_interval_s"])
-FIXED_CALLS = 3  # ps (free name), apply, logs
+
+
+def early_polls(interval_s: float) -> int:
+    """Polls after a submission before the interval is reached (2, 4, 8 ... s)."""
+    count, delay = 0, FIRST_POLL_S
+    while delay < interval_s:
+        count, delay = count + 1, delay * 2
+    return count
+
+
+FIXED_CALLS = 3 + early_polls(DEFAULT_INTERVAL)  # ps (free name), apply, logs, early polls
 LOG = (
     "2026-01-01 00:00:00 | INFO | PID:1 | cli:run | SLM-Lab: Running {SPEC_FILE} {SPEC_NAME}"
     " train with 4 sessions | output: data/{name}_2026_01_01_000000/{name}_t0\n"
@@ -62,10 +74,10 @@ class _CountingListing(SharedListing):
     reads = 0
     lock = threading.Lock()
 
-    def runs(self, not_before: float = 0.0):
+    def runs(self, not_before: float = 0.0, max_age_s: float | None = None):
         with _CountingListing.lock:
             _CountingListing.reads += 1
-        return super().runs(not_before)
+        return super().runs(not_before, max_age_s)
 
 
 def _children_cpu() -> float:
@@ -106,13 +118,19 @@ def run_in_flight(n_runs: int, interval_s: float, duration_s: float) -> dict:
     )
     os.environ.update(stand.env())
     os.environ.setdefault("HF_TOKEN", "hf_bench_not_a_secret")
-    options = {"dstack_bin": stand.dstack_bin, "poll_interval_s": interval_s}
+    options = {
+        "dstack_bin": stand.dstack_bin,
+        "poll_interval_s": interval_s,
+        "store": {"name": "hf", "dev_repo": "SLM-Lab/benchmark-dev"},
+        "spec_root": str(REPO_ROOT),
+    }
     errors: list[BaseException] = []
 
     def one(index: int) -> None:
         try:
             runner = DstackRunner(options)
             runner.listing = _CountingListing(runner.cli, max_age_s=interval_s)
+            runner.say = lambda line: None  # ten runners' state lines would bury the numbers
             runner.run(_request(root, index))
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
