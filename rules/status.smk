@@ -7,6 +7,8 @@
 rule status:
     log:
         "results/logs/status.log",
+    conda:
+        "../envs/slm-bench.yaml"
     script:
         "../scripts/status.py"
 
@@ -14,5 +16,7 @@ rule status:
 rule cancel:
     log:
         "results/logs/cancel.log",
+    conda:
+        "../envs/slm-bench.yaml"
     script:
         "../scripts/cancel.py"
