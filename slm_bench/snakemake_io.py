@@ -75,9 +75,14 @@ def job_context(smk) -> Iterator[Say]:
             with suppress(OSError):
                 log.write(traceback.format_exc())
         message = error_line(error, list(smk.output), log_path)
-        say(f"error: {message}")
-        with suppress(OSError):
+        try:
             record_failure(record_dir, rule, message)
+        except OSError as cause:  # e.g. a full disk: say so, and how to redo the job
+            message += (
+                f" (failure not recorded in {record_dir}: {cause.strerror}; once fixed, rerun "
+                f"with --forcerun {rule})"
+            )
+        say(f"error: {message}")
         sys.exit(1)
     else:
         with suppress(OSError):

@@ -213,6 +213,7 @@ def extract_metrics(cell: Cell, log_path: Path, marker_path: Path, out_metrics: 
 def uploaded_folder(metrics_path: Path, upload_path: Path) -> tuple[dict, str]:
     """metrics.json and the folder it names, which must be the one the upload verified."""
     metrics = read_record(metrics_path, METRICS_FIELDS)
+    finite_score(metrics["total_reward_ma"], str(metrics_path), "total_reward_ma")
     upload = read_record(upload_path, UPLOAD_FIELDS)
     folder = metrics["data_folder"]
     if upload["data_folder"] != folder:
