@@ -16,7 +16,7 @@ import pytest
 
 from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
-from slm_bench.spec import check_env_name, resolve_spec
+from slm_bench.spec import check_env_name, resolve_spec, run_name
 from slm_bench.steps import validate_spec
 from slm_bench.table import BenchmarksDoc
 
@@ -83,6 +83,16 @@ def test_every_row_of_slm_labs_file_plans_and_validates(checkout, tmp_path):
     # MuJoCo SAC/CrossQ (22) and PPO InvertedPendulum (1) from the MAX_FRAME table; Atari SAC
     # (57) and CrossQ (6) from the spec list's max_frame=2e6.
     assert len(budgeted) == 86
+
+    # The run names the plan gives match the table's own folder names (SLM-Lab's timestamped
+    # `{spec_name}[_{envshort}]`), except the 67 rows SLM-Lab's maintainers renamed by hand.
+    folders = {(r.env, r.spec_name): r.hf_folder for r in doc.result_rows()}
+    named = sum(
+        folders[(cell.env_id, cell.spec_name)].rsplit("_", 4)[0]
+        == run_name(cell.spec_name, cell.sets)
+        for cell in matrix.cells.values()
+    )
+    assert named == 225
 
     failures = []
     for cell in matrix.cells.values():
