@@ -80,6 +80,6 @@ lint: setup
 # The pinned versions of what make setup installed; the project itself and torch's build label
 # (+cpu) are left out. Edit pyproject.toml, `$(BIN)/pip install -e '.[test]'`, then this.
 constraints: setup
-	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --exclude-editable \
-		| grep -v '^slm-bench' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > constraints.txt.new
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable \
+		| grep -Ev '^(slm-bench|pip)==' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
