@@ -26,6 +26,9 @@ from slm_bench.runners.embedded.output import MIN_ROWS_FOR_METRICS, RunOutput
 from slm_bench.runners.embedded.plan import TrainingPlan
 
 RETURN_WINDOW = 100  # total_reward: mean return of the last 100 finished episodes
+# SLM-Lab rewrites a session's interim files at every checkpoint; here at most this often, so
+# writing them costs about 1% of the training (a killed run's folder is at most this old).
+INTERIM_EVERY_S = 10.0
 
 
 def _resolve_kwargs(plan: TrainingPlan) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def _session_callback(
         def __init__(self) -> None:
             super().__init__(verbose=0)
             self.rows: list[list[float]] = []
+            self.interim_at = -math.inf
 
         def _on_training_start(self) -> None:
             self.start = time.time()
@@ -167,7 +171,10 @@ def _session_callback(
             shown = np.asarray(self.rows[-1], dtype=np.float32)  # as SLM-Lab's float32 row
             message = summary_message(prefix, dict(zip(plan.columns, shown, strict=True)))
             report(log_record(session, *LOG_SUMMARY, message))
-            if output is not None and len(self.rows) >= MIN_ROWS_FOR_METRICS:
+            if output is None or len(self.rows) < MIN_ROWS_FOR_METRICS or frame >= plan.max_frame:
+                return  # the last checkpoint's files are the trial's final ones
+            if time.monotonic() - self.interim_at >= INTERIM_EVERY_S:
+                self.interim_at = time.monotonic()
                 output.write_session(session, self.rows)
                 if session == 0:
                     output.write_interim_trial()
