@@ -102,11 +102,19 @@ def status_differences(
                         row.algorithm,
                         row.ma,
                         target.text,
-                        status_label(hand_set) if hand_set else "Failed",
+                        _label(hand_set),
                         status_label(computed),
                     )
                 )
     return differences
+
+
+def _label(symbol: str) -> str:
+    """A hand-set status as a word; a symbol the legend does not define is shown as typed."""
+    try:
+        return status_label(symbol)
+    except BenchError:
+        return symbol
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:

@@ -81,3 +81,12 @@ def test_audit_shows_budget_rows_and_refuses_another_envs_spec(tmp_path):
     report = render_audit(list(rows.values()), [("E", "A", "1.00", "> 2", "Close", "Failed")])
     assert "4 rows: 1 budget, 1 error, 1 mismatch, 1 warning." in report
     assert "| Env | Algorithm | MA | Target | Hand-set | Computed |" in report
+
+
+def test_hand_set_symbols_outside_the_rule_are_shown_not_fatal():
+    text = REAL.read_text(encoding="utf-8")
+    text = text.replace("| PPO | ✅ | 498.94 |", "| PPO | 🔄 | 498.94 |")
+    text = text.replace("| SAC | ✅ | 406.09 |", "| SAC | Skip | 406.09 |")
+    differences = status_differences(BenchmarksDoc.parse(text))
+    assert ("CartPole-v1", "PPO", "498.94", "> 400", "In progress", "Solved") in differences
+    assert ("CartPole-v1", "SAC", "406.09", "> 400", "Skip", "Solved") in differences
