@@ -9,9 +9,9 @@ from slm_bench.settings import (
     STATUS_CLOSE,
     STATUS_FAILED,
     STATUS_SOLVED,
+    Legend,
     Range,
     Settings,
-    Legend,
     Target,
     format_number,
     parse_legend,
@@ -344,7 +344,8 @@ def test_with_budget_is_bounded_by_the_settings_line():
     assert sac.max_frame == 2_000_000 and sac.num_envs == 16
     assert sac.line() == "max_frame 2e6 | num_envs 16 | max_session 4 | log_frequency 10000"
     assert line.with_budget(10_000_000) == line
-    with pytest.raises(BenchError, match="sac.max_frame: frame budget 20e6 is above the Settings max_frame 10e6"):
+    above = "sac.max_frame: frame budget 20e6 is above the Settings max_frame 10e6"
+    with pytest.raises(BenchError, match=above):
         line.with_budget("2e7", "config.yaml: envs.Ant-v5.algorithms.sac.max_frame")
     ranged = parse_settings_line("max_frame 4e6-10e6 | num_envs 16")
     assert ranged.with_budget(3_000_000).max_frame == 3_000_000
