@@ -13,6 +13,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/results_inputs.smk"
 include: "rules/audit.smk"
 include: "rules/run.smk"
 include: "rules/metrics.smk"
@@ -22,7 +23,6 @@ include: "rules/table.smk"
 include: "rules/checkout.smk"
 include: "rules/publish.smk"
 include: "rules/status.smk"
-include: "rules/results_inputs.smk"
 include: "rules/stats.smk"
 include: "rules/compare.smk"
 include: "rules/report.smk"

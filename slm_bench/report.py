@@ -27,7 +27,7 @@ h3 { font-size: 1.05em; margin: 1em 0 .3em; }
 table { border-collapse: collapse; margin: .4em 0 .8em; }
 th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; } .plots img { max-width: 640px; }
+img { max-width: 100%; } .plots img { max-width: 520px; }
 .muted { color: #59636e; font-size: .92em; }
 .improved { color: #1a7f37; font-weight: 600; } .regressed { color: #cf222e; font-weight: 600; }
 .within-noise { color: #59636e; } .no-reference { color: #9a6700; }
