@@ -77,9 +77,12 @@ lint: setup
 		echo "snakemake --lint: clean but for '$(CONDA_LINT)'"; \
 	else printf '%s\n' "$$out"; exit 1; fi
 
-# The pinned versions of what make setup installed; the project itself and torch's build label
-# (+cpu) are left out. Edit pyproject.toml, `$(BIN)/pip install -e '.[test]'`, then this.
-constraints: setup
+# Rewrite constraints.txt from .venv (the project itself, pip and torch's build label such as
+# +cpu left out). After editing pyproject.toml's dependencies: `$(BIN)/pip install -U -e
+# '.[test]'` (without -c), then `make constraints`; .venv then counts as set up.
+constraints:
+	test -x $(BIN)/pip || { echo "make constraints: no $(VENV): run make setup first"; exit 1; }
 	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable \
 		| grep -Ev '^(slm-bench|pip)==' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+	touch $(BIN)/snakemake
