@@ -384,3 +384,40 @@ def test_cancel_stops_every_recorded_run(make_pipeline):
     errors = {line for line in output.splitlines() if line.startswith("error: dstack run ")}
     assert len(errors) == 2 and all(" terminated (stopped_by_user" in e for e in errors), errors
     assert not any((pipeline.workdir / cell / "run.json").exists() for cell in cells)
+
+
+def test_ctrl_c_prints_what_keeps_running_and_a_rerun_reattaches(remote_run, make_pipeline):
+    pipeline = make_pipeline({"default": running_forever()}, algos=("ppo", "a2c"))
+    cells = {"CartPole-v1/ppo": CELL, "CartPole-v1/a2c": Path("results/CartPole-v1/a2c")}
+    first = pipeline.start(*[str(cell / "metrics.json") for cell in cells.values()])
+    wait_for(
+        lambda: all(last_state(pipeline, cell) == "running" for cell in cells.values()),
+        pipeline,
+        first,
+    )
+
+    os.killpg(first.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    first.wait(timeout=120)
+
+    output = pipeline.output()
+    for noise in ("Traceback", "KeyboardInterrupt", "Cannot close a running event loop"):
+        assert noise not in output, output[-6000:]
+    lines = [line for line in output.splitlines() if "stopped waiting" in line]
+    assert sorted(line.split(": ", 1)[0] for line in lines) == sorted(cells), output[-6000:]
+    for line in lines:
+        assert "keeps running and a rerun re-attaches to it" in line
+        assert "snakemake --workflow-profile profiles/dstack cancel" in line
+    assert pipeline.standin.calls("stop") == []
+    for name in ("ppo-cartpole", "a2c-cartpole"):
+        assert pipeline.standin.run(name)["status"] == "running"
+
+    # The same command again re-attaches to both runs: nothing new is submitted.
+    provisioning, running = running_forever()
+    # (the runs are at step 1, running: step 2 ends them)
+    finishing = [provisioning, {**running, "polls": 2}, remote_run.done_step(0.1)]
+    pipeline.standin.scenario({"default": finishing})
+    restarted = pipeline.run(str(CELL / "metrics.json"))
+    assert restarted.returncode == 0, restarted.stdout[-6000:]
+    assert "CartPole-v1/ppo: re-attaching to dstack run ppo-cartpole" in restarted.stdout
+    assert sorted(applied_names(pipeline)) == ["a2c-cartpole", "ppo-cartpole"]
+    assert pipeline.read(CELL / "run.json")["run_name"] == "ppo-cartpole"
