@@ -250,3 +250,22 @@ def test_cost_of_the_classic_phase_as_planned_against_slm_labs_choice(monkeypatc
     config["dstack"] = {**gpu, "max_price": 0.5}
     line = cost_report(matrix, load_config(dict(config))).splitlines()[1]
     assert "as planned 9 gpu, at most $4.50/h; SLM-Lab's own choice 9 cpu" in line
+
+
+def test_a_waiting_run_shows_the_journals_latest_reason(tmp_path):
+    paths = cell_paths(tmp_path)
+    pending = {**recorded_state("pending"), "name": "ppo-cartpole"}
+    write_journal(
+        paths["journal_path"], [{"name": "ppo-cartpole", "state": "pending", "run": pending}]
+    )
+    row = cell_status(**paths)
+    assert (row["state"], row["dstack"]) == ("submitted", "pending")
+    assert row["reason"] == (
+        "no fleets: No matching fleet found. Possible reasons:"
+        " https://dstack.ai/docs/guides/troubleshooting/#no-fleets"
+    )
+    problem = {"name": "ppo-cartpole", "status": "failed", "problem": "no fleets: The project"}
+    write_journal(
+        paths["journal_path"], [{"name": "ppo-cartpole", "state": "failed", "run": problem}]
+    )
+    assert cell_status(**paths)["reason"] == "no fleets: The project"
