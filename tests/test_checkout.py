@@ -200,7 +200,7 @@ def test_checkout_run_updates_one_row_and_commits_locally(tmp_path, monkeypatch)
     cwd, *argv = calls.read_text().split()
     assert Path(cwd) == root
     assert argv == [
-        "run", "-s", "max_frame=2000", "slm_lab/spec/benchmark/ppo_tiny.yaml",
+        "run", "-s", "max_frame=2000", "--", "slm_lab/spec/benchmark/ppo_tiny.yaml",
         "ppo_cartpole_tiny", "train",
     ]  # fmt: skip
     # The hard-coded max_frame (equal to the Settings) was a warning, not an error.
