@@ -1131,3 +1131,17 @@ def test_runners_share_one_listing_per_poll_interval(tmp_path, standin):
     # Only summaries are cached, readable by the owner alone.
     assert SECRET not in listing.path.read_text()
     assert listing.path.stat().st_mode & 0o077 == 0
+
+
+def test_a_checkout_dstack_cannot_mount_says_to_push_the_branch(tmp_path, standin):
+    # What the real CLI prints for a checkout whose branch has no remote (dstack 0.22.5).
+    standin.scenario({"apply_error": "No remote branch is configured"})
+    checkout = slm_lab_checkout(tmp_path)
+    hardware, spec_file, spec_name, sets = CHECKOUT_ROWS[0]
+    request = make_request(tmp_path, spec_file=spec_file, spec_name=spec_name)
+    with pytest.raises(BenchError) as error:
+        DstackRunner(options(standin, checkout=str(checkout))).run(request)
+    message = str(error.value)
+    assert "`dstack apply` exited 1: No remote branch is configured" in message
+    assert "git push -u origin BRANCH" in message
+    assert read_journal(request.journal_path)["attempts"][-1]["state"] == "failed"

@@ -33,6 +33,7 @@ class CellCost:
     slm_lab_hardware: str
     slm_lab_max_price: float | None
     slm_lab_typical: float
+    overrides: tuple[str, ...] = ()  # what the options change in the task
 
 
 def _task(hardware: str, mode: str, sources: Sources, inner: str) -> dict:
@@ -54,7 +55,7 @@ def cell_cost(
     inner = sources.inner_runner(opts)
     hardware, _ = choose_hardware(env_id, spec_body, opts)
     planned = _task(hardware, mode, sources, inner)
-    apply_overrides(planned, opts, 0)
+    overrides = apply_overrides(planned, opts, 0)
     theirs, _ = choose_hardware(env_id, spec_body, {**opts, **SLM_LAB_CHOICE})
     own = _task(theirs, mode, sources, inner)
     return CellCost(
@@ -65,6 +66,7 @@ def cell_cost(
         slm_lab_hardware=theirs,
         slm_lab_max_price=own.get("max_price"),
         slm_lab_typical=TYPICAL_PRICE[(theirs, task_mode(mode))],
+        overrides=tuple(overrides),
     )
 
 
@@ -96,4 +98,7 @@ def render_costs(costs: list[CellCost]) -> str:
         lines.append(
             f"  {group}: {len(items)} cells: as planned {planned}; SLM-Lab's own choice {theirs}"
         )
+    changed = sorted({line for cost in costs for line in cost.overrides})
+    if changed:
+        lines.append(f"  overrides on the tasks: {'; '.join(changed)}")
     return "\n".join(lines) + "\n"

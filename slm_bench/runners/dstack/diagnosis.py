@@ -129,6 +129,20 @@ def waiting_reason(state: RunState) -> str:
     return ": ".join(part for part in parts if part)
 
 
+_REPO_TEXTS = ("No remote branch is configured", "Git repo not found", "Git credentials")
+
+
+def repo_hint(message: str) -> str | None:
+    """Advice when ``dstack apply`` cannot use the checkout as the task's repo: dstack clones
+    the branch's remote on the box and applies the local diff, so the branch must be pushed."""
+    if not any(text in message for text in _REPO_TEXTS):
+        return None
+    return (
+        "dstack mounts the checkout through its git remote: it must be a git repo whose branch"
+        " is pushed (git push -u origin BRANCH) and readable with your git credentials"
+    )
+
+
 def server_problem(message: str) -> bool:
     """Whether a failed CLI call means the server cannot be reached or the CLI is not set up."""
     return any(text in message for text in _SERVER_TEXTS)

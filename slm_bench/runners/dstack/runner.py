@@ -17,6 +17,7 @@ from slm_bench.runners.dstack.diagnosis import (
     Problem,
     apply_problem,
     configuration_problem,
+    repo_hint,
     server_hint,
     server_problem,
 )
@@ -208,7 +209,10 @@ class DstackRunner:
             attempt.state = "failed"
             attempt.run = {"name": attempt.name, "status": "failed", "submit_error": str(error)}
             self._save(request, journal, attempts)
-            hint = f"; {server_hint(str(error))}" if server_problem(str(error)) else ""
+            hint = repo_hint(str(error)) or (
+                server_hint(str(error)) if server_problem(str(error)) else None
+            )
+            hint = f"; {hint}" if hint else ""
             raise BenchError(
                 f"{request.cell}: submitting dstack run {attempt.name} failed: {error}{hint}"
             ) from None

@@ -319,6 +319,11 @@ def plan_task(
         from slm_bench.spec import locate_spec_file
 
         local = locate_spec_file(spec_file, sources.spec_root)
+        if not local.is_file():
+            raise BenchError(
+                f"{local}: spec file not found (the embedded task uploads it from"
+                f" {sources.spec_root}); check spec_file, or the checkout the runner was given"
+            )
         if Path(spec_file).is_absolute() or ".." in Path(spec_file).parts:
             spec_file = f"specs/{Path(spec_file).name}"
         config = embedded_task(hardware, request.mode, opts, local.resolve(), spec_file)
