@@ -126,6 +126,85 @@ _RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \|")  # a new log re
 _FIELD = re.compile(r"\b(total_reward_ma|frame|fps):(\S+)")
 
 
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class SummaryParser:
+    """SLM-Lab's checkpoint summaries, fed one log line at a time.
+
+    A summary is a record ``Trial 0 session 1 NAME [train]`` followed by lines holding
+    ``total_reward_ma:..``, ``fps:..`` and ``frame:..``; ``feed`` returns ``(session, fields)``
+    once the summary's ``frame`` is read, else None. Any other record (e.g. ``trial_metrics``)
+    ends a summary, so its fields are never taken for a session's.
+    """
+
+    def __init__(self) -> None:
+        self.session: int | None = None
+        self.fields: dict[str, float] = {}
+
+    def feed(self, line: str) -> tuple[int, dict[str, float]] | None:
+        line = strip_ansi(line)
+        if match := _SESSION.search(line):
+            self.session, self.fields = int(match.group(1)), {}
+        elif _RECORD.match(line):
+            self.session = None
+        if self.session is None:
+            return None
+        for key, value in _FIELD.findall(line):
+            number = _float(value)
+            if number is not None:
+                self.fields[key] = number
+        if "frame" not in self.fields:
+            return None
+        done, self.session = (self.session, self.fields), None
+        return done
+
+
+class ProgressFeed:
+    """What a runner's progress writer needs: feed it every log line; it returns a progress line
+    (at most one per ``every_s`` seconds) with frame N of max_frame, session k of n and the ETA.
+
+    ``ProcessRunner`` would use it in place of its own summary parsing::
+
+        feed = ProgressFeed(request.cell, n_sessions, max_frame)
+        for raw in proc.stdout:
+            if line := feed.feed(raw.decode(errors="replace")):
+                print(line, file=sys.stderr, flush=True)
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        n_sessions: int,
+        max_frame: float,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.parser = SummaryParser()
+        self.tracker = ProgressTracker(cell, n_sessions, max_frame, clock=clock)
+        self.every_s = every_s
+        self.clock = clock
+        self.last_echo: float | None = None
+
+    def feed(self, line: str) -> str | None:
+        summary = self.parser.feed(line)
+        if summary is None:
+            return None
+        session, fields = summary
+        text = self.tracker.update(
+            session, fields["frame"], fields.get("total_reward_ma"), fields.get("fps")
+        )
+        now = self.clock()
+        if self.last_echo is not None and now - self.last_echo < self.every_s:
+            return None
+        self.last_echo = now
+        return text
+
+
 @dataclass(frozen=True)
 class LogProgress:
     """The latest checkpoint of every session in a run's log so far."""
@@ -134,7 +213,8 @@ class LogProgress:
     total_reward_ma: dict[int, float]
 
     def line(self, cell: str, n_sessions: int, max_frame: float, elapsed_s: float) -> str:
-        """The progress line of the furthest-behind session, with the whole run's ETA."""
+        """The progress line of the furthest-behind session, with the whole run's ETA (for
+        ``snakemake status``: ``elapsed_s`` since the run started)."""
         total = n_sessions * max_frame
         done = sum(min(f, max_frame) for f in self.frames.values())
         if not self.frames:
@@ -151,36 +231,22 @@ class LogProgress:
         )
 
 
-def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def read_progress(log_path: str | Path, tail_bytes: int = 1 << 20) -> LogProgress:
-    """Each session's latest frame and MA from the last ``tail_bytes`` of an SLM-Lab log
-    (``Trial 0 session 1 NAME [train]`` then ``total_reward_ma:..`` and ``frame:..`` lines)."""
+    """Each session's latest frame and MA from the last ``tail_bytes`` of an SLM-Lab log (a
+    running cell's ``train.log.partial``, or a remote run's fetched log)."""
     path = Path(log_path)
     with open(path, "rb") as handle:
         handle.seek(max(path.stat().st_size - tail_bytes, 0))
-        text = strip_ansi(handle.read().decode(errors="replace"))
+        text = handle.read().decode(errors="replace")
+    parser = SummaryParser()
     frames: dict[int, float] = {}
     mas: dict[int, float] = {}
-    session: int | None = None
     for line in text.splitlines():
-        if match := _SESSION.search(line):
-            session = int(match.group(1))
-        elif _RECORD.match(line):  # any other record (e.g. trial_metrics) ends a summary
-            session = None
-        if session is None:
+        summary = parser.feed(line)
+        if summary is None:
             continue
-        for key, value in _FIELD.findall(line):
-            number = _float(value)
-            if number is None:
-                continue
-            if key == "frame":
-                frames[session] = max(number, frames.get(session, 0.0))
-            elif key == "total_reward_ma":
-                mas[session] = number
+        session, fields = summary
+        frames[session] = max(fields["frame"], frames.get(session, 0.0))
+        if "total_reward_ma" in fields:
+            mas[session] = fields["total_reward_ma"]
     return LogProgress(frames, mas)

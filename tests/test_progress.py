@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from slm_bench.progress import (
+    ProgressFeed,
     ProgressTracker,
     eta_seconds,
     human_duration,
@@ -75,3 +77,19 @@ def test_read_progress_of_a_partial_log(tmp_path):
     frames_done = sum(progress.frames.values())
     assert f"ETA {human_duration(60 * (20000 - frames_done) / frames_done)}" in line
     assert "frame 500/5000 (10%)" in line
+
+
+def test_progress_feed_turns_real_log_lines_into_throttled_progress_lines():
+    now = [0.0]
+    feed = ProgressFeed("CartPole-v1/ppo", 4, 5000, every_s=10, clock=lambda: now[0])
+    shown = []
+    for line in SLM_LAB_LOG.read_text(errors="replace").splitlines():
+        now[0] += 0.5
+        if text := feed.feed(line):
+            shown.append(text)
+    assert shown, "a real SLM-Lab log gives progress lines"
+    assert shown[0].startswith("[CartPole-v1/ppo] session ")
+    assert all(re.search(r"session [1-4]/4 \| frame \d+/5000 \(\d+%\) \|", s) for s in shown)
+    assert all(" | ETA " in s for s in shown)
+    assert feed.tracker.frames == {0: 5000.0, 1: 5000.0, 2: 5000.0, 3: 5000.0}
+    assert len(shown) < sum(1 for _ in SLM_LAB_LOG.read_text(errors="replace").splitlines()) / 20
