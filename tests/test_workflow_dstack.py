@@ -421,3 +421,40 @@ def test_ctrl_c_prints_what_keeps_running_and_a_rerun_reattaches(remote_run, mak
     assert "CartPole-v1/ppo: re-attaching to dstack run ppo-cartpole" in restarted.stdout
     assert sorted(applied_names(pipeline)) == ["a2c-cartpole", "ppo-cartpole"]
     assert pipeline.read(CELL / "run.json")["run_name"] == "ppo-cartpole"
+
+
+def test_with_an_slm_lab_checkout_the_pipeline_applies_its_own_task(
+    remote_run, make_pipeline, tmp_path
+):
+    import shutil
+
+    import yaml
+
+    checkout = tmp_path / "SLM-Lab"
+    (checkout / ".dstack").mkdir(parents=True)
+    fixtures = REPO / "tests" / "fixtures" / "slm-lab"
+    for hardware in ("cpu", "gpu"):
+        shutil.copy(
+            fixtures / f"dstack-run-{hardware}-train.yml",
+            checkout / ".dstack" / f"run-{hardware}-train.yml",
+        )
+    scenario = {"default": [{"status": "provisioning"}, remote_run.done_step(cost=0.05)]}
+    pipeline = make_pipeline(scenario)
+    config_path = pipeline.workdir / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["dstack"].update(repo_dir=str(checkout), inner_runner="auto")
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    built = pipeline.run(str(CELL / "metrics.json"))
+
+    assert built.returncode == 0, built.stdout[-6000:]
+    task_file = pipeline.workdir / CELL / "work" / "dstack-task.yml"
+    ours = yaml.safe_load(task_file.read_text())
+    theirs = yaml.safe_load((checkout / ".dstack" / "run-cpu-train.yml").read_text())
+    assert {key for key in theirs if ours.get(key) != theirs[key]} == {"name", "repos", "env"}
+    assert ours["repos"] == [f"{checkout}:/workflow"]
+    assert ours["env"] == [*theirs["env"], "HF_ENDPOINT"]  # the test Hub is not huggingface.co
+    (apply,) = pipeline.standin.calls("apply")
+    assert {"PROFILE=", "PROF_SKIP=500", "PROF_ACTIVE=20", "LAB_MODE=train"} <= set(apply["args"])
+    assert f"CartPole-v1/ppo: dstack task {checkout}/.dstack/run-cpu-train.yml" in built.stdout
+    assert pipeline.read(CELL / "metrics.json")["run_name"] == "ppo-cartpole"
