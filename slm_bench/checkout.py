@@ -32,8 +32,13 @@ class SkippedRow:
     spec_name: str
     reason: str
 
+    @property
+    def is_table_warning(self) -> bool:
+        """A whole table the index cannot read (a warning with its line number), not one row."""
+        return not self.env_id
+
     def line(self) -> str:
-        if not self.env_id:
+        if self.is_table_warning:
             return self.reason
         return (
             f"{self.env_id} | {self.algorithm} | {self.spec_file} {self.spec_name}: {self.reason}"
