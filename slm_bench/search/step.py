@@ -23,7 +23,7 @@ from slm_bench.search.patch import apply_values, unified_diff, write_values
 from slm_bench.search.results import best_trial, read_trials
 from slm_bench.search.space import read_space, trial_budget
 from slm_bench.spec import resolve_spec
-from slm_bench.steps import runner_options, store_from_config
+from slm_bench.steps import read_record, runner_options, store_from_config
 
 SOLVED = "✅"
 
@@ -102,7 +102,7 @@ def apply_search(
     cell: Cell, config: dict, best_path: Path, patch_path: Path, out: Path, log
 ) -> None:
     """Write the best values into the spec file; with a checkout, commit it there (never push)."""
-    best = json.loads(Path(best_path).read_text(encoding="utf-8"))
+    best = read_record(best_path, required=("values", "trial", "total_reward_ma"))
     patch = Path(patch_path).read_text(encoding="utf-8")
     if not patch:
         raise BenchError(f"{patch_path}: empty patch: the best values are already in the spec")
@@ -145,11 +145,7 @@ def select_failed_cells(rows: dict[str, Path], out: Path, log) -> None:
     """Write the cell keys (``env/algo``) whose row is not solved: SLM-Lab searches only those."""
     failing = []
     for key, path in rows.items():
-        try:
-            row = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise BenchError(f"{path}: unreadable row ({error})") from None
-        if row.get("status") != SOLVED:
+        if read_record(path, required=("status",))["status"] != SOLVED:
             failing.append(key)
     log(f"cells to search (not {SOLVED}): {', '.join(failing) or 'none'}")
     write_json(out, failing)
