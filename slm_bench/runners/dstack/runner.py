@@ -3,6 +3,7 @@ run cannot start (no fleet, no offers, no server) instead of waiting in silence.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -237,20 +238,21 @@ class DstackRunner:
         attempt: Attempt,
         plan: TaskPlan,
         problem: Problem,
+        finished: bool = False,
     ) -> None:
         """Stop a run that cannot start (it costs nothing while pending) and fail the cell with
         dstack's reason, its URL and the fix."""
-        try:
-            stopped = self.cli.stop(attempt.name)
-        except DstackCliError:
-            stopped = False
+        stopped = False
+        if not finished:
+            with contextlib.suppress(DstackCliError):  # the line then says how to stop it
+                stopped = self.cli.stop(attempt.name)
         attempt.state = "failed"
         attempt.run = {**attempt.run, "name": attempt.name, "status": "failed"}
         attempt.run["problem"] = f"{problem.kind}: {problem.message}"
         self._save(request, journal, attempts)
         left = f"stop it: dstack stop -y {attempt.name}"
-        if stopped:
-            left = "the waiting run was stopped"
+        if stopped or finished:
+            left = "the run ended" if finished else "the waiting run was stopped"
         raise BenchError(
             f"{request.cell}: dstack cannot start run {attempt.name}: {problem.kind}"
             f" ({problem.message}); {problem.fix(plan.hardware, self.sources.checkout)};"
@@ -356,7 +358,9 @@ class DstackRunner:
             progress.update(attempt.name, state, applied_at or time.time())
             problem = configuration_problem(state)
             if problem is not None:
-                self._cannot_start(request, journal, attempts, attempt, plan, problem)
+                self._cannot_start(
+                    request, journal, attempts, attempt, plan, problem, state.finished
+                )
             if state.finished:
                 return state
             if self.clock() > deadline:
