@@ -34,7 +34,7 @@ from slm_bench.runners.dstack.diagnosis import (
 from slm_bench.runners.dstack.journal import Attempt, journal_run_names, read_journal
 from slm_bench.runners.dstack.options import PIPELINE_KEYS, Sources, StoreTarget, validate_options
 from slm_bench.runners.dstack.progress import CANCEL_COMMAND, left_running_line
-from slm_bench.runners.dstack.runner import DstackRunner, cell_spec, log_tail
+from slm_bench.runners.dstack.runner import DstackRunner, log_tail
 from slm_bench.runners.dstack.runs import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -50,6 +50,7 @@ from slm_bench.runners.dstack.task import (
     TaskPlan,
     apply_overrides,
     base_run_name,
+    cell_spec,
     choose_hardware,
     load_slm_lab_task,
     next_run_name,

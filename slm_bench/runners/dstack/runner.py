@@ -44,7 +44,13 @@ from slm_bench.runners.dstack.progress import (
     say_stderr,
 )
 from slm_bench.runners.dstack.runs import RunState, index_runs
-from slm_bench.runners.dstack.task import TASK_FILE, TaskPlan, bare_env_names, next_run_name
+from slm_bench.runners.dstack.task import (
+    TASK_FILE,
+    TaskPlan,
+    bare_env_names,
+    cell_spec,
+    next_run_name,
+)
 from slm_bench.runners.dstack.task import plan_task as build_plan
 
 PS_PAGE_SIZE = 100
@@ -459,25 +465,6 @@ class DstackRunner:
             f"dstack run {attempt.name} of cell {request.cell} {state.status}"
             f"{f' ({reasons})' if reasons else ''}; {self._counts(attempts)}; {where}"
         )
-
-
-def cell_spec(request: RunRequest, spec_root: Path) -> tuple[str, dict | None]:
-    """The cell's env id and resolved spec (for the hardware choice); the env id falls back to
-    ``-s env=`` or the cell's key when the spec cannot be read here."""
-    from slm_bench.spec import locate_spec_file, resolve_spec
-
-    body = None
-    try:
-        path = locate_spec_file(request.spec_file, spec_root)
-        body = resolve_spec(path, request.spec_name, request.sets)
-    except (BenchError, OSError):
-        pass
-    env = (body or {}).get("env")
-    env = env[0] if isinstance(env, list) and env else env
-    env_id = env.get("name") if isinstance(env, dict) else None
-    if not isinstance(env_id, str):
-        env_id = request.sets.get("env") or request.cell.split("/", 1)[0]
-    return env_id, body
 
 
 def log_tail(path: Path, lines: int = 3, width: int = 160) -> str:

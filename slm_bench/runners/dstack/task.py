@@ -297,6 +297,25 @@ def _flow(value) -> str:
     return " ".join(line for line in text.splitlines() if line.strip() != "...").strip()
 
 
+def cell_spec(request: RunRequest, spec_root: Path) -> tuple[str, dict | None]:
+    """The cell's env id and resolved spec (for the hardware choice); the env id falls back to
+    ``-s env=`` or the cell's key when the spec cannot be read here."""
+    from slm_bench.spec import locate_spec_file, resolve_spec
+
+    body = None
+    try:
+        path = locate_spec_file(request.spec_file, spec_root)
+        body = resolve_spec(path, request.spec_name, request.sets)
+    except (BenchError, OSError):
+        pass
+    env = (body or {}).get("env")
+    env = env[0] if isinstance(env, list) and env else env
+    env_id = env.get("name") if isinstance(env, dict) else None
+    if not isinstance(env_id, str):
+        env_id = request.sets.get("env") or request.cell.split("/", 1)[0]
+    return env_id, body
+
+
 def plan_task(
     opts: dict,
     request: RunRequest,
