@@ -59,7 +59,10 @@ _CHECKING = jsonschema.Draft202012Validator
 
 def describe(error: jsonschema.ValidationError) -> str:
     """``where: what was expected`` for one schema error."""
-    where = ".".join(str(part) for part in error.absolute_path)
+    # a key shown as typed, unless it would break the one line (newlines, control characters)
+    where = ".".join(
+        str(part) if str(part).isprintable() else repr(part) for part in error.absolute_path
+    )
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
