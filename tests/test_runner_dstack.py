@@ -1145,3 +1145,15 @@ def test_a_checkout_dstack_cannot_mount_says_to_push_the_branch(tmp_path, standi
     assert "`dstack apply` exited 1: No remote branch is configured" in message
     assert "git push -u origin BRANCH" in message
     assert read_journal(request.journal_path)["attempts"][-1]["state"] == "failed"
+
+
+def test_a_run_failed_for_lack_of_a_fleet_fails_the_cell_with_the_fix(tmp_path, standin):
+    # Without a retry policy the server fails the run itself (recorded/ps_failed.json).
+    failed = {"status": "failed", **recorded_job("failed")}
+    standin.scenario({"default": [{"status": "submitted"}, failed]})
+    with pytest.raises(BenchError) as error:
+        DstackRunner(options(standin, retry_events=[])).run(make_request(tmp_path))
+    message = str(error.value)
+    assert "no fleets (No matching fleet found" in message and "; the run ended;" in message
+    assert "dstack apply -f profiles/dstack/fleet-cpu.yml" in message
+    assert standin.calls("stop") == []
