@@ -90,8 +90,11 @@ rule write_benchmarks:
 
 # A hard link needs no free space and the rename is atomic: the table is the previous one or
 # the new one. Runs in the shell: the previous table is absent only for milliseconds.
+# The table's own sources are inputs too: a change there after a killed table job (which left
+# no staged file) still plans the table again.
 rule install_table:
     input:
+        **TABLE_INPUTS,
         staged="{prefix}BENCHMARKS.staged.md",
     output:
         table="{prefix}BENCHMARKS.md",
@@ -102,7 +105,8 @@ rule install_table:
     conda:
         "../envs/slm-bench.yaml"
     params:
-        failures=installed_failures,
+        table=table_params,
+        failures=table_failures,
     shell:
         "ln -f {input.staged:q} {output.table:q}.tmp 2> {log:q} "
         "&& mv -f {output.table:q}.tmp {output.table:q} 2>> {log:q}"

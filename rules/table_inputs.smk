@@ -17,13 +17,29 @@ TABLE_CHAIN_RULES = frozenset(
 )
 
 
+def _table_of(wildcards):
+    """(env, phase) of the table a job builds or installs: one env, one phase, or neither."""
+    names = wildcards.keys()
+    if (
+        "prefix" in names
+    ):  # install_table: results/, results/{env}/ or results/phases/{phase}/
+        where = wildcards.prefix.removeprefix("results/").strip("/")
+        if where.startswith("phases/"):
+            return None, where.removeprefix("phases/")
+        return where or None, None
+    return (
+        wildcards.env if "env" in names else None,
+        wildcards.phase if "phase" in names else None,
+    )
+
+
 def table_envs(wildcards):
     """The envs a table shows: one env, one phase's, or all."""
-    names = wildcards.keys()
-    if "env" in names:
-        return [wildcards.env]
-    if "phase" in names:
-        return MATRIX.phases()[wildcards.phase]
+    env, phase = _table_of(wildcards)
+    if env:
+        return [env]
+    if phase:
+        return MATRIX.phases()[phase]
     return list(MATRIX.envs)
 
 
@@ -48,31 +64,15 @@ def table_plots(wildcards):
     return [plot_path(env) for env in table_envs(wildcards)]
 
 
-def scope_failures(envs, scope):
-    """Failures recorded in the envs' cells, their plots, and the table itself (``scope``)."""
-    dirs = [failure_dir(env, algo) for env in envs for algo in MATRIX.envs[env].algos]
-    dirs += [failure_dir(env) for env in envs] + [scope]
-    return failure_counts(dirs, TABLE_CHAIN_RULES)
-
-
 def table_failures(wildcards):
-    names = wildcards.keys()
-    scope = failure_dir(
-        wildcards.env if "env" in names else None,
-        phase=wildcards.phase if "phase" in names else None,
-    )
-    return scope_failures(table_envs(wildcards), scope)
-
-
-def installed_failures(wildcards):
-    """table_failures of the table that install_table's ``prefix`` names."""
-    where = wildcards.prefix.removeprefix("results/").strip("/")
-    if not where:
-        return scope_failures(list(MATRIX.envs), failure_dir())
-    if where.startswith("phases/"):
-        phase = where.removeprefix("phases/")
-        return scope_failures(MATRIX.phases()[phase], failure_dir(phase=phase))
-    return scope_failures([where], failure_dir(where))
+    """Failures recorded in the table's cells, their envs' plots, and the table itself."""
+    env, phase = _table_of(wildcards)
+    envs = table_envs(wildcards)
+    dirs = [
+        failure_dir(env_, algo) for env_ in envs for algo in MATRIX.envs[env_].algos
+    ]
+    dirs += [failure_dir(env_) for env_ in envs] + [failure_dir(env, phase=phase)]
+    return failure_counts(dirs, TABLE_CHAIN_RULES)
 
 
 def table_prefixes():

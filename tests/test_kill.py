@@ -81,14 +81,21 @@ def test_sigkill_mid_table_write_keeps_the_table(trained, tmp_path):
     workdir = copy_tree(trained, tmp_path / "work")
     table = (workdir / TABLE).read_bytes()
     cells = {cell: tree_digest(workdir / cell) for cell in (PPO, A2C)}
+    # A redrawn plot (other bytes, same name): the table is rebuilt, to the same text.
+    plot = next((workdir / "results/plots").glob("*.png"))
+    plot.write_bytes(plot.read_bytes() + b"\0")
 
-    kill_at(workdir, "fsync:BENCHMARKS.staged.md", "--forcerun", "write_benchmarks")
+    kill_at(workdir, "fsync:BENCHMARKS.staged.md")
 
     # The kill hit the staged table's write: the table itself is untouched.
     assert (workdir / TABLE).read_bytes() == table
     leftovers = list((workdir / "results").glob(".BENCHMARKS.staged.md.*.tmp"))
     assert leftovers, "the kill did not land inside the write"
     assert not (workdir / "results/BENCHMARKS.staged.md").exists()
+    # Not hidden: the next run plans the table again although no staged file is left.
+    assert snakemake(workdir, "--unlock").returncode == 0
+    plan = snakemake(workdir, "-n", "--rerun-incomplete")
+    assert planned_jobs(plan.stdout) == {"write_benchmarks": 1, "install_table": 1, "all": 1}
 
     result = rerun(workdir)
 
@@ -96,6 +103,7 @@ def test_sigkill_mid_table_write_keeps_the_table(trained, tmp_path):
     assert (workdir / TABLE).read_bytes() == table  # same rows: the same table, rebuilt
     assert not list((workdir / "results").glob(".BENCHMARKS.staged.md.*.tmp"))
     assert {cell: tree_digest(workdir / cell) for cell in (PPO, A2C)} == cells
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout
 
 
 def test_sigkill_mid_upload_keeps_the_run_and_retries_only_the_upload(trained, tmp_path):

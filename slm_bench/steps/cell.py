@@ -124,27 +124,31 @@ def run_cell(
 
 
 def upload_run(config: dict, marker_path: Path, out_upload: Path, log) -> None:
-    """Put the run folder in the store unless it is there, verify it, then write the marker.
+    """Put the run folder in the store, verify it is there, then write the upload marker.
 
-    The store's copy appears atomically (a local rename, one Hub commit), so a folder the store
-    has is complete and is never sent again. Only after the marker is written is the local copy
-    in the cell's ``work/`` removed; a runner's folder elsewhere (an SLM-Lab checkout) is kept.
+    Uploads are idempotent (the local store replaces the folder in one rename, the Hub skips
+    files it has), so a retry simply uploads again. Only after the marker is written is the
+    local copy in the cell's ``work/`` removed; a runner's folder elsewhere (an SLM-Lab
+    checkout) is kept, and a remote run's own upload (dstack) is only verified.
     """
     marker = read_record(marker_path, RUN_FIELDS)
     folder = marker["data_folder"]
     store = store_from_config(config)
     local = Path(marker["local_folder"]) if marker.get("local_folder") else None
-    if not store.exists([folder])[folder]:
-        if local is None or not local.is_dir():
-            where = f"the run folder {local} is gone" if local else "the runner uploaded it"
-            raise BenchError(
-                f"{marker_path}: data/{folder} is not in store {store.repo} and {where}; "
-                "rerun the run (snakemake --forcerun run_cell)"
-            )
+    if local is not None and local.is_dir():
         log(f"uploading {local} to {store.repo}/data/{folder}")
         store.upload(local)
-        if not store.exists([folder])[folder]:
-            raise BenchError(f"store {store.repo}: data/{folder} not found after its upload")
+    if not store.exists([folder])[folder]:
+        if local is None:
+            raise BenchError(
+                f"{marker_path}: the runner's upload of data/{folder} is not in {store.repo}"
+            )
+        if not local.is_dir():
+            raise BenchError(
+                f"{marker_path}: data/{folder} is not in store {store.repo} and the run folder "
+                f"{local} is gone; rerun the run (snakemake --forcerun run_cell)"
+            )
+        raise BenchError(f"store {store.repo}: data/{folder} not found after its upload")
     write_json(
         out_upload,
         {
