@@ -143,3 +143,32 @@ def test_report_in_a_real_headless_browser(report, tmp_path):
         _open_result(chrome, url, "Phase 1: Classic Control", "CartPole-v1", "runs and statistics")
         text = chrome.run("return document.body.innerText")
         assert "Final MA" in text and "Runner\tembedded" in text
+
+
+@pytest.mark.slow
+def test_env_page_shows_each_runs_provenance(tmp_path_factory, tmp_path):
+    """Once run.json carries provenance (run_cell collects it), the env page shows it all."""
+    from importlib import metadata
+
+    from slm_bench.provenance import collect_provenance
+    from slm_bench.report import write_env_page
+    from slm_bench.steps import pulled_folder
+
+    workdir = copy_of(tiny_benchmark(tmp_path_factory), tmp_path / "work")
+    cell_dirs = [workdir / "results/CartPole-v1/ppo", workdir / "results/CartPole-v1/dqn"]
+    for cell_dir in cell_dirs:
+        marker = json.loads((cell_dir / "run.json").read_text())
+        folder = pulled_folder(cell_dir / "hf_data")
+        marker["provenance"] = collect_provenance("embedded", run_folder=folder)
+        (cell_dir / "run.json").write_text(json.dumps(marker))
+    env = {"env": "CartPole-v1", "env_id": "CartPole-v1", "phase": "Phase 1", "target": "> 400"}
+    out = tmp_path / "CartPole-v1.html"
+    write_env_page(env, cell_dirs, None, out)
+    html = out.read_text()
+    provenance = json.loads((cell_dirs[0] / "run.json").read_text())["provenance"]
+    assert f"stable-baselines3 {metadata.version('stable-baselines3')}" in html
+    assert f"torch {metadata.version('torch')}" in html
+    assert provenance["machine"]["cpu_model"] in html
+    for seed in provenance["seeds"]:
+        assert f'<td class="num">{seed}</td>' in html or f"<td>{seed}</td>" in html
+    assert "not recorded for this run" not in html
