@@ -35,8 +35,11 @@ class DstackCliError(Exception):
 
 
 def last_line(text: str) -> str:
-    lines = [line.strip() for line in ANSI_RE.sub("", text).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    """The CLI's last message on one line: its last paragraph (the CLI wraps long messages at
+    the terminal width, so the last line alone can be a fragment such as ``variable.``)."""
+    paragraphs = re.split(r"\n\s*\n", ANSI_RE.sub("", text).strip())
+    words = " ".join(paragraphs[-1].split()) if paragraphs else ""
+    return words[:500]
 
 
 class DstackCli:
