@@ -1157,3 +1157,26 @@ def test_a_run_failed_for_lack_of_a_fleet_fails_the_cell_with_the_fix(tmp_path, 
     assert "no fleets (No matching fleet found" in message and "; the run ended;" in message
     assert "dstack apply -f profiles/dstack/fleet-cpu.yml" in message
     assert standin.calls("stop") == []
+
+
+def test_the_embedded_tasks_source_upload_fits_dstacks_limit():
+    """dstack refuses a `files` archive over 2 MiB (DSTACK_SERVER_CODE_UPLOAD_LIMIT); the
+    source tree the embedded task uploads, as dstack itself archives it (.gitignore and
+    .dstackignore honoured), stays well below."""
+    venv = dstack_venv()
+    if venv is None:
+        pytest.skip("no dstack venv (set SLM_BENCH_DSTACK_VENV)")
+    code = (
+        "import sys, tempfile\n"
+        "from dstack._internal.utils.files import create_file_archive\n"
+        "with tempfile.TemporaryFile() as f:\n"
+        "    create_file_archive(sys.argv[1], f)\n"
+        "    print(f.tell())\n"
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, str(dstack_task.source_tree())],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(done.stdout) < 1.5 * 2**20
