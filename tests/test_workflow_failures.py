@@ -71,12 +71,12 @@ def test_bad_inputs_fail_their_cells_only(good_build):
     for index, (name, (content, spec_name, _)) in enumerate(BAD_SPECS.items()):
         (workdir / "specs" / name).write_text(content)
         algorithms[f"bad{index}"] = {
-            "label": "PPO",
+            "label": f"BAD{index}",  # labels are unique per env
             "spec_file": f"specs/{name}",
             "spec_name": spec_name,
         }
     algorithms["unknown"] = {
-        "label": "A2C", "spec_file": "specs/a2c_classic.yaml", "spec_name": "a2c_nope"
+        "label": "NOPE", "spec_file": "specs/a2c_classic.yaml", "spec_name": "a2c_nope"
     }  # fmt: skip
     algorithms["a2c"] = {
         "label": "A2C", "spec_file": "specs/a2c_classic.yaml", "spec_name": "a2c_cartpole"
@@ -87,6 +87,7 @@ def test_bad_inputs_fail_their_cells_only(good_build):
 
     assert result.returncode != 0
     errors = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert errors, result.stdout[-3000:]
     for _, (_, _, expected) in BAD_SPECS.items():
         matching = [line for line in errors if expected in line]
         assert len(matching) == 1, (expected, errors)
