@@ -14,6 +14,7 @@ if not workflow.overwrite_configfiles:
 
 include: "rules/common.smk"
 include: "rules/results_inputs.smk"
+include: "rules/search_inputs.smk"
 include: "rules/audit.smk"
 include: "rules/run.smk"
 include: "rules/metrics.smk"

@@ -2,26 +2,6 @@
 # SLM-Lab's workflow does it. search_cell runs the spec's `search:` block through the runner;
 # apply_search writes the best values into the spec file (and commits it in a checkout), which
 # makes that cell's train chain stale; search_failed searches every cell whose row is not solved.
-import json
-
-
-def search_threads(wildcards):
-    """Trials run in parallel within the rule's threads (all the cores Snakemake was given)."""
-    return workflow.cores
-
-
-def all_cell_keys(wildcards):
-    """``env/algo`` of every cell, in the order of all_rows."""
-    return [f"{env}/{algo}" for env, algo in MATRIX.cells]
-
-
-def failed_cell_searches(wildcards):
-    """The search outputs of every cell whose row is not solved (known once the rows exist)."""
-    selected = checkpoints.select_failed_cells.get().output.cells
-    with open(selected, encoding="utf-8") as handle:
-        return [f"results/{key}/search/best.json" for key in json.load(handle)]
-
-
 rule search_cell:
     input:
         spec=f"{CELL}/spec.json",
