@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import colorsys
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from slm_bench.atomic import open_atomic
 from slm_bench.errors import BenchError
 from slm_bench.metrics import MA_WINDOW, mean_std
 from slm_bench.run_folder import read_run_folder, require_complete, require_train, spec_settings
@@ -198,12 +197,5 @@ def plot_env(env_id: str, run_folders: list[Path], out_png: Path, title: str | N
         raise BenchError(f"plot {env_id}: no run folders to plot")
     figure = draw_curves(load_curves(run_folders), title or env_id)
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_png.name}.", suffix=".tmp", dir=out_png.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=FIGURE_DPI)
-        os.replace(tmp, out_png)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_atomic(out_png, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=FIGURE_DPI)

@@ -244,7 +244,7 @@ _STATUS_LABELS = {
 }
 
 
-def _progress_from(score: float, goal: float, random_return: float | None) -> float:
+def progress_from(score: float, goal: float, random_return: float | None) -> float:
     """How far ``score`` is from a random policy's return to the goal (1.0 = at the goal).
 
     When the random return is unknown, or not below the goal, random = goal - |goal| - 1,
@@ -281,7 +281,7 @@ def status(
     if rule == "legend" and goal > 0:
         progress = score / goal
     else:
-        progress = _progress_from(score, goal, random_return)
+        progress = progress_from(score, goal, random_return)
     # The tolerance keeps a score exactly on the 80% line (in decimal) Close despite float rounding.
     return STATUS_CLOSE if progress >= CLOSE_PROGRESS - 1e-9 else STATUS_FAILED
 

@@ -12,20 +12,18 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jsonschema
 import yaml
 
 from slm_bench.errors import BenchError
-from slm_bench.validation import schema_path
+from slm_bench.validation import validate_against
 
 if TYPE_CHECKING:
     from slm_bench.settings import Settings
 
-SPEC_SCHEMA_PATH = schema_path("spec.schema.yaml")  # slm_bench/schemas once installed
 SLM_LAB_SPEC_DIR = "slm_lab/spec"
 AUDIT_POLICIES = ("error", "warn")
 
@@ -213,40 +211,9 @@ def _resolve_cached(source: str, version, name: str, sets: tuple) -> dict:
     return body
 
 
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = yaml.safe_load(SPEC_SCHEMA_PATH.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    """One-line 'where: what was expected' for a schema error."""
-    where = ".".join(str(part) for part in error.absolute_path)
-    if error.validator == "required":
-        missing = re.match(r"'([^']*)'", error.message)
-        field = missing.group(1) if missing else "?"
-        return f"{where + '.' if where else ''}{field} is missing"
-    if error.validator == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        hint = ""
-        if isinstance(error.instance, str) and _number_text(error.instance) is not None:
-            number = float(error.instance)
-            written = int(number) if number.is_integer() else repr(number)
-            hint = f" (YAML reads a bare {error.instance} as text; write {written})"
-        return f"{where or 'spec'}: expected {expected}, got {error.instance!r}{hint}"
-    if error.validator in ("minimum", "minLength"):
-        return f"{where}: expected at least {error.validator_value}, got {error.instance!r}"
-    return f"{where or 'spec'}: {error.message}"
-
-
 def validate_spec(body: object, source: str) -> None:
     """Check a spec body against schemas/spec.schema.yaml; BenchError names the failing field."""
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(body))
-    if error is not None:
-        raise BenchError(f"{source}: {_describe(error)}")
+    validate_against(body, "spec.schema.yaml", source, fill_defaults=False)
 
 
 def _whole(value: object) -> int | None:

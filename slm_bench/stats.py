@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slm_bench.settings import Target, _progress_from
+from slm_bench.settings import Target, progress_from
 
 CONFIDENCE = 0.95
 BOOTSTRAP_REPS = 2000
@@ -96,7 +96,7 @@ def normalise(score: float, target: Target | None, random_return: float | None) 
     """
     if target is None or score is None or not math.isfinite(score):
         return None
-    return float(_progress_from(score, target.value, random_return))
+    return float(progress_from(score, target.value, random_return))
 
 
 def score_span(target: Target, random_return: float | None) -> float:

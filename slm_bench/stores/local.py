@@ -8,15 +8,13 @@ keeps every row's link and the publish step's dev/public matching valid.
 from __future__ import annotations
 
 import filecmp
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_bench.atomic import staged_dir
+from slm_bench.atomic import copy_file, staged_dir
 from slm_bench.errors import BenchError
 from slm_bench.stores import (
     DEFAULT_DEV_REPO,
@@ -108,13 +106,5 @@ class LocalStore:
         if dest.is_file() and filecmp.cmp(source, dest, shallow=False):
             return False
         with _one_line(f"upload {source} there", dest):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            copy_file(source, dest)
         return True
