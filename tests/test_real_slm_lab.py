@@ -5,7 +5,7 @@ to the project) and the venv `make slm-lab-venv` builds from it (env SLM_BENCH_S
 .venv-slm-lab); they skip with the reason when either is missing.
 
 SLM-Lab runs from its checkout: it reads SPEC_FILE under ``slm_lab/spec/`` of the current directory
-and writes ``data/`` next to its own package. Each test gets its own copy of the checkout, with
+and writes ``data/`` next to its own package. The tests run on a copy of the checkout, with
 ``slm-lab`` pointed at it through PYTHONPATH, so runs never write into the shared source.
 """
 
@@ -50,11 +50,11 @@ def _require_slm_lab() -> None:
         pytest.skip(f"no SLM-Lab venv at {SLM_LAB_VENV} (run `make slm-lab-venv`)")
 
 
-@pytest.fixture
-def checkout(tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
     """A copy of SLM-Lab's checkout with the tiny spec variant, and an `slm-lab` that runs it."""
     _require_slm_lab()
-    root = working_copy(SLM_LAB_SRC, SLM_LAB, tmp_path / "SLM-Lab")
+    root = working_copy(SLM_LAB_SRC, SLM_LAB, tmp_path_factory.mktemp("slm-lab") / "SLM-Lab")
     budget_variant(root, REAL_SPEC, SPEC_NAME, TINY_SPEC, {"max_session": SETTINGS["max_session"]})
     return root
 
@@ -117,9 +117,10 @@ def test_pipeline_with_the_real_slm_lab_to_a_verified_row_and_plot(checkout, tmp
     assert plot.stat().st_size > 10_000
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def embedded_folder(checkout) -> Path:
-    """An embedded run of the same SLM-Lab spec, written under the checkout's data/."""
+    """An embedded run of the same SLM-Lab spec, written under the checkout's data/ (the plot
+    reads it first; the retro-analysis then rewrites its trial metrics)."""
     spec = resolve_spec(checkout / TINY_SPEC, SPEC_NAME, {"max_frame": SETTINGS["max_frame"]})
     return run_trial(
         spec,
