@@ -184,9 +184,9 @@ def run_trial(
 
     Trains ``meta.max_session`` sessions (seeds as SLM-Lab derives them: ``1000 * session +``
     a base, the current time unless ``seed`` is given), up to ``max_workers`` at once in
-    separate single-threaded processes (in this process when 1). As SLM-Lab does, the folder
-    fills as the run goes (logs, interim metrics at every checkpoint); a run that fails removes
-    it, a killed one leaves it with trial metrics below ``max_frame``. Returns the folder's path.
+    separate single-threaded processes (in this process when 1). As SLM-Lab's, the folder fills
+    as the run goes (logs, interim metrics); a run that fails removes it, an interrupted or
+    killed one leaves it with trial metrics below ``max_frame``. Returns the folder's path.
     """
     if mode != "train":
         raise BenchError(f"{spec_file}: {spec_name}: mode {mode!r} is not supported (only train)")
@@ -229,7 +229,7 @@ def run_trial(
         console.log(trial_metrics_message(trial["scalar"]))
         console.log("Trial 0 done")
         console.log(output_message(folder), *RUN_SPEC)
-    except BaseException:
+    except Exception:
         console.close()
         shutil.rmtree(root, ignore_errors=True)
         raise
