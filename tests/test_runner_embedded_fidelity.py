@@ -92,7 +92,10 @@ def embedded_run(tmp_path_factory):
 def test_same_files_as_a_real_run(embedded_run):
     folder, _ = embedded_run
     assert relative_files(folder, NAME) >= relative_files(REAL_FOLDER, REAL_NAME)
-    assert (folder / "graph").is_dir() and (folder / "model").is_dir()
+    assert (folder / "model").is_dir()
+    graph = f"{NAME}_t0_trial_graph_mean_returns_ma_vs_frames.png"  # SLM-Lab's trial MA graph
+    assert (folder / "graph" / graph).stat().st_size > 10_000
+    assert (folder / graph).read_bytes() == (folder / "graph" / graph).read_bytes()
 
 
 def test_csv_columns_and_empty_epi_as_a_real_run(embedded_run):

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from slm_bench.atomic import copy_file
 from slm_bench.baseline import random_return
 from slm_bench.errors import BenchError
 from slm_bench.logs import output_message, running_message, trial_metrics_message
@@ -32,6 +33,7 @@ from slm_bench.runners.embedded.session import init_worker, train_session, train
 # The runner's own lines name its own modules.
 OWN_LINE = ("slm_bench.runners.embedded.trial", "run_trial")
 PLAN_LINE = ("slm_bench.runners.embedded.plan", "plan_training")
+GRAPH_LINE = ("slm_bench.runners.embedded.trial", "_trial_graph")
 
 
 def git_sha(spec_file: str) -> str:
@@ -169,6 +171,21 @@ def _session_error(where: str, session: int, error: BaseException) -> BenchError
     )
 
 
+def _trial_graph(env_id: str, layout: RunLayout, n_sessions: int, console: Console) -> None:
+    """The trial's MA graph, in graph/ and at the top as SLM-Lab names it (drawn by the project's
+    `slm-lab plot` look-alike; SLM-Lab's other graphs are not drawn). As in SLM-Lab, a graph that
+    cannot be drawn is a warning, not a failed run."""
+    from slm_bench.plot import plot_env
+
+    name = f"{layout.trial_prefix}_trial_graph_mean_returns_ma_vs_frames.png"
+    title = f"trial graph: {layout.prefix} t0 {n_sessions} sessions"
+    try:
+        plot_env(env_id, [layout.root], layout.graph_dir / name, title=title)
+        copy_file(layout.graph_dir / name, layout.root / name)
+    except (BenchError, OSError, ValueError) as error:
+        console.log(f"Failed to generate graph: {error}", *GRAPH_LINE, level="WARNING")
+
+
 def run_trial(
     spec: dict,
     spec_file: str,
@@ -226,6 +243,7 @@ def run_trial(
         # eval is train: the embedded runner runs no separate eval episodes
         metrics_list = [output.write_session(s, r, ("train", "eval")) for s, r in enumerate(rows)]
         trial = output.write_trial(metrics_list)
+        _trial_graph(plan.env_id, layout, n, console)
         console.log(trial_metrics_message(trial["scalar"]))
         console.log("Trial 0 done")
         console.log(output_message(folder), *RUN_SPEC)
