@@ -34,9 +34,14 @@ def schema_path(name: str) -> Path:
     return schema_dir() / name
 
 
+# libyaml's safe loader when PyYAML has it: every plan reads the config schemas.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def load_schema(name: str) -> dict:
-    return yaml.safe_load(schema_path(name).read_text(encoding="utf-8"))
+    text = schema_path(name).read_text(encoding="utf-8")
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
 
 def _with_defaults(validator_class):
