@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
@@ -30,6 +31,9 @@ from slm_bench.identifiers import (
 from slm_bench.naming import env_base
 from slm_bench.settings import Settings, parse_target
 from slm_bench.validation import validate_against
+
+if TYPE_CHECKING:
+    from slm_bench.checkout import SkippedRow
 
 DEFAULT_CONFIG = "config.yaml"
 TIME_LIMIT_SOURCE = f"{DEFAULT_CONFIG}: time_limit"
@@ -120,7 +124,7 @@ class EnvEntry:
 class Matrix:
     envs: dict[str, EnvEntry]
     cells: dict[tuple[str, str], Cell]
-    skipped: list = field(default_factory=list)  # checkout rows left out, with the reason
+    skipped: list[SkippedRow] = field(default_factory=list)  # checkout rows left out, and why
     _phases: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
 
     def cell(self, env: str, algo: str) -> Cell:
@@ -202,7 +206,7 @@ def build_matrix(config: Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
 class _MatrixBuilder:
     """Checks and collects one env entry at a time; ``origin`` names the file in errors."""
 
-    def __init__(self, root: Path, origin: str):
+    def __init__(self, root: Path, origin: str) -> None:
         self.root = root
         self.origin = origin
         self.envs: dict[str, EnvEntry] = {}
