@@ -2,7 +2,7 @@
 
 ``cell``: the per-cell chain (spec, run, upload, metrics, pulled folder, row) and the plot;
 ``tables``: BENCHMARKS.md, staged and cross-checked; ``ondemand``: audit, checkout write-back,
-publishing, status and cancel.
+and publishing (status and cancel live in ``slm_bench.status`` and the dstack runner).
 """
 
 from slm_bench.steps.cell import (
@@ -18,9 +18,7 @@ from slm_bench.steps.cell import (
 )
 from slm_bench.steps.common import read_record, store_from_config
 from slm_bench.steps.ondemand import (
-    cancel_runs,
     commit_checkout,
-    print_status,
     publish_results,
     update_checkout_docs,
     write_audit,
@@ -37,13 +35,11 @@ from slm_bench.steps.tables import (
 __all__ = [
     "CellFiles",
     "base_benchmarks",
-    "cancel_runs",
     "cell_files",
     "commit_checkout",
     "docs_line",
     "extract_metrics",
     "plot_env",
-    "print_status",
     "publish_results",
     "pull_run_folder",
     "pulled_folder",

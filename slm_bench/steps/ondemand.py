@@ -1,11 +1,10 @@
-"""On-demand stages: the audit, the checkout write-back, publishing, status and cancel."""
+"""On-demand stages: the audit, the checkout write-back and publishing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
-from slm_bench.config import Cell
 from slm_bench.steps.common import read_record, store_from_config
 
 # -- audit ------------------------------------------------------------------------------------
@@ -115,63 +114,3 @@ def publish_results(
             "links_rewritten": report.links_rewritten,
         },
     )
-
-
-# -- status and cancel ------------------------------------------------------------------------
-
-STAGE_LOGS = (
-    "validate_spec",
-    "run_cell",
-    "upload_run",
-    "extract_metrics",
-    "pull_run_folder",
-    "write_row",
-)
-
-
-def _logged_error(cell: Cell) -> str | None:
-    """The one-line error a stage of the cell last logged, if its latest attempt failed."""
-    for stage in reversed(STAGE_LOGS):
-        log = Path("results/logs") / stage / cell.env / f"{cell.algo}.log"
-        if log.is_file():
-            errors = [
-                line
-                for line in log.read_text(errors="replace").splitlines()
-                if line.startswith("error: ")
-            ]
-            return f"{stage}: {errors[-1][len('error: ') :]}" if errors else None
-    return None
-
-
-def print_status(matrix, config: dict, out_table: Path, log) -> None:
-    """One table for all cells: planned, submitted, running, done (score, status), failed."""
-    from slm_bench.status import cell_status, live_statuses, render_status_table
-
-    live = None
-    if config["runner"] == "dstack":
-        live = live_statuses(config["dstack"].get("dstack_bin", "dstack"))
-    rows = []
-    for cell in matrix.cells.values():
-        cell_dir = Path("results") / cell.env / cell.algo
-        row = cell_status(
-            cell.key,
-            cell_dir / "journal.json",
-            cell_dir / "run.json",
-            cell_dir / "metrics.json",
-            live,
-        )
-        if row["state"] == "planned" and (error := _logged_error(cell)):
-            row["state"], row["reason"] = "failed", error
-        rows.append(row)
-    table = render_status_table(rows)
-    log(table)
-    write_text(out_table, table + "\n")
-
-
-def cancel_runs(matrix, log) -> None:
-    """Stop every remote run the pipeline recorded in its journals."""
-    from slm_bench.runners.dstack import cancel_recorded_runs
-
-    journals = [Path("results") / env / algo / "journal.json" for env, algo in matrix.cells]
-    stopped = cancel_recorded_runs([path for path in journals if path.is_file()])
-    log(f"stopped {len(stopped)} run(s): {', '.join(stopped) or 'none'}")
