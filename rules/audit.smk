@@ -3,8 +3,6 @@ rule validate_spec:
         spec=f"{CELL}/spec.json",
     log:
         "results/logs/validate_spec/{env}/{algo}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         cell=cell_params,
         fingerprint=spec_fingerprint,
@@ -17,8 +15,6 @@ rule audit_specs:
         audit="results/audit.md",
     log:
         "results/logs/audit_specs.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         fingerprints=all_fingerprints,
     script:

@@ -9,8 +9,6 @@ rule update_checkout_docs:
         updated="results/checkout/docs_updated.json",
     log:
         "results/logs/update_checkout_docs.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/update_checkout_docs.py"
 
@@ -23,7 +21,5 @@ rule commit_checkout:
         commit="results/checkout/commit.json",
     log:
         "results/logs/commit_checkout.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/commit_checkout.py"

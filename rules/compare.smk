@@ -10,8 +10,6 @@ rule compare_tables:
         json="results/compare.json",
     log:
         "results/logs/compare_tables.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         reference=compare_reference(),
         min_effect=config.get("compare_min_effect", 0.05),
@@ -27,8 +25,6 @@ rule compare:
         checked=temp("results/compare.checked"),
     log:
         "results/logs/compare.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         gate=bool(config.get("compare_gate", False)),
     script:

@@ -9,8 +9,6 @@ rule upload_run:
         upload=f"{CELL}/upload.json",
     log:
         "results/logs/upload_run/{env}/{algo}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/upload_run.py"
 
@@ -23,8 +21,6 @@ rule pull_run_folder:
         hf_data=directory(f"{CELL}/hf_data"),
     log:
         "results/logs/pull_run_folder/{env}/{algo}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         cell=run_params,
     script:

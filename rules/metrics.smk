@@ -6,8 +6,6 @@ rule extract_metrics:
         metrics=f"{CELL}/metrics.json",
     log:
         "results/logs/extract_metrics/{env}/{algo}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         cell=cell_params,
     script:

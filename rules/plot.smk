@@ -8,7 +8,5 @@ rule plot_env:
         ),
     log:
         "results/logs/plot_env/{env}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/plot_env.py"

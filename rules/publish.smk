@@ -9,8 +9,6 @@ rule publish_manifest:
         manifest="results/publish/manifest.txt",
     log:
         "results/logs/publish_manifest.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         hf_data="results/hf_data",
     script:
@@ -26,8 +24,6 @@ rule publish:
         table="results/publish/BENCHMARKS.md",
     log:
         "results/logs/publish.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         hf_data="results/hf_data",
     script:

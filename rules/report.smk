@@ -19,8 +19,6 @@ rule report_overview:
         ),
     log:
         "results/logs/report_overview.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         envs=report_envs,
         cells=[f"results/{env}/{algo}" for env, algo in MATRIX.cells],
@@ -44,8 +42,6 @@ rule report_benchmarks:
         ),
     log:
         "results/logs/report_benchmarks.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/report_benchmarks.py"
 
@@ -64,8 +60,6 @@ rule report_env:
         ),
     log:
         "results/logs/report_env/{env}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         env=lambda wildcards: env_entry(wildcards.env),
         cells=lambda wildcards: [
@@ -89,8 +83,6 @@ rule report_compare:
         ),
     log:
         "results/logs/report_compare.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/report_compare.py"
 

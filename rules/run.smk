@@ -12,8 +12,6 @@ rule run_cell:
         "results/logs/run_cell/{env}/{algo}.log",
     benchmark:
         "results/benchmarks/run_cell/{env}/{algo}.tsv"
-    conda:
-        "../envs/slm-bench.yaml"
     threads: session_threads
     resources:
         runtime=time_limit_minutes,

@@ -10,8 +10,6 @@ rule cell_stats:
         stats=f"{CELL}/stats.json",
     log:
         "results/logs/cell_stats/{env}/{algo}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         cell=cell_params,
         random_return=random_returns,
@@ -32,8 +30,6 @@ rule table_stats:
         ),
     log:
         "results/logs/table_stats.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         phases=env_phases,
     script:

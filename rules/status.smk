@@ -7,8 +7,6 @@
 rule status:
     log:
         "results/logs/status.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/status.py"
 
@@ -16,7 +14,5 @@ rule status:
 rule cancel:
     log:
         "results/logs/cancel.log",
-    conda:
-        "../envs/slm-bench.yaml"
     script:
         "../scripts/cancel.py"

@@ -16,8 +16,6 @@ rule write_row:
         row=f"{CELL}/row.json",
     log:
         "results/logs/write_row/{env}/{algo}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         cell=cell_params,
     script:
@@ -43,8 +41,6 @@ rule write_env_benchmarks:
         staged="results/{env}/BENCHMARKS.staged.md",
     log:
         "results/logs/write_env_benchmarks/{env}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         table=table_params,
         only=one_env,
@@ -60,8 +56,6 @@ rule write_phase_benchmarks:
         staged="results/phases/{phase}/BENCHMARKS.staged.md",
     log:
         "results/logs/write_phase_benchmarks/{phase}.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         table=table_params,
         only=phase_envs,
@@ -78,8 +72,6 @@ rule write_benchmarks:
         staged="results/BENCHMARKS.staged.md",
     log:
         "results/logs/write_benchmarks.log",
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         table=table_params,
         only=None,
@@ -102,8 +94,6 @@ rule install_table:
         "results/logs/install_table/{prefix}install.log",
     wildcard_constraints:
         prefix=table_prefixes(),
-    conda:
-        "../envs/slm-bench.yaml"
     params:
         table=table_params,
         failures=table_failures,
