@@ -4,7 +4,10 @@ rule plot_env:
     output:
         plot=report(
             "results/plots/{env}_multi_trial_graph_mean_returns_ma_vs_frames.png",
-            category="Learning curves",
+            caption="../report/learning_curves.rst",
+            category=env_report_category,
+            subcategory="{env}",
+            labels={"env": "{env}", "page": "learning curves"},
         ),
     log:
         "results/logs/plot_env/{env}.log",
