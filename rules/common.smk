@@ -23,9 +23,11 @@ try:
 except BenchError as error:
     raise WorkflowError(str(error)) from None
 
-# Rows of a checkout's BENCHMARKS.md that cannot be planned are listed, not fatal.
+# Rows of a checkout's BENCHMARKS.md that cannot be planned are listed, not fatal; a table
+# that looks like results but is not understood is a warning naming its line.
 for skipped in MATRIX.skipped:
-    print(f"slm-bench: row not planned: {skipped.line()}", file=sys.stderr)
+    kind = "warning" if skipped.is_table_warning else "row not planned"
+    print(f"slm-bench: {kind}: {skipped.line()}", file=sys.stderr)
 
 
 def _alternatives(names):

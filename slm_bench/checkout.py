@@ -18,7 +18,9 @@ from slm_bench.settings import Range, parse_settings_line
 from slm_bench.spec import locate_spec_file, placeholders, raw_spec
 from slm_bench.table import BenchmarksDoc
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+# Characters an algorithm key may not hold (slm_bench.identifiers.ALGO_KEY): dots included.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_+-]+")
+_KEY_LENGTH = 90  # ALGO_KEY allows 100 characters: room for a "-N" suffix
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ def _phase_matches(phase: str | None, wanted: list[str]) -> bool:
 
 
 def _algo_key(spec_name: str, taken: set[str]) -> str:
-    key = _UNSAFE.sub("-", spec_name).strip("-") or "row"
+    """A folder name for the row (``results/{env}/{key}``), unique among ``taken``."""
+    # ALGO_KEY starts with a letter or digit: a spec name such as "_x" or "a.b" is made one.
+    key = _UNSAFE.sub("-", spec_name)[:_KEY_LENGTH].lstrip("_+-").rstrip("-") or "row"
     candidate, suffix = key, 2
     while candidate in taken:
         candidate, suffix = f"{key}-{suffix}", suffix + 1

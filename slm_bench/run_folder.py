@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from slm_bench.errors import BenchError
+from slm_bench.spec import spec_settings as body_settings
 
 # The timestamp SLM-Lab appends to a run folder name (local time).
 FOLDER_TS_RE = re.compile(r"(\d{4}_\d{2}_\d{2}_\d{6})$")
@@ -259,23 +260,12 @@ class _SettingsLike(Protocol):
     def mismatches(self, spec_values: dict[str, object]) -> list[str]: ...
 
 
-def _whole(value: object) -> object:
-    # SLM-Lab turns a whole float max_frame (1e7) into an int; compare and show it that way.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def spec_settings(spec: dict) -> dict[str, object]:
-    """The four benchmark Settings values of a resolved spec, keyed by Settings field name."""
-    env = _env_spec(spec)
+    """The four benchmark Settings values of a run folder's resolved spec, keyed by Settings
+    field name: ``slm_bench.spec.spec_settings`` (SLM-Lab's defaults included) on its env and
+    meta sections, the first env of an older spec's list of envs."""
     meta = spec.get("meta") if isinstance(spec.get("meta"), dict) else {}
-    return {
-        "max_frame": _whole(env.get("max_frame")),
-        "num_envs": _whole(env.get("num_envs", 1)),  # SLM-Lab runs 1 env when num_envs is absent
-        "max_session": _whole(meta.get("max_session")),
-        "log_frequency": _whole(meta.get("log_frequency")),
-    }
+    return body_settings({"env": _env_spec(spec), "meta": meta})
 
 
 def _env_spec(spec: dict) -> dict:

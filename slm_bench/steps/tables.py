@@ -22,7 +22,7 @@ from slm_bench.config import EnvEntry, Matrix, spec_root
 from slm_bench.errors import BenchError
 from slm_bench.naming import plot_png_name
 from slm_bench.run_folder import read_run_folder, trial_score
-from slm_bench.settings import parse_target
+from slm_bench.settings import parse_settings_line, parse_target
 from slm_bench.steps.cell import derive_row, pulled_folder, uploaded_folder
 from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
 from slm_bench.stores import Store, require_folders
@@ -73,6 +73,8 @@ def checked_row(matrix: Matrix, config: dict, files: CellFiles, store: Store) ->
         )
     derived = derive_row(cell, config, folder, score, store)
     for key, value in derived.items():
+        if key == "settings" and key not in row:  # a row.json written before it was recorded
+            continue
         if row.get(key) != value:
             raise BenchError(
                 f"{files.row}: {key} {row.get(key)!r} differs from {value!r} derived from "
@@ -139,6 +141,13 @@ def render_benchmarks(
             env.env_id, docs_line(env), f"**Settings**: {env.settings.line()}", env.phase
         )
         for row in rows_by_env[env.env]:
+            # A checkout's table refuses a row run under other Settings than its own (or a
+            # budget the file documents): a row never lands silently under another Settings line.
+            run_settings = (
+                parse_settings_line(row["settings"], f"{env.env_id} {row['algorithm']}")
+                if base_doc and row.get("settings")
+                else None
+            )
             doc.upsert_row(
                 env.env_id,
                 ResultRow.build(
@@ -151,6 +160,7 @@ def render_benchmarks(
                     row["hf_url"],
                     spec_link_prefix="" if link_prefix == "./" else link_prefix,
                 ),
+                run_settings=run_settings,
             )
         plot = plots[env.env]
         doc.ensure_plot_embed(env.env_id, plot.name, plots_dir=plot.parent.as_posix())
