@@ -76,13 +76,28 @@ def test_pipeline_uploads_verifies_links_and_publishes(hub_env, tmp_path):
     public_top = {
         name.split("/", 2)[1] if name.startswith("data/") else name for name in public_files
     }
-    assert public_top - {".gitattributes"} == {"README.md", "docs/BENCHMARKS.md", folder}
+    # The table's relative links work in the public repo: its plot and its spec file (not in a
+    # pushed git repository here) are uploaded beside it, byte for byte.
+    plot = "docs/plots/CartPole-v1_multi_trial_graph_mean_returns_ma_vs_frames.png"
+    spec = "docs/sources/specs/ppo_classic.yaml"
+    assert public_top - {".gitattributes"} == {
+        "README.md",
+        "docs/BENCHMARKS.md",
+        plot,
+        spec,
+        folder,
+    }
+    public = hub.files(PUBLIC)
+    assert public[plot] == (workdir / "results" / "plots" / Path(plot).name).read_bytes()
+    assert public[spec] == (workdir / "specs" / "ppo_classic.yaml").read_bytes()
     assert {name for name in public_files if name.startswith("data/")} == {
         name for name in dev_files if name.startswith(f"data/{folder}/")
     }
     public_table = (workdir / "results/publish/BENCHMARKS.md").read_text()
     assert f"[{folder}]({hub.url}/datasets/{PUBLIC}/tree/main/data/{folder})" in public_table
     assert DEV not in public_table
+    assert f"](plots/{Path(plot).name})" in public_table
+    assert "[specs/ppo_classic.yaml](sources/specs/ppo_classic.yaml)" in public_table
     assert hub.files(PUBLIC)["docs/BENCHMARKS.md"].decode() == public_table
 
     commits = hub.commit_count(PUBLIC)
