@@ -1,5 +1,5 @@
 # Input and param functions of the table rules (rules/table.smk).
-from slm_bench.failures import failure_counts, failure_dir
+from slm_bench.failures import failure_counts, failure_dir, record_missing_staged
 
 TABLE_CHAIN_RULES = frozenset(
     {
@@ -68,10 +68,19 @@ def table_failures(wildcards):
     """Failures recorded in the table's cells, their envs' plots, and the table itself."""
     env, phase = _table_of(wildcards)
     envs = table_envs(wildcards)
+    scope = failure_dir(env, phase=phase)
+    table_rule = (
+        "write_env_benchmarks"
+        if env
+        else "write_phase_benchmarks" if phase else "write_benchmarks"
+    )
+    record_missing_staged(
+        scope, table_rule, scope / "BENCHMARKS.staged.md", scope / "BENCHMARKS.md"
+    )
     dirs = [
         failure_dir(env_, algo) for env_ in envs for algo in MATRIX.envs[env_].algos
     ]
-    dirs += [failure_dir(env_) for env_ in envs] + [failure_dir(env, phase=phase)]
+    dirs += [failure_dir(env_) for env_ in envs] + [scope]
     return failure_counts(dirs, TABLE_CHAIN_RULES)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -74,6 +75,23 @@ def read_failure(cell_dir: str | Path) -> dict | None:
     except (OSError, ValueError) as error:
         return {"rule": "?", "error": f"{path}: unreadable failure record ({error})", "time": ""}
     return data if isinstance(data, dict) else {"rule": "?", "error": str(data), "time": ""}
+
+
+def record_missing_staged(record_dir: str | Path, rule: str, staged: Path, table: Path) -> None:
+    """Record a failure of ``rule`` if its staged table is missing beside the table.
+
+    The staged file is only missing after its job failed or was killed, possibly with nothing
+    recorded (a full disk, a SIGKILL). Called while planning, once per table: the record is
+    written once, so the plan redoes the table, and its success clears the record.
+    """
+    if not Path(table).exists() or Path(staged).exists():
+        return
+    current = read_failure(record_dir)
+    if current is None or current.get("rule") != rule:
+        with suppress(OSError):
+            record_failure(
+                record_dir, rule, f"{staged}: missing beside {table} (its job failed or was killed)"
+            )
 
 
 def failure_count(cell_dir: str | Path, rules: frozenset[str] | None = None) -> int:
