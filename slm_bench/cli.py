@@ -22,6 +22,16 @@ def _parse_set(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _parse_seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"--seed expects an integer in [0, 2**32), got {text!r}")
+    return seed
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slm-bench", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="substitute ${KEY} in the spec file",
     )
     run.add_argument("--workers", type=int, default=1, help="sessions trained in parallel")
+    run.add_argument(
+        "--seed",
+        type=_parse_seed,
+        default=None,
+        help="fixed seed: session s gets SEED + 1000 * s (default: from the current time)",
+    )
     run.add_argument("spec_file")
     run.add_argument("spec_name")
     run.add_argument("mode", nargs="?", default="train", choices=["train", "search", "dev"])
@@ -71,6 +87,7 @@ def run_command(args: argparse.Namespace) -> int:
         data_root=Path("data"),
         mode=args.mode,
         max_workers=max(1, args.workers),
+        seed=args.seed,
     )
     return 0
 

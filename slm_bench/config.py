@@ -29,6 +29,7 @@ from slm_bench.identifiers import (
     number_text,
 )
 from slm_bench.naming import env_base
+from slm_bench.seeds import cell_seed
 from slm_bench.settings import Settings, parse_target
 from slm_bench.validation import validate_against
 
@@ -63,6 +64,7 @@ class Cell:
     sets: dict[str, str] = field(hash=False)  # -s KEY=VALUE, max_frame included
     settings: Settings = field(hash=False)  # the Settings line, at the row's frame budget
     target: str | None = None
+    seed: int | None = None  # the cell's fixed seed (config seed), None: fresh seeds per run
 
     @property
     def key(self) -> str:
@@ -82,6 +84,8 @@ class Cell:
             "sets": dict(self.sets),
             "settings": self.settings.line(),
         }
+        if self.seed is not None:  # only when set: configs without a seed keep their params
+            params["seed"] = self.seed
         if not run_only:
             params.update(label=self.label, target=self.target)
         return params
@@ -103,6 +107,7 @@ class Cell:
             sets=dict(params["sets"]),
             settings=parse_settings_line(params["settings"]),
             target=params.get("target"),
+            seed=params.get("seed"),
         )
 
 
@@ -197,7 +202,7 @@ def build_matrix(config: Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
         origin = str(Path(checkout["root"]) / checkout["benchmarks"])
     else:
         raise BenchError(f"{source}: envs: expected envs, or a checkout to read them from")
-    builder = _MatrixBuilder(spec_root(config), origin)
+    builder = _MatrixBuilder(spec_root(config), origin, config.get("seed"))
     for env_id, entry in env_config.items():
         builder.add_env(env_id, entry)
     return Matrix(envs=builder.envs, cells=builder.cells, skipped=skipped)
@@ -206,9 +211,10 @@ def build_matrix(config: Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
 class _MatrixBuilder:
     """Checks and collects one env entry at a time; ``origin`` names the file in errors."""
 
-    def __init__(self, root: Path, origin: str) -> None:
+    def __init__(self, root: Path, origin: str, seed: int | None = None) -> None:
         self.root = root
         self.origin = origin
+        self.seed = seed
         self.envs: dict[str, EnvEntry] = {}
         self.cells: dict[tuple[str, str], Cell] = {}
 
@@ -294,6 +300,7 @@ class _MatrixBuilder:
             sets=sets,
             settings=settings,
             target=target,
+            seed=cell_seed(self.seed, f"{env}/{algo}"),
         )
 
 

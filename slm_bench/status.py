@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
 from slm_bench.failures import read_failure
+from slm_bench.logs import strip_ansi
+from slm_bench.progress import human_duration, read_progress
 from slm_bench.runners.dstack import (
     DstackCli,
     DstackCliError,
@@ -29,6 +34,8 @@ from slm_bench.settings import status_label
 STATES = ("planned", "submitted", "running", "done", "failed")
 ACTIVE = ("submitted", "running")
 STATUS_FILE = "results/status.txt"
+PARTIAL_LOG = "train.log.partial"  # a running cell's log so far (run_cell renames it when done)
+_LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) \|")
 _DSTACK_STATE = {
     "pending": "submitted",
     "submitted": "submitted",
@@ -84,6 +91,7 @@ def _new_row(cell: str) -> dict:
         "status": None,
         "reason": None,
         "data_folder": None,
+        "progress": None,
     }
 
 
@@ -193,8 +201,44 @@ def render_status_table(rows: list[dict]) -> str:
     counts = {state: sum(1 for row in rows if row.get("state") == state) for state in STATES}
     total = sum(float(row.get("cost") or 0.0) for row in rows)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    lines += [f"  {row['progress']}" for row in rows if row.get("progress")]
     lines.append(f"{len(rows)} cells: {summary or 'none'}; cost ${total:.2f}")
     return "\n".join(lines) + "\n"
+
+
+# -- progress of running cells ---------------------------------------------------------------
+
+
+def _log_started(path: Path) -> datetime | None:
+    """The time of the log's first record (SLM-Lab logs local time, as ``datetime.now()``)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8192).decode(errors="replace")
+    for line in head.splitlines():
+        if match := _LOG_TIME.match(strip_ansi(line)):
+            return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+    return None
+
+
+def add_progress(row: dict, cell, cell_dir: Path) -> dict:
+    """A cell whose run is still writing its log (``train.log.partial``, no run marker yet)
+    is running: its row gets the progress line (session k of n, frame N of max_frame, ETA) and
+    how long ago the log last changed (a killed run's log stops changing)."""
+    partial = Path(cell_dir) / PARTIAL_LOG
+    if row["state"] not in ("planned", "running") or not partial.is_file():
+        return row
+    try:
+        started = _log_started(partial)
+        progress = read_progress(partial)
+        idle_s = time.time() - partial.stat().st_mtime
+    except OSError:
+        return row
+    elapsed = (datetime.now() - started).total_seconds() if started else 0.0
+    line = progress.line(
+        cell.key, cell.settings.max_session or 1, cell.settings.max_frame or 0, elapsed
+    )
+    row["state"] = "running"
+    row["progress"] = f"{line} | log updated {human_duration(idle_s)} ago"
+    return row
 
 
 # -- the pipeline's `status` target ----------------------------------------------------------
@@ -237,15 +281,14 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
     rows = []
     for cell in matrix.cells.values():
         cell_dir = Path(results) / cell.env / cell.algo
-        rows.append(
-            cell_status(
-                cell.key,
-                cell_dir / "journal.json",
-                cell_dir / "run.json",
-                cell_dir / "metrics.json",
-                live,
-            )
+        row = cell_status(
+            cell.key,
+            cell_dir / "journal.json",
+            cell_dir / "run.json",
+            cell_dir / "metrics.json",
+            live,
         )
+        rows.append(add_progress(row, cell, cell_dir))
     text = note + render_status_table(rows)
     if config["runner"] == "dstack":
         try:

@@ -17,7 +17,7 @@ from run_folder_helpers import slm_lab_python
 from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest
 from slm_bench.runners import process as process_module
-from slm_bench.runners.process import ProcessRunner, _Progress, embedded_runner, slm_lab_runner
+from slm_bench.runners.process import ProcessRunner, embedded_runner, slm_lab_runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,24 +99,30 @@ def test_slm_lab_runner_uploads_with_the_hf_store(tmp_path):
     )
 
 
-def test_progress_turns_checkpoint_summaries_into_one_line(capsys):
-    progress = _Progress("CartPole-v1/dqn")
-    for line in [
+def test_progress_turns_checkpoint_summaries_into_one_line(tmp_path, capfd):
+    """A real run printing SLM-Lab's summaries: one line with session k of n, frame N of
+    max_frame and the ETA; a second summary within PROGRESS_EVERY_S is not echoed."""
+    summaries = [
         "2026-11-27 15:58:34 | INFO | PID:1 | __init__:log_summary | Trial 0 session 1 "
         "dqn_cartpole_t0_s1 [train]",
         "total_reward:120.90    total_reward_ma:58.09  loss:0.5563            fps:1111",
         "frame:2.00e+04         wall_t:18              t:5000                 epi:369",
         "opt_step:2374          lr:0.001               explore_var:0.05019",
-        # A second summary within PROGRESS_EVERY_S is not echoed.
         "2026-11-27 15:58:35 | INFO | PID:1 | __init__:log_summary | Trial 0 session 0 "
         "dqn_cartpole_t0_s0 [train]",
         "total_reward:116.74    total_reward_ma:57.30  loss:0.689             fps:1111",
         "frame:2.00e+04         wall_t:18              t:5000                 epi:361",
-    ]:
-        progress.feed(line)
-    assert capsys.readouterr().err.splitlines() == [
-        "[CartPole-v1/dqn] session 1: frame 2.00e+04, total_reward_ma 58.09, fps 1111"
     ]
+    code = f"print({chr(10).join(summaries)!r})"
+    sized = replace(request(tmp_path), max_session=4, max_frame=200000)
+    with pytest.raises(BenchError, match="no data folder"):  # only summaries: no run folder
+        python_runner(code).run(sized)
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[")]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "[CartPole-v1/ppo] session 2/4 | frame 20000/200000 (10%) | total_reward_ma 58.09"
+    )
+    assert "| ETA " in lines[0]
 
 
 # -- options end at `--`: a spec name starting with `-` is a name --------------------------------

@@ -23,7 +23,8 @@ class RunRequest:
     Snakemake output, so it survives a restart; a remote runner records its run name and attempts
     there *before* waiting, and a restarted pipeline re-attaches to what it finds. ``fingerprint``
     identifies the resolved spec + settings, so a journal entry is only re-attached for the same
-    work.
+    work. ``max_session`` and ``max_frame`` (0: unknown) size the progress lines. ``seed`` fixes the
+    run's seeds (sessions get ``seed + 1000 * session``) where the runner can; None: fresh ones.
     """
 
     spec_file: str
@@ -37,6 +38,9 @@ class RunRequest:
     mode: str = "train"
     cell: str = ""
     fingerprint: str = ""
+    max_session: int = 0
+    max_frame: float = 0
+    seed: int | None = None
 
 
 @dataclass

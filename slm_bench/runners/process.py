@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_run_log, strip_ansi
+from slm_bench.progress import ProgressFeed
 from slm_bench.runners import RunRequest, RunResult
 
 PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often
@@ -39,12 +39,16 @@ class ProcessRunner:
     cwd: Path | None = None  # None: the request's workdir
     extra_args: list[str] = field(default_factory=list)
     install_hint: str = ""
+    takes_seed: bool = False  # `slm-bench run --seed S`; `slm-lab run` draws its own seeds
 
     def argv(self, request: RunRequest, spec_file: str) -> list[str]:
         """``COMMAND [-s k=v ...] [OPTIONS] -- SPEC_FILE SPEC_NAME MODE``: options end at ``--``."""
         sets = [arg for key, value in request.sets.items() for arg in ("-s", f"{key}={value}")]
+        options = list(self.extra_args)
+        if self.takes_seed and request.seed is not None:
+            options += ["--seed", str(request.seed)]
         positional = [spec_file, request.spec_name, request.mode]
-        return [*self.command, *sets, *self.extra_args, "--", *positional]
+        return [*self.command, *sets, *options, "--", *positional]
 
     def run(self, request: RunRequest) -> RunResult:
         limit = request.time_limit_s
@@ -61,7 +65,10 @@ class ProcessRunner:
                 f"runner {self.name}: command '{argv[0]}' not found; {self.install_hint}"
             )
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
-        returncode = _run_logged(argv, cwd, request.log_path, request.time_limit_s, request.cell)
+        feed = ProgressFeed(
+            request.cell, request.max_session, request.max_frame, every_s=PROGRESS_EVERY_S
+        )
+        returncode = _run_logged(argv, cwd, request.log_path, request.time_limit_s, feed)
         if returncode == "timeout":
             raise BenchError(
                 f"{request.cell}: run exceeded the time limit of {request.time_limit_s / 3600:g}h "
@@ -92,48 +99,16 @@ def _last_lines(path: Path, count: int, window: int = 64 * 1024) -> str:
     return " / ".join(lines[-count:]) or "(empty log)"
 
 
-class _Progress:
-    """Turns SLM-Lab's multi-line checkpoint summaries into one throttled line on stderr.
-
-    A summary reads ``Trial 0 session 1 NAME [train]`` then ``total_reward:.. total_reward_ma:..``
-    and ``frame:..`` lines; the user sees ``[env/algo] session 1: frame 2.00e+04,
-    total_reward_ma 58.09`` at most every PROGRESS_EVERY_S seconds.
-    """
-
-    _SESSION = re.compile(r"session (\d+) \S+ \[(\w+)\]")
-    _FIELD = re.compile(r"(total_reward_ma|frame|fps):(\S+)")
-
-    def __init__(self, cell: str):
-        self.cell = cell
-        self.session: str | None = None
-        self.fields: dict[str, str] = {}
-        self.last_echo = 0.0
-
-    def feed(self, line: str) -> None:
-        if match := self._SESSION.search(line):
-            self.session, self.fields = match.group(1), {}
-        self.fields.update(self._FIELD.findall(line))
-        if self.session is None or "frame" not in self.fields:
-            return
-        now = time.monotonic()
-        if now - self.last_echo >= PROGRESS_EVERY_S:
-            self.last_echo = now
-            shown = ", ".join(
-                f"{key} {self.fields[key]}"
-                for key in ("frame", "total_reward_ma", "fps")
-                if key in self.fields
-            )
-            print(f"[{self.cell}] session {self.session}: {shown}", file=sys.stderr, flush=True)
-        self.session = None
-
-
 def _kill_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
 
 
-def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float, cell: str):
-    """Run ``argv`` with output to ``log_path``; echo progress; kill its process group on timeout.
+def _run_logged(
+    argv: list[str], cwd: Path, log_path: Path, time_limit_s: float, progress: ProgressFeed
+):
+    """Run ``argv`` with output to ``log_path``; echo progress lines on stderr (frame N of
+    max_frame, session k of n, ETA); kill its process group on timeout.
 
     Returns the exit code, or ``"timeout"``. The child gets its own process group so a time-out or
     our own termination (Snakemake sends SIGTERM on Ctrl-C) stops every session process it
@@ -158,13 +133,14 @@ def _run_logged(argv: list[str], cwd: Path, log_path: Path, time_limit_s: float,
             raise SystemExit(128 + signum)
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        cell = progress.tracker.cell
         timer = threading.Thread(target=watchdog, name=f"time limit {cell}", daemon=True)
         timer.start()
         try:
-            progress = _Progress(cell)
             for raw in proc.stdout:
                 log.write(raw)
-                progress.feed(strip_ansi(raw.decode(errors="replace")))
+                if line := progress.feed(raw.decode(errors="replace")):
+                    print(line, file=sys.stderr, flush=True)
             returncode = proc.wait()
         finally:
             finished.set()
@@ -182,6 +158,7 @@ def embedded_runner(options: dict) -> ProcessRunner:
     return ProcessRunner(
         name="embedded",
         command=[sys.executable, "-m", "slm_bench", "run", "--workers", workers],
+        takes_seed=True,
     )
 
 

@@ -19,6 +19,7 @@ from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.failures import now_iso
 from slm_bench.logs import read_score
+from slm_bench.provenance import collect_provenance, write_provenance
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
 from slm_bench.runners import RunRequest, make_runner
 from slm_bench.settings import parse_target, status
@@ -97,9 +98,21 @@ def run_cell(
         threads=threads,
         cell=cell.key,
         fingerprint=hashlib.sha256(Path(spec_json).read_bytes()).hexdigest()[:16],
+        max_session=cell.settings.max_session or 0,
+        max_frame=cell.settings.max_frame or 0,
+        seed=cell.seed,
     )
     started = now_iso()
     result = make_runner(config["runner"], runner_options(config, threads)).run(request)
+    provenance = collect_provenance(
+        result.runner,
+        run_folder=result.folder_path,
+        checkout=spec_root(config) if result.runner == "slm-lab" else None,
+        extra=result.extra,
+        remote_runner=result.extra.get("inner_runner"),
+    )
+    if result.folder_path is not None:  # beside SLM-Lab's files, so upload_run takes it along
+        write_provenance(result.folder_path, provenance)
     store = store_from_config(config)
     os.replace(partial_log, out_log)
     write_json(
@@ -116,6 +129,7 @@ def run_cell(
             "started_at": started,
             "ended_at": now_iso(),
             "extra": result.extra,
+            "provenance": provenance,
         },
     )
 
@@ -206,6 +220,7 @@ def extract_metrics(cell: Cell, log_path: Path, marker_path: Path, out_metrics: 
             "wall_time_s": (ended - started).total_seconds(),
             **{k: extra[k] for k in ("cost", "gpu", "attempts") if k in extra},
         },
+        "provenance": marker.get("provenance"),  # None in a marker written before provenance
     }
     validate_against(metrics, "metrics.schema.yaml", str(out_metrics))
     write_json(out_metrics, metrics)

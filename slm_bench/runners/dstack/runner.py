@@ -434,6 +434,7 @@ class DstackRunner:
             )
         extra = self._extra(attempts, state)
         extra["uploaded_to"] = run_log.uploaded_to
+        extra["inner_runner"] = self.sources.inner_runner(self.opts)  # for the provenance
         return RunResult(
             run_name=attempt.name,
             runner=self.name,

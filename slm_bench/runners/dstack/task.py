@@ -81,10 +81,13 @@ _RUN_REMOTE_DEFAULTED = ("PROF_SKIP", "PROF_ACTIVE")
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 # The embedded runner leaves one folder under data/; upload it like SLM-Lab's --upload-hf does,
 # printing SLM-Lab's lines around it (as log records: a line without a timestamp would read as
-# the continuation of the one before).
+# the continuation of the one before). provenance.json (this machine's CPU, packages, seeds) goes
+# into the folder first; a failure to write it never costs the run's upload.
 _LOG_RECORD = "printf '%s | INFO | PID:%s | slm_bench:upload | %s\\n' \"$(date '+%F %T')\" \"$$\""
 EMBEDDED_UPLOAD = (
     'FOLDER=$(ls -td data/*/ | head -n 1) && FOLDER="${FOLDER%/}"'
+    ' && { python -m slm_bench.provenance --runner embedded --run-folder "${FOLDER}"'
+    ' --output "${FOLDER}/provenance.json" || true; }'
     f' && {_LOG_RECORD} "Uploading ${{FOLDER}} to ${{HF_REPO}}/${{FOLDER}}..."'
     ' && hf upload "${HF_REPO}" "${FOLDER}" "${FOLDER}" --repo-type dataset'
     " --exclude '*_optim.pt' > /dev/null"

@@ -1,0 +1,64 @@
+"""`snakemake status` shows a running cell's progress: session k of n, frame N of max_frame, ETA."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from workflow_helpers import tiny_config
+
+from slm_bench.config import build_matrix, load_config
+from slm_bench.failures import record_failure
+from slm_bench.status import status_report
+
+RUNS = Path(__file__).parent / "fixtures" / "slm-lab-runs"
+REAL_LOG = RUNS / "ppo_cartpole_arc_2026_11_29_185430.train.log"
+
+
+def setup(tmp_path: Path):
+    config = tiny_config()
+    load_config(config)
+    return build_matrix(config), config, tmp_path / "results"
+
+
+def partial_log(cell_dir: Path, lines: int) -> None:
+    """The first ``lines`` of a real SLM-Lab log, as a running cell's log so far."""
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    head = REAL_LOG.read_text().splitlines(keepends=True)[:lines]
+    (cell_dir / "train.log.partial").write_text("".join(head))
+
+
+def test_a_running_cell_shows_its_progress_line(tmp_path):
+    matrix, config, results = setup(tmp_path)
+    # sessions 1, 3, 2, 0 at frame 500, then session 1 at 1000: the slowest is at 500 of 2000
+    partial_log(results / "CartPole-v1" / "ppo", 150)
+    text = status_report(matrix, config, results)
+    row = next(line for line in text.splitlines() if line.startswith("CartPole-v1/ppo "))
+    assert row.split()[1] == "running"
+    progress = [line.strip() for line in text.splitlines() if line.strip().startswith("[")]
+    assert len(progress) == 1
+    assert re.match(
+        r"\[CartPole-v1/ppo\] session \d/4 \| frame 500/2000 \(25%\) \| .*ETA \S+ \| "
+        r"log updated \S+ ago$",
+        progress[0],
+    ), progress[0]
+    assert "1 running" in text
+
+
+def test_done_failed_and_not_started_cells_show_no_progress(tmp_path):
+    matrix, config, results = setup(tmp_path)
+    done = results / "CartPole-v1" / "dqn"
+    partial_log(done, 150)  # a leftover partial log does not matter once the marker is there
+    (done / "run.json").write_text(json.dumps({"data_folder": "x", "run_name": "x"}))
+    failed = results / "CartPole-v1" / "a2c"
+    partial_log(failed, 150)
+    record_failure(failed, "run_cell", "a2c: slm-bench exited with 1")
+    text = status_report(matrix, config, results)
+    states = {line.split()[0]: line.split()[1] for line in text.splitlines()[1:4]}
+    assert states == {
+        "CartPole-v1/dqn": "done",
+        "CartPole-v1/a2c": "failed",
+        "CartPole-v1/ppo": "planned",
+    }
+    assert not [line for line in text.splitlines() if line.strip().startswith("[")]
