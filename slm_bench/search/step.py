@@ -14,16 +14,16 @@ import subprocess
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
-from slm_bench.config import TIME_LIMIT_SOURCE, Cell, spec_root
-from slm_bench.durations import parse_duration
+from slm_bench.config import Cell, spec_root
 from slm_bench.errors import BenchError
 from slm_bench.run_folder import read_run_folder
-from slm_bench.runners import RunRequest, make_runner
+from slm_bench.runners import make_runner
 from slm_bench.search.patch import apply_values, unified_diff, write_values
 from slm_bench.search.results import best_trial, read_trials
 from slm_bench.search.space import read_space, trial_budget
 from slm_bench.spec import resolve_spec
 from slm_bench.steps import read_record, runner_options, store_from_config
+from slm_bench.steps.cell import cell_run_request
 
 SOLVED = "✅"
 
@@ -51,19 +51,15 @@ def search_cell(
     workdir = search_dir / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     partial_log = Path(f"{out_log}.partial")
-    spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
-    request = RunRequest(
-        spec_file=spec_file,
-        spec_name=cell.spec_name,
-        sets=cell.sets,
-        workdir=workdir,
-        log_path=partial_log,
-        journal_path=search_dir / "journal.json",
-        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
-        threads=threads,
-        mode="search",
-        cell=f"{cell.key} search",
+    request = cell_run_request(
+        cell,
+        config,
+        workdir,
+        partial_log,
+        search_dir / "journal.json",
+        threads,
         fingerprint=hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16],
+        mode="search",
     )
     result = make_runner(config["runner"], runner_options(config, threads)).run(request)
     store = store_from_config(config)

@@ -40,7 +40,9 @@ def validate_spec(cell: Cell, policy: str, out_spec: Path, log) -> None:
     source = f"{cell.spec_file}: {cell.spec_name}"
     body = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
     hardcoded = max_frame_is_hardcoded(cell.spec_path, cell.spec_name, cell.sets)
-    warnings = audit_spec(body, cell.settings, hardcoded, policy=policy, source=source)
+    warnings = audit_spec(
+        body, cell.settings, hardcoded, policy=policy, source=source, env_id=cell.env_id
+    )
     for warning in warnings:
         log(f"warning: {warning}")
     write_json(
@@ -67,7 +69,46 @@ def runner_options(config: dict, threads: int) -> dict:
         return {**config["slm_lab"], "checkout": str(spec_root(config)), "store": config["store"]}
     options = dict(config["dstack"])
     options.setdefault("store", {"name": config["store"], **config["hf"]})
+    options.setdefault("spec_root", str(spec_root(config)))
+    if config.get("checkout"):  # the runner applies the checkout's own .dstack task
+        options.setdefault("checkout", config["checkout"]["root"])
     return options
+
+
+def cell_run_request(
+    cell: Cell,
+    config: dict,
+    workdir: Path,
+    log_path: Path,
+    journal_path: Path,
+    threads: int,
+    fingerprint: str,
+    mode: str = "train",
+) -> RunRequest:
+    """What one of the cell's runs asks its runner for: the training run, or its search.
+
+    The embedded runner gets the spec file's absolute path; SLM-Lab and dstack the path as the
+    row names it (relative to the checkout). A train run is sized (sessions, frames) for the
+    progress lines and takes the cell's seed; a search's trials have their own budgets.
+    """
+    spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
+    train = mode == "train"
+    return RunRequest(
+        spec_file=spec_file,
+        spec_name=cell.spec_name,
+        sets=cell.sets,
+        workdir=workdir,
+        log_path=log_path,
+        journal_path=journal_path,
+        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
+        threads=threads,
+        mode=mode,
+        cell=cell.key if train else f"{cell.key} {mode}",
+        fingerprint=fingerprint,
+        max_session=(cell.settings.max_session or 0) if train else 0,
+        max_frame=(cell.settings.max_frame or 0) if train else 0,
+        seed=cell.seed if train else None,
+    )
 
 
 def run_cell(
@@ -86,21 +127,14 @@ def run_cell(
         shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
     partial_log = Path(f"{out_log}.partial")
-    spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
-    request = RunRequest(
-        spec_file=spec_file,
-        spec_name=cell.spec_name,
-        sets=cell.sets,
-        workdir=workdir,
-        log_path=partial_log,
-        journal_path=cell_dir / "journal.json",
-        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
-        threads=threads,
-        cell=cell.key,
+    request = cell_run_request(
+        cell,
+        config,
+        workdir,
+        partial_log,
+        cell_dir / "journal.json",
+        threads,
         fingerprint=hashlib.sha256(Path(spec_json).read_bytes()).hexdigest()[:16],
-        max_session=cell.settings.max_session or 0,
-        max_frame=cell.settings.max_frame or 0,
-        seed=cell.seed,
     )
     started = now_iso()
     result = make_runner(config["runner"], runner_options(config, threads)).run(request)
@@ -249,8 +283,9 @@ def pull_run_folder(
     """Pull only the cell's folder from the store into ``out_dir/data/FOLDER`` and check it."""
     metrics, folder = uploaded_folder(metrics_path, upload_path)
     with staged_dir(out_dir) as tmp:
-        path = store_from_config(config).download(folder, tmp)
-        run = read_run_folder(path)
+        store = store_from_config(config)
+        path = store.download(folder, tmp)
+        run = read_run_folder(path, shown_as=store.url(folder))  # errors name the stored file
         require_train(run)
         check_settings(run, cell.settings)
         score = trial_score(run)
@@ -283,17 +318,24 @@ def plot_env(env: EnvEntry, hf_data_dirs: list[Path], out_png: Path) -> None:
 
 
 def derive_row(cell: Cell, config: dict, folder: str, score: float, store: Store) -> dict:
-    """The row as computed from its sources: the cell's config, its score and its folder."""
+    """The row as computed from its sources: the cell's config, its score and its folder.
+
+    ``status`` is the computed one (✅, ⚠️ or empty) by the configured ``status_rule``; the
+    table writes it with its own Legend's symbols. ``settings`` is the Settings line the run
+    used (the row's frame budget included), checked against the table's when it is written.
+    """
     target = parse_target(cell.target) if cell.target else None
+    baseline = random_return(cell.env_id, baseline_path(config))
     return {
         "env_id": cell.env_id,
         "algorithm": cell.label,
-        "status": status(score, target, random_return(cell.env_id, baseline_path(config))),
+        "status": status(score, target, baseline, config["status_rule"]),
         "ma": score,
         "spec_file": cell.spec_file,
         "spec_name": cell.spec_name,
         "hf_folder": folder,
         "hf_url": store.url(folder),
+        "settings": cell.settings.line(),
     }
 
 
