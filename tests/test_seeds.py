@@ -3,6 +3,7 @@ runner, part of the run's params (a new seed re-plans the cell), and reproducing
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -94,3 +95,28 @@ def test_a_new_seed_replans_the_run(tmp_path_factory):
     assert "run_cell" not in planned_jobs(same.stdout), same.stdout[-2000:]
     changed = snakemake(workdir, "-n", f"results/{CELL}/row.json", "--config", "seed=8")
     assert planned_jobs(changed.stdout).get("run_cell") == 1, changed.stdout[-2000:]
+
+
+def test_a_seeded_remote_embedded_task_passes_the_seed(tmp_path):
+    from slm_bench.runners.dstack import DstackRunner
+
+    repo = Path(__file__).resolve().parents[1]
+    store = {"name": "hf", "dev_repo": "SLM-Lab/benchmark-dev"}
+    runner = DstackRunner({"store": store, "spec_root": str(repo)})
+    seeded = replace(request(tmp_path, 42), spec_file="specs/ppo_classic.yaml", cell=CELL)
+    command = runner.plan_task(seeded).config["commands"][1]
+    assert command.startswith("cd /workflow && slm-bench run --seed 42 ${SPEC_VARS} ")
+    unseeded = replace(seeded, seed=None)
+    assert "--seed" not in runner.plan_task(unseeded).config["commands"][1]
+    search = replace(seeded, mode="search")  # a search's trials draw their own seeds
+    assert "--seed" not in runner.plan_task(search).config["commands"][1]
+
+
+def test_a_new_seed_is_new_remote_work(tmp_path):
+    from slm_bench.steps.cell import run_fingerprint
+
+    spec_json = tmp_path / "spec.json"
+    spec_json.write_text('{"spec": {}}')
+    unseeded = run_fingerprint(spec_json, None)
+    assert unseeded == hashlib.sha256(spec_json.read_bytes()).hexdigest()[:16]  # as before
+    assert len({unseeded, run_fingerprint(spec_json, 7), run_fingerprint(spec_json, 8)}) == 3

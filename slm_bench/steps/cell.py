@@ -111,6 +111,15 @@ def cell_run_request(
     )
 
 
+def run_fingerprint(spec_json: Path, seed: int | None) -> str:
+    """The run's work: the resolved spec and, when fixed, the seed (a remote run is re-attached
+    only for the same work; a new seed is a new run)."""
+    digest = hashlib.sha256(Path(spec_json).read_bytes())
+    if seed is not None:
+        digest.update(f"\nseed {seed}".encode())
+    return digest.hexdigest()[:16]
+
+
 def run_cell(
     cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
 ) -> None:
@@ -134,7 +143,7 @@ def run_cell(
         partial_log,
         cell_dir / "journal.json",
         threads,
-        fingerprint=hashlib.sha256(Path(spec_json).read_bytes()).hexdigest()[:16],
+        fingerprint=run_fingerprint(spec_json, cell.seed),
     )
     started = now_iso()
     result = make_runner(config["runner"], runner_options(config, threads)).run(request)

@@ -222,9 +222,17 @@ def source_tree() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / "slm_bench").is_dir() else None
 
 
-def embedded_task(hardware: str, mode: str, opts: dict, spec_local: Path, spec_remote: str) -> dict:
+def embedded_task(
+    hardware: str,
+    mode: str,
+    opts: dict,
+    spec_local: Path,
+    spec_remote: str,
+    seed: int | None = None,
+) -> dict:
     """The embedded runner's task: SLM-Lab's resources for the hardware, slm-bench installed on
-    the box (this source tree uploaded, or ``dstack.install``), the spec file uploaded."""
+    the box (this source tree uploaded, or ``dstack.install``), the spec file uploaded; ``seed``
+    fixes the sessions' seeds (``slm-bench run --seed``)."""
     files = [f"{spec_local}:{REPO_MOUNT}/{spec_remote}"]
     if opts["install"]:
         requirement = opts["install"]
@@ -240,11 +248,12 @@ def embedded_task(hardware: str, mode: str, opts: dict, spec_local: Path, spec_r
         files.insert(0, f"{tree}:{SOURCE_MOUNT}")
         requirement = SOURCE_MOUNT
     index = f" --extra-index-url {CPU_TORCH_INDEX}" if hardware == "cpu" else ""
+    seed_option = f" --seed {int(seed)}" if seed is not None else ""
     task: dict = {"type": "task", "name": "slm-bench", "python": "3.12", "files": files}
     task["env"] = ["HF_TOKEN", "HF_REPO", "SPEC_FILE", "SPEC_NAME", "LAB_MODE", "SPEC_VARS"]
     task["commands"] = [
         f"pip install{index} '{requirement}'",
-        f"cd {REPO_MOUNT} && slm-bench run {SPEC_ARGS}",
+        f"cd {REPO_MOUNT} && slm-bench run{seed_option} {SPEC_ARGS}",
         f"cd {REPO_MOUNT} && {EMBEDDED_UPLOAD}",
     ]
     task.update(copy.deepcopy(SLM_LAB_TASKS[(hardware, task_mode(mode))]))
@@ -348,7 +357,8 @@ def plan_task(
             )
         if Path(spec_file).is_absolute() or ".." in Path(spec_file).parts:
             spec_file = f"specs/{Path(spec_file).name}"
-        config = embedded_task(hardware, request.mode, opts, local.resolve(), spec_file)
+        seed = request.seed if request.mode == "train" else None
+        config = embedded_task(hardware, request.mode, opts, local.resolve(), spec_file, seed)
         source = f"the embedded runner's {hardware} task"
     config["name"] = base_run_name(request.spec_name, request.sets)
     overrides = apply_overrides(config, opts, request.time_limit_s)
