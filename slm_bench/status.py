@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +37,8 @@ STATES = ("planned", "submitted", "running", "done", "failed")
 ACTIVE = ("submitted", "running")
 STATUS_FILE = "results/status.txt"
 PARTIAL_LOG = "train.log.partial"  # a running cell's log so far (run_cell renames it when done)
+# `dstack logs` of at most this many running remote cells per status call (one call each).
+MAX_REMOTE_LOGS = 20
 _LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) \|")
 _DSTACK_STATE = {
     "pending": "submitted",
@@ -209,35 +213,60 @@ def render_status_table(rows: list[dict]) -> str:
 # -- progress of running cells ---------------------------------------------------------------
 
 
-def _log_started(path: Path) -> datetime | None:
-    """The time of the log's first record (SLM-Lab logs local time, as ``datetime.now()``)."""
+def _log_times(path: Path) -> list[datetime]:
+    """The times of the log's first and last records (from the log's own clock)."""
+    size = os.path.getsize(path)
     with open(path, "rb") as handle:
         head = handle.read(8192).decode(errors="replace")
-    for line in head.splitlines():
-        if match := _LOG_TIME.match(strip_ansi(line)):
-            return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
-    return None
+        handle.seek(max(size - 65536, 0))
+        tail = handle.read().decode(errors="replace")
+    times = []
+    for text in (head, tail):
+        for line in text.splitlines():
+            if match := _LOG_TIME.match(strip_ansi(line)):
+                times.append(datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
+    return [min(times), max(times)] if times else []
+
+
+def progress_text(cell, log_path: Path) -> str:
+    """The cell's progress line from its log so far: session k of n, frame N of max_frame and
+    the ETA at the rate from the log's first record to its last (both on the clock of the
+    machine that trains, so a remote box's time zone does not matter)."""
+    times = _log_times(log_path)
+    elapsed = (times[1] - times[0]).total_seconds() if times else 0.0
+    return read_progress(log_path).line(
+        cell.key, cell.settings.max_session or 1, cell.settings.max_frame or 0, elapsed
+    )
 
 
 def add_progress(row: dict, cell, cell_dir: Path) -> dict:
     """A cell whose run is still writing its log (``train.log.partial``, no run marker yet)
-    is running: its row gets the progress line (session k of n, frame N of max_frame, ETA) and
-    how long ago the log last changed (a killed run's log stops changing)."""
+    is running: its row gets the progress line and how long ago the log last changed (a
+    killed run's log stops changing)."""
     partial = Path(cell_dir) / PARTIAL_LOG
     if row["state"] not in ("planned", "running") or not partial.is_file():
         return row
     try:
-        started = _log_started(partial)
-        progress = read_progress(partial)
+        line = progress_text(cell, partial)
         idle_s = time.time() - partial.stat().st_mtime
     except OSError:
         return row
-    elapsed = (datetime.now() - started).total_seconds() if started else 0.0
-    line = progress.line(
-        cell.key, cell.settings.max_session or 1, cell.settings.max_frame or 0, elapsed
-    )
     row["state"] = "running"
     row["progress"] = f"{line} | log updated {human_duration(idle_s)} ago"
+    return row
+
+
+def add_remote_progress(row: dict, cell, dstack_bin: str) -> dict:
+    """A running remote cell's progress line, from its run's log so far (``dstack logs``)."""
+    if row["state"] != "running" or not row["runs"]:
+        return row
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "remote.log"
+        try:
+            DstackCli(dstack_bin, timeout_s=60).logs(row["runs"][-1], log)
+            row["progress"] = progress_text(cell, log)
+        except (DstackCliError, OSError):
+            pass  # the table still shows the run's state
     return row
 
 
@@ -279,6 +308,7 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
         except BenchError as error:
             note = f"{error}; states are the journals' last polls\n"
     rows = []
+    remote_logs = MAX_REMOTE_LOGS if live is not None else 0
     for cell in matrix.cells.values():
         cell_dir = Path(results) / cell.env / cell.algo
         row = cell_status(
@@ -288,7 +318,12 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
             cell_dir / "metrics.json",
             live,
         )
-        rows.append(add_progress(row, cell, cell_dir))
+        row = add_progress(row, cell, cell_dir)
+        if remote_logs and row["state"] == "running" and not row["progress"]:
+            remote_logs -= 1
+            dstack_bin = (config.get("dstack") or {}).get("dstack_bin", "dstack")
+            row = add_remote_progress(row, cell, dstack_bin)
+        rows.append(row)
     text = note + render_status_table(rows)
     if config["runner"] == "dstack":
         try:

@@ -62,3 +62,32 @@ def test_done_failed_and_not_started_cells_show_no_progress(tmp_path):
         "CartPole-v1/ppo": "planned",
     }
     assert not [line for line in text.splitlines() if line.strip().startswith("[")]
+
+
+def test_a_running_remote_cell_shows_its_progress_from_its_log(tmp_path, monkeypatch):
+    """A dstack run (the stand-in: no run executes offline) whose log so far is a real SLM-Lab
+    log's beginning: the row shows the same progress line as a local run's."""
+    import subprocess
+
+    from standins import use_standin
+
+    from slm_bench.status import add_remote_progress, cell_status, live_statuses
+
+    matrix, _, _ = setup(tmp_path)
+    stand = use_standin(tmp_path, monkeypatch, "hf_secret")
+    head = "".join(REAL_LOG.read_text().splitlines(keepends=True)[:150])
+    stand.scenario({"default": [{"status": "running", "log": head}]})
+    task = tmp_path / "task.yml"
+    task.write_text("type: task\ncommands: [sleep 1]\n")
+    apply = [stand.dstack_bin, "apply", "-f", str(task), "-y", "-d", "-n", "ppo-cartpole"]
+    subprocess.run(apply, check=True, capture_output=True, env=stand.env())
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"attempts": [{"name": "ppo-cartpole", "state": "running"}]}))
+    live = live_statuses(stand.dstack_bin)
+    row = cell_status("CartPole-v1/ppo", journal, tmp_path / "no", tmp_path / "no", live)
+    assert row["state"] == "running"
+    row = add_remote_progress(row, matrix.cell("CartPole-v1", "ppo"), stand.dstack_bin)
+    assert re.match(
+        r"\[CartPole-v1/ppo\] session \d/4 \| frame 500/2000 \(25%\) \| .*ETA \S+$",
+        row["progress"],
+    ), row["progress"]
