@@ -494,8 +494,8 @@ def test_a_crashing_session_fails_the_run_and_leaves_no_folder(tmp_path, monkeyp
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
-    first, when, reservation = embedded_trial._reserve_folder(tmp_path, "ppo_cartpole")
-    second, later, _ = embedded_trial._reserve_folder(tmp_path, "ppo_cartpole")
+    first, when, reservation = embedded_trial.reserve_folder(tmp_path, "ppo_cartpole")
+    second, later, _ = embedded_trial.reserve_folder(tmp_path, "ppo_cartpole")
     assert reservation.exists() and first != second
     assert later > when
 

@@ -36,7 +36,7 @@ from slm_bench.metrics import SCALAR_KEYS
 from slm_bench.run_folder import FOLDER_TS_FORMAT, folder_prefix, load_json
 from slm_bench.runners.embedded.console import Console
 from slm_bench.runners.embedded.output import write_slm_json
-from slm_bench.runners.embedded.trial import _reserve_folder
+from slm_bench.runners.embedded.trial import reserve_folder
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
 
 SEARCH_LOGGER = ("slm_lab.experiment.search", "run_ray_search")
@@ -229,7 +229,7 @@ def run_search(
         with lock:
             console.log(message, *SEARCH_LOGGER, level=level)
 
-    folder, when, reservation = _reserve_folder(Path(data_root), run_name)
+    folder, when, reservation = reserve_folder(Path(data_root), run_name)
     root = Path(data_root) / folder
     say(running_message(spec_file, spec_name, "search", 0, f"data/{folder}/{run_name}"))
     for warning in budget_warnings:

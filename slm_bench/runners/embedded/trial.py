@@ -77,7 +77,7 @@ def _trial_spec(spec: Mapping, run_name: str, folder: str, when: datetime, sha: 
     return trial
 
 
-def _reserve_folder(data_root: Path, run_name: str) -> tuple[str, datetime, Path]:
+def reserve_folder(data_root: Path, run_name: str) -> tuple[str, datetime, Path]:
     """A run folder name nobody holds under ``data_root`` (a later second if needed).
 
     The name is claimed by creating a hidden ``.{folder}.reserved`` file exclusively, so two runs
@@ -211,7 +211,7 @@ def run_trial(
     where = f"{spec_file}: {spec_name}"
     plan = plan_training(spec, spec_file, spec_name)
     data_root = Path(data_root)
-    folder, when, reservation = _reserve_folder(data_root, run_name)
+    folder, when, reservation = reserve_folder(data_root, run_name)
     root = data_root / folder
     layout = RunLayout(root, run_name)
     n = plan.max_session
