@@ -23,7 +23,7 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_run_log, strip_ansi
-from slm_bench.progress import ProgressFeed
+from slm_bench.progress import ProgressFeed, SummaryParser
 from slm_bench.runners import RunRequest, RunResult
 
 PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often
@@ -65,10 +65,15 @@ class ProcessRunner:
                 f"runner {self.name}: command '{argv[0]}' not found; {self.install_hint}"
             )
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
-        feed = ProgressFeed(
-            request.cell, request.max_session, request.max_frame, every_s=PROGRESS_EVERY_S
+        if request.max_session > 0 and request.max_frame > 0:
+            feed = ProgressFeed(
+                request.cell, request.max_session, request.max_frame, every_s=PROGRESS_EVERY_S
+            )
+        else:
+            feed = UnsizedProgress(request.cell)
+        returncode = _run_logged(
+            argv, cwd, request.log_path, request.time_limit_s, request.cell, feed
         )
-        returncode = _run_logged(argv, cwd, request.log_path, request.time_limit_s, feed)
         if returncode == "timeout":
             raise BenchError(
                 f"{request.cell}: run exceeded the time limit of {request.time_limit_s / 3600:g}h "
@@ -99,13 +104,42 @@ def _last_lines(path: Path, count: int, window: int = 64 * 1024) -> str:
     return " / ".join(lines[-count:]) or "(empty log)"
 
 
+class UnsizedProgress:
+    """Progress of a run whose size is not known (a search's trials): the session's frame and
+    MA, without totals or an ETA that would be made up; at most one line per PROGRESS_EVERY_S."""
+
+    def __init__(self, cell: str):
+        self.cell = cell
+        self.parser = SummaryParser()
+        self.last_echo: float | None = None
+
+    def feed(self, line: str) -> str | None:
+        summary = self.parser.feed(line)
+        now = time.monotonic()
+        if summary is None or (
+            self.last_echo is not None and now - self.last_echo < PROGRESS_EVERY_S
+        ):
+            return None
+        self.last_echo = now
+        session, fields = summary
+        text = f"[{self.cell}] session {session + 1} | frame {int(fields['frame'])}"
+        if "total_reward_ma" in fields:
+            text += f" | total_reward_ma {fields['total_reward_ma']:.2f}"
+        return text
+
+
 def _kill_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
 
 
 def _run_logged(
-    argv: list[str], cwd: Path, log_path: Path, time_limit_s: float, progress: ProgressFeed
+    argv: list[str],
+    cwd: Path,
+    log_path: Path,
+    time_limit_s: float,
+    cell: str,
+    progress: ProgressFeed | UnsizedProgress,
 ):
     """Run ``argv`` with output to ``log_path``; echo progress lines on stderr (frame N of
     max_frame, session k of n, ETA); kill its process group on timeout.
@@ -133,7 +167,6 @@ def _run_logged(
             raise SystemExit(128 + signum)
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        cell = progress.tracker.cell
         timer = threading.Thread(target=watchdog, name=f"time limit {cell}", daemon=True)
         timer.start()
         try:
