@@ -14,6 +14,7 @@ from workflow_helpers import planned_jobs, snakemake
 
 from slm_bench.cli import main as cli_main
 from slm_bench.config import Cell, build_matrix, load_config
+from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest
 from slm_bench.runners.process import embedded_runner, slm_lab_runner
 from slm_bench.seeds import cell_seed
@@ -120,3 +121,14 @@ def test_a_new_seed_is_new_remote_work(tmp_path):
     unseeded = run_fingerprint(spec_json, None)
     assert unseeded == hashlib.sha256(spec_json.read_bytes()).hexdigest()[:16]  # as before
     assert len({unseeded, run_fingerprint(spec_json, 7), run_fingerprint(spec_json, 8)}) == 3
+
+
+def test_the_slm_lab_runner_says_the_seed_is_not_applied(tmp_path, capfd):
+    import sys
+
+    from slm_bench.runners.process import ProcessRunner
+
+    runner = ProcessRunner(name="slm-lab", command=[sys.executable, "-c", "print('ran')"])
+    with pytest.raises(BenchError, match="no data folder"):
+        runner.run(replace(request(tmp_path, 42), cell=CELL))
+    assert f"[{CELL}] note: config seed not applied" in capfd.readouterr().err

@@ -65,6 +65,13 @@ class ProcessRunner:
                 f"runner {self.name}: command '{argv[0]}' not found; {self.install_hint}"
             )
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if request.seed is not None and not self.takes_seed:
+            print(
+                f"[{request.cell}] note: config seed not applied: `{argv[0]} run` draws its own"
+                " seeds (fixed seeds are for the embedded runner)",
+                file=sys.stderr,
+                flush=True,
+            )
         if request.max_session > 0 and request.max_frame > 0:
             feed = ProgressFeed(
                 request.cell, request.max_session, request.max_frame, every_s=PROGRESS_EVERY_S
