@@ -4,7 +4,7 @@ rule validate_spec:
     log:
         "results/logs/validate_spec/{env}/{algo}.log",
     params:
-        cell=cell_params,
+        cell=run_params,
         fingerprint=spec_fingerprint,
     script:
         "../scripts/validate_spec.py"

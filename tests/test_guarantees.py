@@ -284,3 +284,18 @@ def test_an_env_id_a_table_cannot_hold_leaves_everything_as_it_was(trained, tmp_
     assert not list(tree.workdir.rglob("INJECTED")) and not list(tmp_path.rglob("INJECTED"))
     tree.assert_table_and_cell_kept(PPO)
     tree.assert_table_and_cell_kept(A2C)
+
+
+def test_renaming_a_row_replans_the_table_not_the_training(trained, tmp_path):
+    """Label and target are what only the table shows: changing them never re-plans the run or
+    its upload (metrics.json, which names the label, and what reads it are rebuilt)."""
+    tree = Tree(trained, tmp_path / "w")
+    config = yaml.safe_load(tree.path("config.yaml").read_text())
+    config["envs"]["CartPole-v1"]["algorithms"]["ppo"]["label"] = "PPO (clip)"
+    config["envs"]["CartPole-v1"]["target"] = "> 450"
+    tree.path("config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    plan = tree.run("-n")
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    assert "write_row" in jobs and "write_benchmarks" in jobs, jobs
+    assert not {"validate_spec", "run_cell", "upload_run"} & set(jobs), jobs

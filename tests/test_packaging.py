@@ -175,7 +175,7 @@ def test_every_venv_the_makefile_creates_is_ignored() -> None:
 
 # Absolute paths of a developer's machine, and notes about how the project was developed.
 LEFTOVERS = re.compile(
-    r"(?<![\w.])/(?:work|root|home/\w+|Users/\w+)/|wheel cache|\bthe lead\b|\bhelper session",
+    r"(?<![\w.}])/(?:work|root|home/\w+|Users/\w+)/|wheel cache|\bthe lead\b|\bhelper session",
     re.IGNORECASE,
 )
 
