@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dstack_server import RECORDED, DstackServer, dstack_venv, redact_ps
-from standins import StandinDstack, use_standin
+from standins import StandinDstack, default_sigint, use_standin
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import console_line, running_message, trial_metrics_message
@@ -744,6 +744,7 @@ def start_runner_process(tmp_path: Path, standin: StandinDstack) -> subprocess.P
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from hf_helpers import CANARY_TOKEN, offline_hf_env, tree_bytes
 from hub_server import HubServer
-from standins import STATE_VAR, StandinDstack
+from standins import STATE_VAR, StandinDstack, default_sigint
 from workflow_helpers import REPO, SNAKEFILE, make_workdir, tiny_config
 
 from slm_bench.logs import console_line, upload_messages
@@ -155,6 +155,7 @@ class Pipeline:
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
+                preexec_fn=default_sigint,
             )
         self.started.append(process)
         return process

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 STANDIN = Path(__file__).resolve().parent / "dstack"
 STATE_VAR = "DSTACK_STANDIN_STATE"
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test stops with Ctrl-C (SIGINT): a shell starts
+    background jobs with SIGINT ignored, which the child would inherit, and then Python never
+    raises KeyboardInterrupt in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class StandinDstack:
