@@ -5,9 +5,8 @@ rule plot_env:
         plot=report(
             "results/plots/{env}_multi_trial_graph_mean_returns_ma_vs_frames.png",
             caption="../report/learning_curves.rst",
-            category=env_report_category,
-            subcategory="{env}",
-            labels={"env": "{env}", "page": "learning curves"},
+            category="Learning curves",
+            labels={"env": "{env}"},
         ),
     log:
         "results/logs/plot_env/{env}.log",
