@@ -17,6 +17,7 @@ import copy
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,8 +41,8 @@ from slm_bench.runners.embedded.trial import reserve_folder
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
 
 SEARCH_LOGGER = ("slm_lab.experiment.search", "run_ray_search")
-_FRAME_RE = r"frame:\s*([-+0-9.eE]+)"
-_MA_RE = r"total_reward_ma:\s*([-+0-9.eEnaif]+)"
+_FRAME_RE = re.compile(r"frame:\s*([-+0-9.eE]+)")
+_MA_RE = re.compile(r"total_reward_ma:\s*([-+0-9.eEnaif]+)")
 
 
 def set_path(body: dict, path: str, value: object) -> None:
@@ -83,9 +84,6 @@ def _trial_body(spec: Mapping, values: Mapping[str, object], single_session: boo
 def _watch(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay) -> bool:
     """Relay the trial's console lines; report (frame, MA) checkpoints to Optuna and stop the
     trial when the pruner says so. True when pruned."""
-    import re
-
-    frame_re, ma_re = re.compile(_FRAME_RE), re.compile(_MA_RE)
     last_ma: float | None = None
     assert process.stdout is not None
     for line in process.stdout:
@@ -93,13 +91,13 @@ def _watch(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay
         if not prunable:
             continue
         plain = strip_ansi(line)
-        ma = ma_re.search(plain)
+        ma = _MA_RE.search(plain)
         if ma and "trial_metrics" not in plain:
             try:
                 last_ma = float(ma.group(1))
             except ValueError:
                 last_ma = None
-        frame = frame_re.search(plain)
+        frame = _FRAME_RE.search(plain)
         if frame and last_ma is not None and math.isfinite(last_ma):
             trial.report(last_ma, int(float(frame.group(1))))
             last_ma = None
