@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +23,58 @@ DIR_MODE = 0o777
 _ATTEMPTS = 100
 
 
+_HOST = socket.gethostname()
+
+
 def _temp_name(final: Path, suffix: str) -> Path:
-    """A hidden name beside ``final`` that a glob for ``final``'s pattern does not match."""
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}{suffix}")
+    """A hidden name beside ``final`` that a glob for ``final``'s pattern does not match.
+
+    It carries the writer's pid and host, so a later writer can tell a temp left by a killed
+    process (removed) from one another process is still writing (kept)."""
+    return final.with_name(f".{final.name}.{os.getpid()}@{_HOST}.{secrets.token_hex(4)}{suffix}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    try:  # a killed process nobody has reaped yet (a container's pid 1 may never) is dead
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def remove_dead_temps(final: str | os.PathLike) -> list[Path]:
+    """Remove the temps beside ``final`` whose writer, on this host, is no longer running.
+
+    A SIGKILL (or a lost machine) mid-write leaves its temp file or ``.partial`` folder behind;
+    nothing reads those names, but they hold disk space and look like data in a store. Temps of
+    a live process, or written on another host sharing the folder, are left alone."""
+    final = Path(final)
+    pattern = re.compile(
+        rf"\.{re.escape(final.name)}\.(\d+)@(.+)\.[0-9a-f]{{8}}\.(?:tmp|partial)\Z"
+    )
+    removed = []
+    if not final.parent.is_dir():
+        return removed
+    for entry in final.parent.iterdir():
+        match = pattern.match(entry.name)
+        if not match or match[2] != _HOST or _pid_alive(int(match[1])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def _create_temp_file(final: Path) -> tuple[int, Path]:
+    remove_dead_temps(final)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(_ATTEMPTS):
         tmp = _temp_name(final, ".tmp")
@@ -38,6 +86,7 @@ def _create_temp_file(final: Path) -> tuple[int, Path]:
 
 
 def _create_temp_dir(final: Path) -> Path:
+    remove_dead_temps(final)
     for _ in range(_ATTEMPTS):
         tmp = _temp_name(final, ".partial")
         try:
@@ -98,6 +147,17 @@ def copy_file(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return Path(dest)
 
 
+def _recover_old(final: Path, old: Path) -> None:
+    """Finish a swap a kill interrupted: between its two renames ``final`` is missing and its
+    last good content is in ``old`` (put back); after them only the cleanup was left."""
+    if not old.is_dir():
+        return
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(old, final)
+
+
 @contextmanager
 def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success it replaces ``final`` in one rename.
@@ -106,11 +166,12 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    old = final.with_name(f".{final.name}.old")
+    _recover_old(final, old)
     tmp = _create_temp_dir(final)
     try:
         yield tmp
         if final.exists():
-            old = final.with_name(f".{final.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(final, old)
             os.replace(tmp, final)

@@ -121,8 +121,8 @@ class ProgressTracker:
 
 # -- from a log -------------------------------------------------------------------------------
 
-_SESSION = re.compile(r"session (\d+) \S+ \[(?:train|eval)\]")
-_RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \|")  # a new log record
+_SESSION = re.compile(r"(?:Trial (\d+) )?session (\d+) \S+ \[(?:train|eval)\]")
+RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \|")  # a new log record
 _FIELD = re.compile(r"\b(total_reward_ma|frame|fps):(\S+)")
 
 
@@ -144,13 +144,15 @@ class SummaryParser:
 
     def __init__(self) -> None:
         self.session: int | None = None
+        self.trial = 0  # of the last summary (a search's trials are told apart by it)
         self.fields: dict[str, float] = {}
 
     def feed(self, line: str) -> tuple[int, dict[str, float]] | None:
         line = strip_ansi(line)
         if match := _SESSION.search(line):
-            self.session, self.fields = int(match.group(1)), {}
-        elif _RECORD.match(line):
+            self.session, self.fields = int(match.group(2)), {}
+            self.trial = int(match.group(1) or 0)
+        elif RECORD.match(line):
             self.session = None
         if self.session is None:
             return None

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,6 +112,67 @@ def test_temp_names_are_hidden_and_distinct(tmp_path: Path) -> None:
         assert len(temps) == 2 and all(name.startswith(".row.json.") for name in temps)
     # The handle closed last (the outer one) is the one renamed last.
     assert final.read_text() == "1"
+
+
+def killed_mid_write(final: Path, kind: str) -> None:
+    """A real process that SIGKILLs itself halfway through a staged folder or a file write."""
+    body = {
+        "dir": "with atomic.staged_dir(final) as tmp:\n    (tmp / 'half.txt').write_text('half')",
+        "file": "with atomic.open_atomic(final, 'w') as handle:\n    handle.write('half')"
+        "\n    handle.flush()",
+    }[kind]
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from slm_bench import atomic
+        final = Path({str(final)!r})
+        """
+    ) + body.replace("half')", "half'); os.kill(os.getpid(), signal.SIGKILL)", 1)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+@pytest.mark.parametrize("kind", ["dir", "file"])
+def test_the_next_write_removes_the_temp_a_killed_writer_left(tmp_path: Path, kind: str) -> None:
+    final = tmp_path / ("hf_data" if kind == "dir" else "BENCHMARKS.md")
+    killed_mid_write(final, kind)
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(f".{final.name}."), leftovers
+    assert not final.exists()
+
+    if kind == "dir":
+        with atomic.staged_dir(final) as staged:
+            (staged / "good.txt").write_text("good")
+    else:
+        atomic.write_text(final, "good")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [final.name]
+
+
+def test_temps_of_a_live_writer_or_another_host_are_kept(tmp_path: Path) -> None:
+    final = tmp_path / "hf_data"
+    elsewhere = tmp_path / f".hf_data.1@not-{socket.gethostname()}.0123abcd.partial"
+    elsewhere.mkdir()
+    with atomic.staged_dir(final) as outer:
+        (outer / "a.txt").write_text("a")
+        # Another writer of the same name while this one (alive) is still staging.
+        assert atomic.remove_dead_temps(final) == []
+        assert outer.is_dir() and elsewhere.is_dir()
+    assert elsewhere.is_dir() and [p.name for p in final.iterdir()] == ["a.txt"]
+
+
+def test_a_swap_cut_between_its_renames_is_recovered(tmp_path: Path) -> None:
+    """A kill between 'final -> .old' and 'temp -> final' leaves only ``.old``: the next
+    stage puts the last good folder back before anything else, so a failure keeps it."""
+    final = tmp_path / "hf_data"
+    old = tmp_path / ".hf_data.old"
+    old.mkdir()
+    (old / "good.txt").write_text("good")
+    with pytest.raises(RuntimeError), atomic.staged_dir(final) as staged:
+        (staged / "half.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert [p.name for p in final.iterdir()] == ["good.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf_data"]
 
 
 def test_open_atomic_rejects_other_modes(tmp_path: Path) -> None:

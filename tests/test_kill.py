@@ -134,6 +134,8 @@ def test_sigkill_mid_upload_keeps_the_run_and_retries_only_the_upload(trained, t
         name: digest for name, digest in run_files.items() if not name.endswith("_optim.pt")
     }
     assert not local.exists()  # removed only once the store's copy was verified
+    # The killed upload's half copy is gone too (its writer is dead): only the folder is left.
+    assert [p.name for p in (workdir / STORE).iterdir() if folder in p.name] == [folder]
     text = (workdir / TABLE).read_text()
     assert f"[{folder}](" in text and text.count("| A2C |") == 1
     assert tree_digest(workdir / PPO) == ppo

@@ -49,4 +49,4 @@ def test_a_sized_run_shows_session_k_of_n_frame_of_max_frame_and_eta(tmp_path, c
 
 def test_a_run_of_unknown_size_shows_no_made_up_totals(tmp_path, capfd):
     (line,) = progress_lines(tmp_path, capfd)  # e.g. a search: its trials have their budgets
-    assert line == "[CartPole-v1/dqn] session 2 | frame 20000 | total_reward_ma 58.09"
+    assert line == "[CartPole-v1/dqn] trial 0 session 2 | frame 20000 | total_reward_ma 58.09"

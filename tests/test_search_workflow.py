@@ -14,7 +14,9 @@ import pytest
 from workflow_helpers import make_workdir, planned_jobs, snakemake
 
 from slm_bench.errors import BenchError
+from slm_bench.progress import SummaryParser
 from slm_bench.run_folder import read_run_folder, require_train
+from slm_bench.search.driver import TrialRelay
 
 TINY = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"
 CELL = "results/CartPole-v1/ppo"
@@ -40,7 +42,9 @@ def test_search_failed_cell_then_apply_plans_exactly_its_retrain(tmp_path):
     assert json.loads((workdir / "results/search/failed_cells.json").read_text()) == [
         "CartPole-v1/ppo"
     ]  # a 2e3-frame PPO misses "> 400": it is the cell to search
-    assert "trial 2 of 2 done" in (workdir / CELL / "search" / "search.log").read_text()
+    search_log = (workdir / CELL / "search" / "search.log").read_text()
+    assert "trial 2 of 2 done" in search_log
+    assert "Trial 1 session 0 ppo_tiny_t1_s0 [train]" in search_log  # numbered as SLM-Lab's
     with open(workdir / CELL / "search" / "trials.csv", newline="") as handle:
         trials = list(csv.DictReader(handle))
     assert [row["trial"] for row in trials] == ["0", "1"]
@@ -80,3 +84,37 @@ def test_search_failed_cell_then_apply_plans_exactly_its_retrain(tmp_path):
     assert {"validate_spec", "run_cell", "write_row", "plot_env", "write_benchmarks"} <= set(jobs)
     assert all(count == 1 for count in jobs.values()), jobs
     assert not any("search" in rule for rule in jobs), jobs
+
+
+def test_parallel_trials_reach_the_log_as_whole_records_numbered_by_trial():
+    """Two trials' summaries arriving line by line, interleaved: each reaches the search log as
+    one piece, renamed to its trial, so a reader never pairs one trial's frame with another's MA."""
+    written: list[str] = []
+    first, second = TrialRelay(1, written.append), TrialRelay(2, written.append)
+
+    def summary(ma: str, frame: str) -> list[str]:
+        return [
+            "2026-11-29 23:43:49 | INFO | PID:7 | slm_lab.agent:log_summary | Trial 0 session 0"
+            " ppo_tiny_t0_s0 [train]\n",
+            f"total_reward:1    total_reward_ma:{ma}  loss:0.5\n",
+            f"frame:{frame}    wall_t:18\n",
+        ]
+
+    for line_a, line_b in zip(
+        summary("11.0", "1.00e+03"), summary("-22.0", "2.00e+03"), strict=True
+    ):
+        first.feed(line_a)
+        second.feed(line_b)
+    first.flush()
+    second.flush()
+
+    assert len(written) == 2
+    assert written[0].startswith("2026") and "Trial 1 session 0 ppo_tiny_t1_s0" in written[0]
+    assert "total_reward_ma:11.0" in written[0] and "frame:1.00e+03" in written[0]
+    assert "Trial 2 session 0 ppo_tiny_t2_s0" in written[1] and "ma:-22.0" in written[1]
+    parser = SummaryParser()
+    parsed = [result for record in written for line in record.splitlines() if
+              (result := parser.feed(line))]  # fmt: skip
+    assert [(fields["frame"], fields["total_reward_ma"]) for _, fields in parsed] == [
+        (1000.0, 11.0), (2000.0, -22.0)
+    ]  # fmt: skip

@@ -129,7 +129,8 @@ class UnsizedProgress:
             return None
         self.last_echo = now
         session, fields = summary
-        text = f"[{self.cell}] session {session + 1} | frame {int(fields['frame'])}"
+        text = f"[{self.cell}] trial {self.parser.trial} session {session + 1}"
+        text += f" | frame {int(fields['frame'])}"
         if "total_reward_ma" in fields:
             text += f" | total_reward_ma {fields['total_reward_ma']:.2f}"
         return text

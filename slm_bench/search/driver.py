@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ import optuna
 from slm_bench.errors import BenchError
 from slm_bench.logs import output_message, running_message, strip_ansi, trial_metrics_message
 from slm_bench.metrics import SCALAR_KEYS
+from slm_bench.progress import RECORD
 from slm_bench.run_folder import FOLDER_TS_FORMAT, folder_prefix, load_json
 from slm_bench.runners.embedded.console import Console
 from slm_bench.runners.embedded.output import write_slm_json
@@ -43,6 +44,8 @@ from slm_bench.search.space import SearchSpace, read_space, trial_budget
 SEARCH_LOGGER = ("slm_lab.experiment.search", "run_ray_search")
 _FRAME_RE = re.compile(r"frame:\s*([-+0-9.eE]+)")
 _MA_RE = re.compile(r"total_reward_ma:\s*([-+0-9.eEnaif]+)")
+_TRIAL_ZERO = re.compile(r"\bTrial 0 (?=session |done)")
+_SESSION_OF_T0 = re.compile(r"_t0_s(?=\d)")
 
 
 def set_path(body: dict, path: str, value: object) -> None:
@@ -81,13 +84,44 @@ def _trial_body(spec: Mapping, values: Mapping[str, object], single_session: boo
     return body
 
 
+class TrialRelay:
+    """A trial's console lines into the search log, whole records at a time and numbered as
+    SLM-Lab's search numbers them (``Trial 3 session 0 NAME_t3_s0``): each trial runs as a
+    ``train`` of its own (trial 0 to itself), and parallel trials must not interleave inside a
+    multi-line checkpoint summary, or a reader would pair one trial's frame with another's MA."""
+
+    def __init__(self, index: int, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.renames = ((_TRIAL_ZERO, f"Trial {index} "), (_SESSION_OF_T0, f"_t{index}_s"))
+        self.record: list[str] = []
+
+    def feed(self, line: str) -> None:
+        if RECORD.match(strip_ansi(line)):
+            self.flush()
+        for pattern, new in self.renames:
+            line = pattern.sub(new, line)
+        self.record.append(line)
+
+    def flush(self) -> None:
+        if self.record:
+            self.write("".join(self.record))
+            self.record = []
+
+
 def _watch(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay) -> bool:
     """Relay the trial's console lines; report (frame, MA) checkpoints to Optuna and stop the
     trial when the pruner says so. True when pruned."""
+    try:
+        return _watch_lines(process, trial, prunable, relay)
+    finally:
+        relay.flush()
+
+
+def _watch_lines(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay) -> bool:
     last_ma: float | None = None
     assert process.stdout is not None
     for line in process.stdout:
-        relay(line)
+        relay.feed(line)
         if not prunable:
             continue
         plain = strip_ansi(line)
@@ -140,7 +174,7 @@ def _run_one(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     outcome = TrialOutcome(index, {})
-    if _watch(process, trial, prunable, relay):
+    if _watch(process, trial, prunable, TrialRelay(index, relay)):
         outcome.state = "pruned"
         return outcome
     if process.wait() != 0:

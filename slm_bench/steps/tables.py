@@ -203,10 +203,7 @@ def write_benchmarks(
         spec_root(config),
         base_doc=None if only else base_benchmarks(config),
     )
-    staged = Path(out_staged)
-    for leftover in staged.parent.glob(f".{staged.name}.*.tmp"):  # from a killed earlier write
-        leftover.unlink(missing_ok=True)
-    write_text(staged, text)
+    write_text(out_staged, text)  # also removes the temp of a killed earlier write
 
 
 def base_benchmarks(config: dict) -> Path | None:
