@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def test_search_failed_cell_then_apply_plans_exactly_its_retrain(tmp_path):
         "CartPole-v1/ppo"
     ]  # a 2e3-frame PPO misses "> 400": it is the cell to search
     search_log = (workdir / CELL / "search" / "search.log").read_text()
-    assert "trial 2 of 2 done" in search_log
+    # One line per finished trial, trials numbered as their folders (t0, t1).
+    assert re.search(r"trial [01] done \(2 of 2\): total_reward_ma \S+ \| best so far", search_log)
     assert "Trial 1 session 0 ppo_tiny_t1_s0 [train]" in search_log  # numbered as SLM-Lab's
     with open(workdir / CELL / "search" / "trials.csv", newline="") as handle:
         trials = list(csv.DictReader(handle))
@@ -94,8 +96,8 @@ def test_parallel_trials_reach_the_log_as_whole_records_numbered_by_trial():
 
     def summary(ma: str, frame: str) -> list[str]:
         return [
-            "2026-11-29 23:43:49 | INFO | PID:7 | slm_lab.agent:log_summary | Trial 0 session 0"
-            " ppo_tiny_t0_s0 [train]\n",
+            "\x1b[32m2026-11-29 23:43:49\x1b[0m | INFO | PID:7 | slm_lab.agent:log_summary |"
+            " \x1b[1mTrial 0 session 0 ppo_tiny_t0_s0 [train]\n",  # coloured, as the console writes
             f"total_reward:1    total_reward_ma:{ma}  loss:0.5\n",
             f"frame:{frame}    wall_t:18\n",
         ]
@@ -109,7 +111,8 @@ def test_parallel_trials_reach_the_log_as_whole_records_numbered_by_trial():
     second.flush()
 
     assert len(written) == 2
-    assert written[0].startswith("2026") and "Trial 1 session 0 ppo_tiny_t1_s0" in written[0]
+    assert written[0].startswith("\x1b[32m2026")
+    assert "Trial 1 session 0 ppo_tiny_t1_s0" in written[0]
     assert "total_reward_ma:11.0" in written[0] and "frame:1.00e+03" in written[0]
     assert "Trial 2 session 0 ppo_tiny_t2_s0" in written[1] and "ma:-22.0" in written[1]
     parser = SummaryParser()

@@ -44,7 +44,7 @@ from slm_bench.search.space import SearchSpace, read_space, trial_budget
 SEARCH_LOGGER = ("slm_lab.experiment.search", "run_ray_search")
 _FRAME_RE = re.compile(r"frame:\s*([-+0-9.eE]+)")
 _MA_RE = re.compile(r"total_reward_ma:\s*([-+0-9.eEnaif]+)")
-_TRIAL_ZERO = re.compile(r"\bTrial 0 (?=session |done)")
+_TRIAL_ZERO = re.compile(r"Trial 0 (?=session |done)")  # no \b: a colour code ends in "m"
 _SESSION_OF_T0 = re.compile(r"_t0_s(?=\d)")
 
 
@@ -307,13 +307,14 @@ def run_search(
             else:
                 study.tell(trial, outcome.score)
             outcomes.append(outcome)
+            done = len(outcomes)
             finished = [o for o in outcomes if o.state == "complete" and math.isfinite(o.score)]
             if finished:
                 best[:] = [max(finished, key=lambda o: o.score)]
+            top = f"{best[0].score:.2f} (trial {best[0].index})" if best else "none yet"
         score = f"{outcome.score:.2f}" if outcome.state == "complete" else outcome.state
-        top = f"{best[0].score:.2f} (trial {best[0].index})" if best else "none yet"
         say(
-            f"search {spec_name}: trial {index + 1} of {n_trials} done:"
+            f"search {spec_name}: trial {index} done ({done} of {n_trials}):"
             f" total_reward_ma {score} | best so far {top}"
         )
 
