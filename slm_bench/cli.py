@@ -77,6 +77,7 @@ def run_command(args: argparse.Namespace) -> int:
             run_name=run_name(args.spec_name, sets),
             data_root=Path("data"),
             workers=max(1, args.workers),
+            seed=args.seed,
         )
         return 0
     run_trial(

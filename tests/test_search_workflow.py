@@ -17,7 +17,8 @@ from workflow_helpers import make_workdir, planned_jobs, snakemake
 from slm_bench.errors import BenchError
 from slm_bench.progress import SummaryParser
 from slm_bench.run_folder import read_run_folder, require_train
-from slm_bench.search.driver import TrialRelay
+from slm_bench.search.driver import TrialRelay, trial_seed
+from slm_bench.seeds import cell_seed
 
 TINY = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"
 CELL = "results/CartPole-v1/ppo"
@@ -27,7 +28,7 @@ def search_config() -> dict:
     settings = {"max_frame": 2000, "num_envs": 1, "max_session": 1, "log_frequency": 500}
     ppo = {"label": "PPO", "spec_file": "specs/tiny_search.yaml", "spec_name": "ppo_tiny"}
     envs = {"CartPole-v1": {"settings": settings, "target": "> 400", "algorithms": {"ppo": ppo}}}
-    return {"runner": "embedded", "store": "local", "envs": envs}
+    return {"runner": "embedded", "store": "local", "seed": 7, "envs": envs}
 
 
 @pytest.mark.slow
@@ -47,6 +48,8 @@ def test_search_failed_cell_then_apply_plans_exactly_its_retrain(tmp_path):
     # One line per finished trial, trials numbered as their folders (t0, t1).
     assert re.search(r"trial [01] done \(2 of 2\): total_reward_ma \S+ \| best so far", search_log)
     assert "Trial 1 session 0 ppo_tiny_t1_s0 [train]" in search_log  # numbered as SLM-Lab's
+    for trial in (0, 1):  # the config's seed fixes each trial's sessions, as SLM-Lab numbers them
+        assert f"seeds [{trial_seed(cell_seed(7, 'CartPole-v1/ppo'), trial)}]" in search_log
     with open(workdir / CELL / "search" / "trials.csv", newline="") as handle:
         trials = list(csv.DictReader(handle))
     assert [row["trial"] for row in trials] == ["0", "1"]

@@ -9,6 +9,11 @@ into one search folder laid out as SLM-Lab's (``{name}_spec.json`` with ``meta.t
 the search block, trials ``t0..tN``, ``info/{name}_experiment_df.csv``,
 ``info/{name}_trial_data_dict.json``), so SLM-Lab's retro-analysis could read it, and the log
 holds one ``trial_metrics:`` line per trial, as SLM-Lab's search log does.
+
+Trial i's sessions are seeded from ``base + 1e5 * i`` as SLM-Lab's are, ``base`` being the
+search's start time or, with a fixed seed (the config's ``seed``, through the cell's), that seed,
+which also seeds the TPE sampler: one worker then repeats a search exactly; with several at
+once, which trials have finished when the sampler suggests the next values can differ.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -142,6 +148,13 @@ def _watch_lines(process: subprocess.Popen, trial: optuna.Trial, prunable: bool,
     return False
 
 
+def trial_seed(base: int, index: int) -> int:
+    """Trial ``index``'s base seed: SLM-Lab seeds a search's session ``1e5 * trial + 1e3 *
+    session + base``; the trial adds ``1e3 * session`` itself. Never the bare time per trial:
+    trials started in the same second would share every seed."""
+    return int(base + 100_000 * index) % 2**32
+
+
 def _run_one(
     index: int,
     trial: optuna.Trial,
@@ -150,6 +163,7 @@ def _run_one(
     scratch: Path,
     prunable: bool,
     relay,
+    seed: int,
 ) -> TrialOutcome:
     workdir = scratch / f"trial_{index}"
     workdir.mkdir(parents=True)
@@ -160,6 +174,8 @@ def _run_one(
         "-m",
         "slm_bench",
         "run",
+        "--seed",
+        str(seed),
         "--",
         str(spec_path.resolve()),
         spec_name,
@@ -277,6 +293,7 @@ def run_search(
             min_resource=int(scheduler.get("grace_period", 1)),
             reduction_factor=int(scheduler.get("reduction_factor", 4)),
         )
+    base_seed = int(time.time()) if seed is None else seed
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner
@@ -295,7 +312,16 @@ def run_search(
         values = space.values(trial.params)
         body = _trial_body(spec, values, single_session)
         try:
-            outcome = _run_one(index, trial, body, spec_name, scratch, scheduler is not None, relay)
+            outcome = _run_one(
+                index,
+                trial,
+                body,
+                spec_name,
+                scratch,
+                scheduler is not None,
+                relay,
+                trial_seed(base_seed, index),
+            )
         except (OSError, StopIteration, ValueError) as error:
             outcome = TrialOutcome(index, {}, state="failed", error=f"trial {index}: {error}")
         outcome.values = values

@@ -58,7 +58,7 @@ def search_cell(
         partial_log,
         search_dir / "journal.json",
         threads,
-        fingerprint=hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16],
+        fingerprint=_fingerprint(spec, cell.seed),
         mode="search",
     )
     result = make_runner(config["runner"], runner_options(config, threads)).run(request)
@@ -84,6 +84,12 @@ def search_cell(
         f"{cell.key}: best of {len(trials)} trials: trial {best['trial']} total_reward_ma"
         f" {best['total_reward_ma']:.2f} with {best['values']}"
     )
+
+
+def _fingerprint(spec: dict, seed: int | None) -> str:
+    """The search's work: the resolved spec and, when fixed, the seed (as a train run's)."""
+    text = json.dumps(spec, sort_keys=True) + ("" if seed is None else f"\nseed {seed}")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _patch(cell: Cell, values: dict) -> str:

@@ -89,7 +89,8 @@ def cell_run_request(
 
     The embedded runner gets the spec file's absolute path; SLM-Lab and dstack the path as the
     row names it (relative to the checkout). A train run is sized (sessions, frames) for the
-    progress lines and takes the cell's seed; a search's trials have their own budgets.
+    progress lines; a search's trials have their own budgets. Both take the cell's seed (a
+    search derives each trial's from it).
     """
     spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
     train = mode == "train"
@@ -107,7 +108,7 @@ def cell_run_request(
         fingerprint=fingerprint,
         max_session=(cell.settings.max_session or 0) if train else 0,
         max_frame=(cell.settings.max_frame or 0) if train else 0,
-        seed=cell.seed if train else None,
+        seed=cell.seed,
     )
 
 
