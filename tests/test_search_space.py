@@ -12,7 +12,7 @@ import yaml
 from slm_bench.errors import BenchError
 from slm_bench.search.patch import unified_diff, write_values, yaml_scalar
 from slm_bench.search.space import read_space, rule_budget, trial_budget
-from slm_bench.spec import resolve_spec
+from slm_bench.spec import resolve_spec, spec_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "search" / "tiny_search.yaml"
@@ -154,3 +154,41 @@ def test_patch_writes_out_a_merged_sub_mapping_whole(tmp_path):
     assert resolve_spec(spec_file, "a2c_cartpole", sets) == cartpole
     assert resolve_spec(spec_file, "a2c_acrobot", sets) == acrobot
     assert new.count("${max_frame}") == text.count("${max_frame}")
+
+
+PROJECT_SPECS = sorted((Path(__file__).parents[1] / "specs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("spec_file", PROJECT_SPECS, ids=lambda p: p.name)
+def test_the_projects_search_blocks_are_in_budget_and_patchable(spec_file, tmp_path):
+    """Every search block shipped in specs/: within the budget rule (no warning), each searched
+    key set in the resolved spec (a patch overrides a value, never invents a key), and the
+    patch for its lower bounds re-resolves to exactly those values."""
+    searched = 0
+    for name in spec_names(spec_file):
+        spec = resolve_spec(spec_file, name, {"max_frame": 1000})
+        if "search" not in spec:
+            continue
+        searched += 1
+        where = f"{spec_file.name}: {name}"
+        space = read_space(spec, where)
+        planned, warnings = trial_budget(spec, space, where)
+        assert warnings == [] and planned == rule_budget(len(space.dimensions)), where
+        for path in space.paths:
+            node = spec
+            for key in path.split("."):
+                assert isinstance(node, dict) and key in node, f"{where}: {path} is not set"
+                node = node[key]
+        copy = shutil.copy(spec_file, tmp_path / spec_file.name)
+        values = {d.path: d.args[0] for d in space.dimensions}
+        text = Path(copy).read_text()
+        sets = {"max_frame": "1000"}
+        Path(copy).write_text(write_values(text, Path(copy), spec_file.name, name, values, sets))
+        patched = resolve_spec(copy, name, {"max_frame": 1000})
+        for path, value in values.items():
+            node = patched
+            for key in path.split("."):
+                node = node[key]
+            assert node == value, f"{where}: {path}"
+        shutil.copy(spec_file, copy)
+    assert searched or "search:" not in spec_file.read_text()
