@@ -175,7 +175,7 @@ class ProgressFeed:
         feed = ProgressFeed(request.cell, n_sessions, max_frame)
         for raw in proc.stdout:
             if line := feed.feed(raw.decode(errors="replace")):
-                print(line, file=sys.stderr, flush=True)
+                write_line(line)  # slm_bench.terminal: one write per line
     """
 
     def __init__(

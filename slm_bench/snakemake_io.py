@@ -21,6 +21,7 @@ from typing import TextIO
 from slm_bench.config import Cell
 from slm_bench.errors import BenchError
 from slm_bench.failures import clear_failure, failure_dir, record_failure
+from slm_bench.terminal import write_line
 
 Say = Callable[[str], None]
 
@@ -66,7 +67,7 @@ def job_context(smk) -> Iterator[Say]:
         if log is not None:
             with suppress(OSError):
                 print(message, file=log, flush=True)
-        print(message, file=sys.stderr, flush=True)
+        write_line(message)
 
     try:
         yield say

@@ -25,6 +25,7 @@ from slm_bench.errors import BenchError
 from slm_bench.logs import read_run_log, strip_ansi
 from slm_bench.progress import ProgressFeed, SummaryParser
 from slm_bench.runners import RunRequest, RunResult
+from slm_bench.terminal import write_line
 
 PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often
 # The time-limit watchdog sleeps at most this long at a time: a single wait on a huge limit
@@ -66,11 +67,9 @@ class ProcessRunner:
             )
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
         if request.seed is not None and not self.takes_seed:
-            print(
+            write_line(
                 f"[{request.cell}] note: config seed not applied: `{argv[0]} run` draws its own"
-                " seeds (fixed seeds are for the embedded runner)",
-                file=sys.stderr,
-                flush=True,
+                " seeds (fixed seeds are for the embedded runner)"
             )
         if request.max_session > 0 and request.max_frame > 0:
             feed = ProgressFeed(
@@ -181,7 +180,7 @@ def _run_logged(
             for raw in proc.stdout:
                 log.write(raw)
                 if line := progress.feed(raw.decode(errors="replace")):
-                    print(line, file=sys.stderr, flush=True)
+                    write_line(line)
             returncode = proc.wait()
         finally:
             finished.set()

@@ -7,19 +7,19 @@ ten cells can tell them apart.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
 from slm_bench.durations import parse_duration
 from slm_bench.runners.dstack.diagnosis import waiting_for_capacity, waiting_reason
 from slm_bench.runners.dstack.runs import RunState
+from slm_bench.terminal import write_line
 
 CANCEL_COMMAND = "snakemake --workflow-profile profiles/dstack cancel"
 
 
 def say_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    write_line(line)
 
 
 def retry_window_s(task: dict) -> float | None:
