@@ -8,7 +8,6 @@ is only what a search leaves in the spec file, once applied.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -23,7 +22,7 @@ from slm_bench.search.results import best_trial, read_trials
 from slm_bench.search.space import read_space, trial_budget
 from slm_bench.spec import resolve_spec
 from slm_bench.steps import read_record, runner_options, store_from_config
-from slm_bench.steps.cell import cell_run_request
+from slm_bench.steps.cell import cell_run_request, work_fingerprint
 
 SOLVED = "✅"
 
@@ -58,7 +57,7 @@ def search_cell(
         partial_log,
         search_dir / "journal.json",
         threads,
-        fingerprint=_fingerprint(spec, cell.seed),
+        fingerprint=work_fingerprint(json.dumps(spec, sort_keys=True).encode(), cell.seed),
         mode="search",
     )
     result = make_runner(config["runner"], runner_options(config, threads)).run(request)
@@ -84,12 +83,6 @@ def search_cell(
         f"{cell.key}: best of {len(trials)} trials: trial {best['trial']} total_reward_ma"
         f" {best['total_reward_ma']:.2f} with {best['values']}"
     )
-
-
-def _fingerprint(spec: dict, seed: int | None) -> str:
-    """The search's work: the resolved spec and, when fixed, the seed (as a train run's)."""
-    text = json.dumps(spec, sort_keys=True) + ("" if seed is None else f"\nseed {seed}")
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _patch(cell: Cell, values: dict) -> str:

@@ -112,13 +112,18 @@ def cell_run_request(
     )
 
 
-def run_fingerprint(spec_json: Path, seed: int | None) -> str:
-    """The run's work: the resolved spec and, when fixed, the seed (a remote run is re-attached
-    only for the same work; a new seed is a new run)."""
-    digest = hashlib.sha256(Path(spec_json).read_bytes())
+def work_fingerprint(spec: bytes, seed: int | None) -> str:
+    """A run's or a search's work: the resolved spec and, when fixed, the seed (a remote run is
+    re-attached only for the same work; a new seed is new work)."""
+    digest = hashlib.sha256(spec)
     if seed is not None:
         digest.update(f"\nseed {seed}".encode())
     return digest.hexdigest()[:16]
+
+
+def run_fingerprint(spec_json: Path, seed: int | None) -> str:
+    """The train run's work, from the cell's spec.json."""
+    return work_fingerprint(Path(spec_json).read_bytes(), seed)
 
 
 def run_cell(
