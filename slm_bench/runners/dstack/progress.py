@@ -18,10 +18,6 @@ from slm_bench.terminal import write_line
 CANCEL_COMMAND = "snakemake --workflow-profile profiles/dstack cancel"
 
 
-def say_stderr(line: str) -> None:
-    write_line(line)
-
-
 def retry_window_s(task: dict) -> float | None:
     """How long dstack keeps a run waiting for capacity (the task's retry duration), if it
     retries on no-capacity at all."""
@@ -42,7 +38,7 @@ class Progress:
         cell: str,
         heartbeat_s: float,
         window_s: float | None,
-        say: Callable[[str], None] = say_stderr,
+        say: Callable[[str], None] = write_line,
         clock: Callable[[], float] = time.time,
     ):
         self.cell = cell

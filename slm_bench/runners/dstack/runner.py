@@ -41,7 +41,6 @@ from slm_bench.runners.dstack.progress import (
     Progress,
     left_running_line,
     retry_window_s,
-    say_stderr,
 )
 from slm_bench.runners.dstack.runs import RunState, index_runs
 from slm_bench.runners.dstack.task import (
@@ -52,6 +51,7 @@ from slm_bench.runners.dstack.task import (
     next_run_name,
 )
 from slm_bench.runners.dstack.task import plan_task as build_plan
+from slm_bench.terminal import write_line
 
 PS_PAGE_SIZE = 100
 MISSING_POLLS_TOLERATED = 3
@@ -74,7 +74,7 @@ class DstackRunner:
         self.sources.inner_runner(self.opts)  # slm-lab without a checkout fails here
         self.sleep = time.sleep  # seams for the polling benchmark and the tests
         self.clock = time.monotonic
-        self.say = say_stderr
+        self.say = write_line
         self.invocation = f"{os.getpid()}@{now()}"
         secrets = [os.environ.get(name, "") for name in self.opts["env"]]
         self.cli = DstackCli(self.opts["dstack_bin"], secrets=secrets)
