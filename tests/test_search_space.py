@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from slm_bench.errors import BenchError
+from slm_bench.runners.embedded.spec_reader import lookup
 from slm_bench.search.patch import unified_diff, write_values, yaml_scalar
 from slm_bench.search.space import read_space, rule_budget, trial_budget
 from slm_bench.spec import resolve_spec, spec_names
@@ -156,6 +157,7 @@ def test_patch_writes_out_a_merged_sub_mapping_whole(tmp_path):
     assert new.count("${max_frame}") == text.count("${max_frame}")
 
 
+NOT_SET = object()
 PROJECT_SPECS = sorted((Path(__file__).parents[1] / "specs").glob("*.yaml"))
 
 
@@ -175,20 +177,12 @@ def test_the_projects_search_blocks_are_in_budget_and_patchable(spec_file, tmp_p
         planned, warnings = trial_budget(spec, space, where)
         assert warnings == [] and planned == rule_budget(len(space.dimensions)), where
         for path in space.paths:
-            node = spec
-            for key in path.split("."):
-                assert isinstance(node, dict) and key in node, f"{where}: {path} is not set"
-                node = node[key]
-        copy = shutil.copy(spec_file, tmp_path / spec_file.name)
+            assert lookup(spec, path, NOT_SET) is not NOT_SET, f"{where}: {path} is not set"
+        copy = Path(shutil.copy(spec_file, tmp_path / spec_file.name))  # fresh for each spec
         values = {d.path: d.args[0] for d in space.dimensions}
-        text = Path(copy).read_text()
         sets = {"max_frame": "1000"}
-        Path(copy).write_text(write_values(text, Path(copy), spec_file.name, name, values, sets))
+        copy.write_text(write_values(copy.read_text(), copy, spec_file.name, name, values, sets))
         patched = resolve_spec(copy, name, {"max_frame": 1000})
         for path, value in values.items():
-            node = patched
-            for key in path.split("."):
-                node = node[key]
-            assert node == value, f"{where}: {path}"
-        shutil.copy(spec_file, copy)
+            assert lookup(patched, path, NOT_SET) == value, f"{where}: {path}"
     assert searched or "search:" not in spec_file.read_text()
