@@ -116,19 +116,21 @@ def test_temp_names_are_hidden_and_distinct(tmp_path: Path) -> None:
 
 def killed_mid_write(final: Path, kind: str) -> None:
     """A real process that SIGKILLs itself halfway through a staged folder or a file write."""
-    body = {
+    write = {
         "dir": "with atomic.staged_dir(final) as tmp:\n    (tmp / 'half.txt').write_text('half')",
-        "file": "with atomic.open_atomic(final, 'w') as handle:\n    handle.write('half')"
-        "\n    handle.flush()",
+        "file": "with atomic.open_atomic(final, 'w') as handle:\n    handle.write('half')",
     }[kind]
-    code = textwrap.dedent(
-        f"""
+    code = (
+        textwrap.dedent(
+            f"""
         import os, signal
         from pathlib import Path
         from slm_bench import atomic
         final = Path({str(final)!r})
         """
-    ) + body.replace("half')", "half'); os.kill(os.getpid(), signal.SIGKILL)", 1)
+        )
+        + f"{write}\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == -signal.SIGKILL, result.stderr
 
