@@ -4,6 +4,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+from slm_bench.build_progress import attach as attach_build_progress
 from slm_bench.config import (
     build_matrix,
     cell_fingerprint,
@@ -71,9 +72,29 @@ def all_fingerprints(wildcards):
     return {"cells": fingerprints, "skipped": [row.line() for row in MATRIX.skipped]}
 
 
+# Light jobs never wait behind training. Snakemake selects no job at all while every core is
+# taken, so a finished cell's upload, metrics, row and plot would queue until the next cell's
+# training ends. The scheduler gets one slot more than --cores, which training never takes:
+# its jobs claim at most the cores given, in total (resource train_cores).
+TRAIN_CORES = workflow.cores
+if isinstance(TRAIN_CORES, int):
+    workflow.register_resource("_cores", TRAIN_CORES + 1)
+    workflow.register_resource("train_cores", TRAIN_CORES)
+
+
+# A line at each finished job: cells trained, jobs done, elapsed, ETA (slm_bench/build_progress.py).
+if workflow.is_main_process:
+    attach_build_progress(TRAIN_CORES if isinstance(TRAIN_CORES, int) else None)
+
+
 def session_threads(wildcards):
     """Sessions train in parallel, up to max_session and the cores Snakemake was given."""
-    return min(cell_of(wildcards).settings.max_session, workflow.cores)
+    return min(cell_of(wildcards).settings.max_session, TRAIN_CORES)
+
+
+def train_cores(wildcards, threads):
+    """A training job's share of the cores given (all trainings at once stay within them)."""
+    return threads
 
 
 # Constants, not functions of the job: Snakemake evaluates a resource function for every job.

@@ -16,6 +16,7 @@ rule run_cell:
     resources:
         runtime=time_limit_minutes,
         dstack_slots=dstack_slot,
+        train_cores=train_cores,
     params:
         cell=run_params,
     script:

@@ -18,6 +18,7 @@ rule search_cell:
     resources:
         runtime=time_limit_minutes,
         dstack_slots=dstack_slot,
+        train_cores=train_cores,
     params:
         cell=run_params,
     script:

@@ -4,7 +4,7 @@ import json
 
 def search_threads(wildcards):
     """Trials run in parallel within the rule's threads (all the cores Snakemake was given)."""
-    return workflow.cores
+    return TRAIN_CORES
 
 
 def all_cell_keys(wildcards):

@@ -1,12 +1,19 @@
-"""How far along a run is: frame N of max_frame, session k of n, and an ETA.
+"""How far along a cell's run is: the cell's share of its frames, the reporting session's frame,
+and the cell's ETA.
+
+One unit per line: the percentage and the ETA are both the *cell's* (every session's frames
+together, ``n_sessions x max_frame``); the session's own frame is shown beside it as
+``session k/n frame N/max_frame``.
 
 ``progress_line`` is a pure function the runners' progress writers call with what they know;
-``ProgressTracker`` keeps each session's latest frame and estimates the time left from the frames
-done so far; ``read_progress`` recovers the same from a run's log so far (for ``status``).
+``ProgressTracker`` keeps each session's latest frame and estimates the time left from the rate
+measured since the sessions started reporting; ``read_progress`` recovers the same from a run's
+log so far (for ``status``).
 
-The ETA assumes the sessions still to finish train at the rate measured so far over all
-sessions (they run in parallel, up to the job's threads), so it is honest early in a run only to
-within the noise of start-up; it says "?" until any frames are done.
+No ETA until a rate is known: the first checkpoint of a session carries its start-up (imports,
+env creation) and says nothing about the rate, so the ETA appears once a session has reported
+twice, and is the frames left at the rate of the frames gained since each session's first
+report.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ def human_duration(seconds: float | None) -> str:
 
 
 def eta_seconds(frames_done: float, frames_total: float, elapsed_s: float) -> float | None:
-    """Time left at the rate so far; None before the first frames."""
+    """Time left at the rate ``frames_done / elapsed_s``; None while no rate is known."""
     if frames_done <= 0 or elapsed_s <= 0:
         return None
     remaining = max(frames_total - frames_done, 0.0)
@@ -52,51 +59,60 @@ def progress_line(
     n_sessions: int,
     frame: float,
     max_frame: float,
+    frames_done: float,
     eta_s: float | None,
     total_reward_ma: float | None = None,
     fps: float | None = None,
 ) -> str:
-    """``[CartPole-v1/ppo] session 2/4 | frame 12000/200000 (6%) | total_reward_ma 58.09 |
-    ETA 4m10s``; ``session`` is 0-based as in SLM-Lab's logs and shown 1-based."""
-    percent = 100.0 * frame / max_frame if max_frame else 0.0
+    """``[CartPole-v1/ppo] cell 30% (48000/160000 frames) | session 2/4 frame 12000/40000 |
+    total_reward_ma 58.09 | fps 1111 | cell ETA 4m10s``.
+
+    The percentage and ETA are the cell's; ``session`` is 0-based as in SLM-Lab's logs and shown
+    1-based. The ETA is left out while unknown, and ``fps`` while SLM-Lab reports 0 (its first
+    checkpoint).
+    """
+    total = n_sessions * max_frame
+    percent = 100.0 * frames_done / total if total else 0.0
     parts = [
-        f"[{cell}] session {session + 1}/{n_sessions}",
-        f"frame {int(frame)}/{int(max_frame)} ({percent:.0f}%)",
+        f"[{cell}] cell {percent:.0f}% ({int(frames_done)}/{int(total)} frames)",
+        f"session {session + 1}/{n_sessions} frame {int(frame)}/{int(max_frame)}",
     ]
     if total_reward_ma is not None and math.isfinite(total_reward_ma):
         parts.append(f"total_reward_ma {total_reward_ma:.2f}")
-    if fps is not None and math.isfinite(fps):
+    if fps is not None and math.isfinite(fps) and fps > 0:
         parts.append(f"fps {fps:.0f}")
-    parts.append(f"ETA {human_duration(eta_s)}")
+    if eta_s is not None:
+        parts.append(f"cell ETA {human_duration(eta_s)}")
     return " | ".join(parts)
 
 
 @dataclass
 class ProgressTracker:
-    """Each session's latest frame; the whole run's ETA from the frames done so far.
-
-    ``started`` is when the run started (``clock()`` time); restarts of a remote run may pass the
-    time its current attempt started.
-    """
+    """Each session's latest frame; the cell's ETA from the rate measured since the sessions
+    started reporting (start-up left out)."""
 
     cell: str
     n_sessions: int
     max_frame: float
     clock: Callable[[], float] = time.monotonic
-    started: float | None = None
     frames: dict[int, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.started is None:
-            self.started = self.clock()
+    first: dict[int, float] = field(default_factory=dict)  # each session's first frame
+    first_at: float | None = None  # when the first session first reported
 
     @property
     def frames_done(self) -> float:
         return sum(min(f, self.max_frame) for f in self.frames.values())
 
     def eta(self) -> float | None:
-        total = self.n_sessions * self.max_frame
-        return eta_seconds(self.frames_done, total, self.clock() - self.started)
+        """Frames left at the rate since the first report; None until frames were gained."""
+        if self.first_at is None:
+            return None
+        gained = sum(min(self.frames[s], self.max_frame) - self.first[s] for s in self.frames)
+        elapsed = self.clock() - self.first_at
+        if gained <= 0 or elapsed <= 0:
+            return None
+        remaining = max(self.n_sessions * self.max_frame - self.frames_done, 0.0)
+        return remaining * elapsed / gained
 
     def update(
         self,
@@ -106,6 +122,9 @@ class ProgressTracker:
         fps: float | None = None,
     ) -> str:
         """Record session ``session`` at ``frame`` and return its progress line."""
+        if self.first_at is None:
+            self.first_at = self.clock()
+        self.first.setdefault(session, min(frame, self.max_frame))
         self.frames[session] = max(frame, self.frames.get(session, 0.0))
         return progress_line(
             self.cell,
@@ -113,6 +132,7 @@ class ProgressTracker:
             self.n_sessions,
             frame,
             self.max_frame,
+            self.frames_done,
             self.eta(),
             total_reward_ma,
             fps,
@@ -215,12 +235,12 @@ class LogProgress:
     total_reward_ma: dict[int, float]
 
     def line(self, cell: str, n_sessions: int, max_frame: float, elapsed_s: float) -> str:
-        """The progress line of the furthest-behind session, with the whole run's ETA (for
-        ``snakemake status``: ``elapsed_s`` since the run started)."""
+        """The progress line of the furthest-behind session, with the cell's share and ETA
+        (for ``snakemake status``: ``elapsed_s`` from the log's first record to its last)."""
         total = n_sessions * max_frame
         done = sum(min(f, max_frame) for f in self.frames.values())
         if not self.frames:
-            return f"[{cell}] session 0/{n_sessions} | frame 0/{int(max_frame)} (0%) | ETA ?"
+            return f"[{cell}] cell 0% (0/{int(total)} frames) | no checkpoint yet"
         session = min(self.frames, key=lambda s: self.frames[s])
         return progress_line(
             cell,
@@ -228,6 +248,7 @@ class LogProgress:
             n_sessions,
             self.frames[session],
             max_frame,
+            done,
             eta_seconds(done, total, elapsed_s),
             self.total_reward_ma.get(session),
         )

@@ -39,12 +39,13 @@ def progress_lines(tmp_path: Path, capfd, **size) -> list[str]:
     return [line for line in capfd.readouterr().err.splitlines() if line.startswith("[")]
 
 
-def test_a_sized_run_shows_session_k_of_n_frame_of_max_frame_and_eta(tmp_path, capfd):
+def test_a_sized_run_shows_the_cells_share_and_the_sessions_frame(tmp_path, capfd):
     (line,) = progress_lines(tmp_path, capfd, max_session=4, max_frame=100000)
-    assert line.startswith(
-        "[CartPole-v1/dqn] session 2/4 | frame 20000/100000 (20%) | total_reward_ma 58.09"
+    # one checkpoint: the cell's share, the session's frame, no ETA (no rate yet)
+    assert line == (
+        "[CartPole-v1/dqn] cell 5% (20000/400000 frames) | session 2/4 frame 20000/100000 "
+        "| total_reward_ma 58.09 | fps 1111"
     )
-    assert "| ETA " in line
 
 
 def test_a_run_of_unknown_size_shows_no_made_up_totals(tmp_path, capfd):

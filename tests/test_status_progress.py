@@ -39,7 +39,8 @@ def test_a_running_cell_shows_its_progress_line(tmp_path):
     progress = [line.strip() for line in text.splitlines() if line.strip().startswith("[")]
     assert len(progress) == 1
     assert re.match(
-        r"\[CartPole-v1/ppo\] session \d/4 \| frame 500/2000 \(25%\) \| .*ETA \S+ \| "
+        r"\[CartPole-v1/ppo\] cell \d+% \(\d+/8000 frames\) \| session \d/4 frame 500/2000 \| "
+        r".*cell ETA \S+ \| "
         r"log updated \S+ ago$",
         progress[0],
     ), progress[0]
@@ -88,6 +89,7 @@ def test_a_running_remote_cell_shows_its_progress_from_its_log(tmp_path, monkeyp
     assert row["state"] == "running"
     row = add_remote_progress(row, matrix.cell("CartPole-v1", "ppo"), stand.dstack_bin)
     assert re.match(
-        r"\[CartPole-v1/ppo\] session \d/4 \| frame 500/2000 \(25%\) \| .*ETA \S+$",
+        r"\[CartPole-v1/ppo\] cell \d+% \(\d+/8000 frames\) \| session \d/4 frame 500/2000 "
+        r"\| .*cell ETA \S+$",
         row["progress"],
     ), row["progress"]
