@@ -22,6 +22,10 @@ rule write_row:
         "../scripts/write_row.py"
 
 
+# How a table links what it shows: a change re-renders the tables (not the cells).
+TABLE_LINKS = "relative to the table (data folders too)"
+
+
 TABLE_INPUTS = dict(
     rows=per_cell(rules.write_row.output.row),
     metrics=per_cell(rules.extract_metrics.output.metrics),
@@ -45,6 +49,7 @@ rule write_env_benchmarks:
         table=table_params,
         only=one_env,
         failures=table_failures,
+        links=TABLE_LINKS,
     script:
         "../scripts/write_benchmarks.py"
 
@@ -60,6 +65,7 @@ rule write_phase_benchmarks:
         table=table_params,
         only=phase_envs,
         failures=table_failures,
+        links=TABLE_LINKS,
     script:
         "../scripts/write_benchmarks.py"
 
@@ -76,6 +82,7 @@ rule write_benchmarks:
         table=table_params,
         only=None,
         failures=table_failures,
+        links=TABLE_LINKS,
     script:
         "../scripts/write_benchmarks.py"
 

@@ -39,6 +39,8 @@ class PublishPlan:
     stale: tuple[str, ...]  # in hf_data/data but not linked by the table: removed
     doc_in_docs: str  # where the rewritten table goes inside docs/
     links: tuple[LinkFix, ...] = ()  # relative links that would not work in the public repo
+    link_dir: Path | None = None  # the folder the table's relative links start from
+    data_hrefs: tuple[str, ...] = ()  # the table's data-folder links (dev or public repo)
 
     @property
     def data_dir(self) -> Path:
@@ -47,6 +49,10 @@ class PublishPlan:
     @property
     def staged_docs_dir(self) -> Path:
         return self.hf_data_dir / "docs"
+
+    def public_link(self, folder: str) -> str:
+        """The folder's link in the published table (``../data/FOLDER``, or the Hub URL)."""
+        return self.public_store.repo_link(folder, f"docs/{self.doc_in_docs}")
 
 
 @dataclass
@@ -72,6 +78,17 @@ class PublishReport:
         )
 
 
+def _data_links(dev: Store, public: Store, folder: str, link_dir: Path) -> dict[str, str]:
+    """Every form a link to ``folder`` takes in the table -> which repo it names: a link from
+    the table's folder, and the project-relative path tables written before used."""
+    return {
+        public.url(folder): "public",
+        public.link(folder, link_dir): "public",
+        dev.url(folder): "dev",
+        dev.link(folder, link_dir): "dev",
+    }
+
+
 def plan_publish(
     doc_path: str | Path,
     readme_path: str | Path,
@@ -79,10 +96,13 @@ def plan_publish(
     dev_store: Store,
     public_store: Store,
     hf_data_dir: str | Path,
+    link_dir: str | Path | None = None,
 ) -> PublishPlan:
-    """Read the table and the local hf_data tree; no network call."""
+    """Read the table and the local hf_data tree; no network call. ``link_dir`` is where the
+    table's relative links start (its own folder, or the checkout's docs/ it is written for)."""
     doc_path, readme_path, hf_data_dir = Path(doc_path), Path(readme_path), Path(hf_data_dir)
     docs = Path(docs_dir) if docs_dir is not None else None
+    link_dir = Path(link_dir) if link_dir is not None else doc_path.parent
     if dev_store.repo == public_store.repo and dev_store.name == public_store.name:
         raise BenchError(
             f"publish: dev and public repo are both {dev_store.repo} (expected two repos)"
@@ -93,24 +113,24 @@ def plan_publish(
         raise BenchError(f"{docs}: docs folder to publish not found")
     doc = BenchmarksDoc.read(doc_path)
     dev_marker = f"/datasets/{dev_store.repo}/tree/main/data/"
-    folders: list[str] = []
-    already_public: list[str] = []
+    found: dict[str, list[str]] = {"dev": [], "public": []}
+    data_hrefs: list[str] = []
     for row in doc.result_rows():
         if not row.hf_url:
             continue
-        if row.hf_url == dev_store.url(row.hf_folder):
-            target = folders
-        elif row.hf_url == public_store.url(row.hf_folder):
-            target = already_public
-        elif dev_marker in row.hf_url:
+        folder = check_folder_name(dev_store.repo, row.hf_folder)
+        repo = _data_links(dev_store, public_store, folder, link_dir).get(row.hf_url)
+        if repo is None and dev_marker in row.hf_url:
             raise BenchError(
                 f"{doc_path}: HF Data link of {row.spec_name} is {row.hf_url} (expected the "
-                f"dev store's {dev_store.url(row.hf_folder)}: check the store endpoint)"
+                f"dev store's {dev_store.link(folder, link_dir)}: check the store endpoint)"
             )
-        else:
+        if repo is None:
             continue
-        if row.hf_folder not in target:
-            target.append(check_folder_name(dev_store.repo, row.hf_folder))
+        data_hrefs.append(row.hf_url)
+        if folder not in found[repo]:
+            found[repo].append(folder)
+    folders, already_public = found["dev"], found["public"]
     data_dir = hf_data_dir / "data"
     pulled = {p.name for p in data_dir.iterdir() if p.is_dir()} if data_dir.is_dir() else set()
     pulled = {name for name in pulled if not name.startswith(".")}
@@ -120,7 +140,8 @@ def plan_publish(
     except ValueError:
         in_docs = None
     in_docs = in_docs or doc_path.name
-    links = plan_links(doc_path.read_text(encoding="utf-8"), doc_path.parent, docs, in_docs)
+    text = doc_path.read_text(encoding="utf-8")
+    links = plan_links(text, link_dir, docs, in_docs, skip=set(data_hrefs))
     return PublishPlan(
         doc_path=doc_path,
         readme_path=readme_path,
@@ -134,6 +155,8 @@ def plan_publish(
         stale=tuple(sorted(pulled - keep)),
         doc_in_docs=in_docs,
         links=tuple(links),
+        link_dir=link_dir,
+        data_hrefs=tuple(dict.fromkeys(data_hrefs)),
     )
 
 
@@ -152,9 +175,11 @@ def format_manifest(plan: PublishPlan) -> str:
         lines.append(f"  remove   {plan.data_dir / folder} (not linked by the table)")
     lines.append(f"  upload   {plan.readme_path} -> {public.repo}/README.md")
     lines.append(f"  upload   {plan.data_dir} -> {public.repo}/data")
+    linked = plan.folders + plan.already_public
+    example = f" (e.g. {plan.public_link(linked[0])})" if linked else ""
     lines.append(
-        f"  rewrite  {len(plan.folders)} link(s) {dev.repo} -> {public.repo} "
-        f"in {plan.doc_path.name}"
+        f"  rewrite  {len(linked)} data link(s) -> {public.repo}/data in docs/"
+        f"{plan.doc_in_docs}{example}"
     )
     source = f"{plan.docs_dir} + rewritten {plan.doc_in_docs}" if plan.docs_dir else "rewritten"
     lines.append(f"  upload   docs ({source}) -> {public.repo}/docs")
@@ -183,11 +208,12 @@ def publish(plan: PublishPlan) -> PublishReport:
 
     doc = BenchmarksDoc.read(plan.doc_path)
     rewritten = doc.rewrite_links(dev.repo, public.repo)
-    # Links that are not Hub URLs (the local store's file URIs) are rewritten row by row.
-    published = set(plan.folders)
+    # Every data link, as the published table (docs/...) reaches the public repo's data/.
+    linked = set(plan.folders + plan.already_public)
     for row in doc.result_rows():
-        if row.hf_folder in published and row.hf_url == dev.url(row.hf_folder):
-            doc.upsert_row(row.env, replace(row, hf_url=public.url(row.hf_folder)))
+        new = plan.public_link(row.hf_folder) if row.hf_folder in linked else None
+        if new and row.hf_url != new and row.hf_url in plan.data_hrefs:
+            doc.upsert_row(row.env, replace(row, hf_url=new))
             rewritten += 1
 
     with staged_dir(plan.staged_docs_dir) as tmp:

@@ -10,11 +10,16 @@ public dataset repo does not have. Before upload each relative link is made to w
 - any other file links to the source repository it belongs to, at the pushed commit
   (``https://github.com/OWNER/REPO/blob/COMMIT/PATH``), when it is tracked, unmodified and
   pushed; otherwise the file is uploaded beside the table (``docs/sources/...``);
-- a link to a file that does not exist keeps its text without the link.
+- a link to a folder (other than the data folders, which publishing rewrites) or to a file that
+  does not exist keeps its text without the link; the manifest says which of the two it was.
+
+``rebase_links`` moves a document's relative links to another folder (the copy of the
+published table kept in ``results/publish/``).
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import shutil
@@ -30,7 +35,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 class LinkFix:
     """What happens to one relative link of the published table."""
 
-    kind: str  # upload | source | drop-plot | unlink
+    kind: str  # upload | source | drop-plot | unlink | unlink-folder
     href: str  # as written in the table
     new_href: str | None  # None: no link any more
     local: Path | None  # the file uploaded beside the table (kind upload)
@@ -43,6 +48,8 @@ class LinkFix:
             return f"  link     {self.href} -> {self.new_href}"
         if self.kind == "drop-plot":
             return f"  drop     plot {self.href} (not found; a note takes its place)"
+        if self.kind == "unlink-folder":
+            return f"  unlink   {self.href} (a folder, not published with docs/; its text stays)"
         return f"  unlink   {self.href} (not found; its text stays)"
 
 
@@ -92,14 +99,21 @@ def source_url(path: Path) -> str | None:
     return f"{base}/blob/{commit}/{relative}"
 
 
-def plan_links(doc_text: str, source_dir: Path, docs_dir: Path | None, doc_in_docs: str) -> list:
+def plan_links(
+    doc_text: str,
+    source_dir: Path,
+    docs_dir: Path | None,
+    doc_in_docs: str,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> list:
     """One :class:`LinkFix` per relative link (first occurrence) that would not work in the
-    public repo's ``docs/{doc_in_docs}``."""
+    public repo's ``docs/{doc_in_docs}``; links in ``skip`` (the data folders) are the
+    caller's."""
     fixes: dict[str, LinkFix] = {}
     doc_folder = posixpath.dirname(doc_in_docs)
     for match in LINK_RE.finditer(doc_text):
         href = match["href"]
-        if href in fixes or not _is_relative(href):
+        if href in fixes or href in skip or not _is_relative(href):
             continue
         path = href.split("#", 1)[0]
         fragment = href[len(path) :]
@@ -113,7 +127,7 @@ def plan_links(doc_text: str, source_dir: Path, docs_dir: Path | None, doc_in_do
         local = (source_dir / path).resolve()
         image = bool(match["bang"]) or path.lower().endswith(IMAGE_SUFFIXES)
         if not local.is_file():
-            kind = "drop-plot" if image else "unlink"
+            kind = "drop-plot" if image else "unlink-folder" if local.is_dir() else "unlink"
             fixes[href] = LinkFix(kind, href, None, None, None)
             continue
         url = None if image else source_url(local)
@@ -155,3 +169,19 @@ def apply_links(doc_text: str, fixes: list[LinkFix], staged_docs: Path) -> str:
         return f"{match['bang']}[{match['text']}]({fix.new_href})"
 
     return LINK_RE.sub(rewrite, doc_text)
+
+
+def rebase_links(doc_text: str, from_dir: Path, to_dir: Path) -> str:
+    """The document's relative links, written for a copy in ``from_dir``, made to reach the
+    same files from ``to_dir``."""
+    source, dest = Path(from_dir).resolve(), Path(to_dir).resolve()
+
+    def rebase(match: re.Match) -> str:
+        href = match["href"]
+        path = href.split("#", 1)[0]
+        if not path or not _is_relative(href):
+            return match[0]
+        moved = Path(os.path.relpath(source / path, dest)).as_posix() + href[len(path) :]
+        return f"{match['bang']}[{match['text']}]({moved})"
+
+    return LINK_RE.sub(rebase, doc_text)

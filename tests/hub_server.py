@@ -520,6 +520,11 @@ class _Handler(BaseHTTPRequestHandler):
                 r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
                 self._resolve_file,
             ),  # noqa: E501
+            (
+                "GET|HEAD",
+                r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/(?:tree|blob)/(?P<rev>[^/]+)(?:/(?P<path>.*))?",
+                self._browse,
+            ),  # noqa: E501
         ]
         for methods, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -691,6 +696,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
             headers["Link"] = f'<{self.hub.url}{split.path}?{next_query}>; rel="next"'
         return self._json(page, headers=headers)
+
+    def _browse(self, body: bytes, query: dict, kind: str, repo: str, rev: str, path: str = ""):
+        """The Hub's web page of a folder or file (the links tables show): 200 when the path
+        exists at ``rev``, 404 otherwise, as huggingface.co answers."""
+        files = self.hub._resolve(kind, repo, rev)["files"]
+        if self.hub._entry(path.strip("/"), files) is None and path.strip("/"):
+            raise HubError(404, f"{repo}: {path} not found at {rev}")
+        return 200, {"Content-Type": "text/html"}, f"<h1>{repo}/{path}</h1>".encode()
 
     def _paths_info(self, body: bytes, query: dict, kind: str, repo: str, rev: str):
         files = self.hub._resolve(kind, repo, rev)["files"]

@@ -126,8 +126,11 @@ def test_links_survive_moving_the_project(tmp_path, monkeypatch):
     assert report.uploaded["data"] > 0 and report.links_rewritten == 2
     for folder in folders:
         assert (moved / public.url(folder)).is_dir()
-    rows = BenchmarksDoc.read(report.published_doc).result_rows()
-    assert {row.hf_url for row in rows} == {public.url(folder) for folder in folders}
+    # The published table links the public repo's data/ from its docs/: ../data/FOLDER.
+    published = public.repo_dir / "docs" / "BENCHMARKS.md"
+    rows = BenchmarksDoc.read(published).result_rows()
+    assert {row.hf_url for row in rows} == {f"../data/{folder}" for folder in folders}
+    assert all((published.parent / row.hf_url).is_dir() for row in rows)
 
 
 def test_an_unwritable_store_is_one_line_naming_the_real_path(store, tmp_path):

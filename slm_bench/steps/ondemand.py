@@ -59,6 +59,7 @@ spec, trial and session metrics, per-session CSVs and logs.
 
 def _publish_plan(config: dict, table: Path, hf_data: Path, card: Path):
     from slm_bench.publish import plan_publish
+    from slm_bench.steps.tables import base_benchmarks
     from slm_bench.stores import make_public_store
 
     checkout = config.get("checkout")
@@ -71,6 +72,8 @@ def _publish_plan(config: dict, table: Path, hf_data: Path, card: Path):
         root / Path(checkout["benchmarks"]).parent if root else None
     )
     options = config["local_store"] if config["store"] == "local" else config["hf"]
+    # The table's links start where it is written for: the checkout's docs/, or its folder.
+    base = base_benchmarks(config)
     return plan_publish(
         table,
         readme,
@@ -78,6 +81,7 @@ def _publish_plan(config: dict, table: Path, hf_data: Path, card: Path):
         store_from_config(config),
         make_public_store(config["store"], options),
         hf_data,
+        link_dir=base.parent if base else Path(table).parent,
     )
 
 
@@ -98,12 +102,19 @@ def publish_results(
 ) -> None:
     """Publish the table's runs from the dev repo to the public one (SLM-Lab's workflow)."""
     from slm_bench.publish import format_manifest, publish
+    from slm_bench.publish_links import rebase_links
 
     plan = _publish_plan(config, table, Path(hf_data), Path(out_report).parent / "README.md")
     log(format_manifest(plan))
     report = publish(plan)
     log(report.summary())
-    write_text(out_table, Path(report.published_doc).read_text(encoding="utf-8"))
+    # A copy of the published table whose links reach, from results/publish/, the files they
+    # reach in the public repo: the staged docs/ and the pulled data/ under hf_data.
+    published = Path(report.published_doc)
+    text = rebase_links(
+        published.read_text(encoding="utf-8"), published.parent, Path(out_table).parent
+    )
+    write_text(out_table, text)
     write_json(
         out_report,
         {

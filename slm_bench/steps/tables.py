@@ -125,11 +125,13 @@ def render_benchmarks(
     title: str,
     specs_dir: Path,
     base_doc: Path | None = None,
+    store: Store | None = None,
 ) -> str:
     """BENCHMARKS.md's text: the base doc (or a new one) updated env by env, row by row.
 
-    Links are relative to ``doc_dir``, where the document lives (SPEC_FILE links as in
-    SLM-Lab's docs/, ``../slm_lab/...``; plots as ``plots/...``).
+    Links are relative to ``doc_dir``, where the document lives, or to the base doc's folder
+    (SPEC_FILE links as in SLM-Lab's docs/, ``../slm_lab/...``; plots as ``plots/...``; the
+    local store's data folders likewise, through ``store.link``; Hub links are URLs).
     """
     from slm_bench.table import BenchmarksDoc, ResultRow, new_document
 
@@ -157,7 +159,7 @@ def render_benchmarks(
                     row["spec_file"],
                     row["spec_name"],
                     row["hf_folder"],
-                    row["hf_url"],
+                    store.link(row["hf_folder"], link_base) if store else row["hf_url"],
                     spec_link_prefix="" if link_prefix == "./" else link_prefix,
                 ),
                 run_settings=run_settings,
@@ -202,6 +204,7 @@ def write_benchmarks(
         config["title"],
         spec_root(config),
         base_doc=None if only else base_benchmarks(config),
+        store=store,
     )
     write_text(out_staged, text)  # also removes the temp of a killed earlier write
 

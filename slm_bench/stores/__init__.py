@@ -34,7 +34,15 @@ class Store(Protocol):
         """Whether each ``data/<folder>`` exists, in one batched call."""
 
     def url(self, folder: str) -> str:
-        """The link the table shows for ``folder``."""
+        """Where ``folder`` is (a Hub URL, or the local store's path from the project): the
+        identity rows and upload markers record."""
+
+    def link(self, folder: str, doc_dir: Path) -> str:
+        """The link to ``folder`` from a document in ``doc_dir`` (a Hub URL, or a path
+        relative to ``doc_dir``)."""
+
+    def repo_link(self, folder: str, path_in_repo: str) -> str:
+        """The link to ``folder`` from the file ``path_in_repo`` of this same repo."""
 
     def upload_file(self, local: Path, path_in_repo: str) -> int:
         """Put one file at ``path_in_repo``; returns 1 if it was sent, 0 if already there."""

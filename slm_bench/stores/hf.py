@@ -90,6 +90,13 @@ class HfStore:
     def url(self, folder: str) -> str:
         return f"{self.endpoint}/datasets/{self.repo}/tree/{REVISION}/data/{folder}"
 
+    def link(self, folder: str, doc_dir: Path) -> str:
+        """The Hub URL, from any document (SLM-Lab's tables link the Hub so)."""
+        return self.url(folder)
+
+    def repo_link(self, folder: str, path_in_repo: str) -> str:
+        return self.url(folder)
+
     def upload(self, folder_path: Path) -> None:
         folder_path = Path(folder_path)
         if not folder_path.is_dir():

@@ -1,13 +1,18 @@
 """The local store: a folder that mirrors a dataset repo, ``<root>/<repo>/data/FOLDER``.
 
-Its links are paths, never absolute URIs: ``<root>/<repo>/data/FOLDER`` with ``root`` as the
-config gives it (``results/store`` by default, relative to the project), so moving the project
-keeps every row's link and the publish step's dev/public matching valid.
+Its links are paths, never absolute URIs. A row records ``<root>/<repo>/data/FOLDER`` with
+``root`` as the config gives it (``results/store`` by default, relative to the project); a
+document links the folder relative to where the document is (``store/SLM-Lab/benchmark-dev/
+data/FOLDER`` from ``results/BENCHMARKS.md``; ``../data/FOLDER`` from the repo's own
+``docs/BENCHMARKS.md``), so every link resolves from the file that holds it and moving the
+project keeps them valid.
 """
 
 from __future__ import annotations
 
 import filecmp
+import os
+import posixpath
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +91,17 @@ class LocalStore:
     def url(self, folder: str) -> str:
         """``<root>/<repo>/data/FOLDER`` as configured: portable when the root is relative."""
         return self.folder_dir(folder).as_posix()
+
+    def link(self, folder: str, doc_dir: Path) -> str:
+        """``folder`` relative to ``doc_dir`` (both taken from the working directory)."""
+        target = self.folder_dir(folder).resolve()
+        return Path(os.path.relpath(target, Path(doc_dir).resolve())).as_posix()
+
+    def repo_link(self, folder: str, path_in_repo: str) -> str:
+        """``data/FOLDER`` relative to the folder of ``path_in_repo`` (``../data/FOLDER`` from
+        ``docs/BENCHMARKS.md``)."""
+        doc_folder = posixpath.dirname(check_path_in_repo(self.repo, path_in_repo)) or "."
+        return posixpath.relpath(f"data/{check_folder_name(self.repo, folder)}", doc_folder)
 
     def upload_file(self, local: Path, path_in_repo: str) -> int:
         local = Path(local)
