@@ -14,11 +14,22 @@ DSTACK_VENV ?= .venv-dstack
 
 .PHONY: setup run test lint constraints dstack-venv slm-lab-venv
 
+# Setup says what it is doing: one line per step; pip's own output goes to a log, whose last
+# lines are shown if a step fails.
+SETUP_LOG ?= $(VENV)-setup.log
+define setup_step
+	@echo "setup: $(1)"
+	@$(2) >> $(SETUP_LOG) 2>&1 || { echo "setup: failed: $(1); last lines of $(SETUP_LOG):"; \
+		tail -n 20 $(SETUP_LOG); exit 1; }
+endef
+
 $(BIN)/snakemake: pyproject.toml setup.py constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(PIP_ARGS) -c constraints.txt -e '.[test]'
-	touch $@
+	@: > $(SETUP_LOG)
+	$(call setup_step,1/3 creating $(VENV) with $(PYTHON) (log: $(SETUP_LOG)),$(PYTHON) -m venv $(VENV))
+	$(call setup_step,2/3 upgrading pip,$(BIN)/pip install --upgrade pip)
+	$(call setup_step,3/3 installing slm-bench with its pinned dependencies (torch included: a few minutes),$(BIN)/pip install $(PIP_ARGS) -c constraints.txt -e '.[test]')
+	@touch $@
+	@echo "setup: done: $(VENV) ready"
 
 setup: $(BIN)/snakemake
 

@@ -4,11 +4,13 @@ run -> upload to dev -> pull -> verify -> table with dev links -> publish -> pub
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 
 import pytest
 from hf_helpers import CANARY_TOKEN, offline_hf_env
 from hub_server import HubServer
+from link_check import check_links
 from workflow_helpers import make_workdir, snakemake, tiny_config
 
 DEV, PUBLIC = "SLM-Lab/benchmark-dev", "SLM-Lab/benchmark"
@@ -53,6 +55,8 @@ def test_pipeline_uploads_verifies_links_and_publishes(hub_env, tmp_path):
     dev_link = f"[{folder}]({hub.url}/datasets/{DEV}/tree/main/data/{folder})"
     table = (workdir / "results/BENCHMARKS.md").read_text()
     assert dev_link in table
+    links = check_links(workdir / "results/BENCHMARKS.md", hub.url)
+    assert dev_link.split("(")[1].rstrip(")") in links.checked and links.broken == []
     dev_files = hub.files(DEV)
     assert any(name.startswith(f"data/{folder}/info/") for name in dev_files)
     assert not [name for name in dev_files if name.endswith("_optim.pt")]
@@ -93,12 +97,24 @@ def test_pipeline_uploads_verifies_links_and_publishes(hub_env, tmp_path):
     assert {name for name in public_files if name.startswith("data/")} == {
         name for name in dev_files if name.startswith(f"data/{folder}/")
     }
-    public_table = (workdir / "results/publish/BENCHMARKS.md").read_text()
+    public_table = hub.files(PUBLIC)["docs/BENCHMARKS.md"].decode()
     assert f"[{folder}]({hub.url}/datasets/{PUBLIC}/tree/main/data/{folder})" in public_table
     assert DEV not in public_table
     assert f"](plots/{Path(plot).name})" in public_table
     assert "[specs/ppo_classic.yaml](sources/specs/ppo_classic.yaml)" in public_table
-    assert hub.files(PUBLIC)["docs/BENCHMARKS.md"].decode() == public_table
+    assert (workdir / "results/hf_data/docs/BENCHMARKS.md").read_text() == public_table
+    # Every link of the published table resolves: Hub links on the test Hub, relative links
+    # among the public repo's files (from docs/); the copy in results/publish/ from there.
+    links = check_links(Path("docs/BENCHMARKS.md"), hub.url, text=public_table)
+    hub_broken = [line for line in links.broken if hub.url in line]  # relative: checked below
+    assert hub_broken == [] and any(PUBLIC in href for href in links.checked)
+    relative = [href for href in links.checked if "://" not in href]
+    assert len(relative) >= 2
+    for href in relative:
+        target = posixpath.normpath(posixpath.join("docs", href.split("#")[0]))
+        assert target in public_files or any(f.startswith(target + "/") for f in public_files)
+    copy = check_links(workdir / "results/publish/BENCHMARKS.md", hub.url)
+    assert copy.broken == [] and len(copy.checked) == len(links.checked)
 
     commits = hub.commit_count(PUBLIC)
     again = snakemake(workdir, "publish", "--forcerun", "publish")
