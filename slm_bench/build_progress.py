@@ -35,23 +35,33 @@ class BuildProgress:
     cells_planned: int = 0
     cells_trained: int = 0
     trained_at: float | None = None  # when the last cell finished training
-    train_cores: int | None = None  # the cores given (Snakemake counts one more: see plan_line)
+    train_cores: int | None = None  # the cores given (Snakemake counts one more: see planned)
     rules: dict[int, str] = field(default_factory=dict)  # job id -> rule, as jobs start
+    plan_said: bool = False
 
     def __post_init__(self) -> None:
         if self.started is None:
             self.started = self.clock()
 
     def planned(self, stats: dict) -> str | None:
-        """``RUN_INFO``: jobs per rule (``total`` among them); the plan's line, if it trains."""
-        self.cells_planned = int(stats.get(TRAIN_RULE, 0))
-        if not self.cells_planned or not self.train_cores:
+        """``RUN_INFO`` (jobs per rule, ``total`` among them): what the build will do first,
+        said before it starts (a report or a table target may train cells on the way); once
+        (a dry run sends the plan twice)."""
+        if self.plan_said:
             return None
-        return (
-            f"build: {self.cells_planned} cell(s) to train on {self.train_cores} core(s); "
-            f'Snakemake\'s "Provided cores: {self.train_cores + 1}" counts one more, kept for '
-            "the light jobs (upload, metrics, row, plot) so they never wait behind training"
-        )
+        self.plan_said = True
+        self.cells_planned = int(stats.get(TRAIN_RULE, 0))
+        total = int(stats.get("total", 0))
+        if not self.cells_planned:
+            return f"build: {total} job(s) planned, no cell to train"
+        line = f"build: {total} job(s) planned, {self.cells_planned} cell(s) to train"
+        if self.train_cores:
+            line += (
+                f" on {self.train_cores} core(s) (Snakemake's \"Provided cores: "
+                f'{self.train_cores + 1}" counts one more, kept for the light jobs: upload, '
+                "metrics, row and plot never wait behind training)"
+            )
+        return line
 
     def job_started(self, jobid: int, rule: str) -> None:
         self.rules[jobid] = rule

@@ -23,9 +23,9 @@ def test_the_line_counts_cells_trained_and_jobs_and_gives_an_eta_once_a_cell_is_
     handler = BuildProgressHandler(BuildProgress(clock=lambda: now[0], train_cores=2), lines.append)
     handler.emit(record(event="run_info", stats={"run_cell": 3, "write_row": 3, "total": 21}))
     assert lines.pop() == (
-        'build: 3 cell(s) to train on 2 core(s); Snakemake\'s "Provided cores: 3" counts one '
-        "more, kept for the light jobs (upload, metrics, row, plot) so they never wait behind "
-        "training"
+        "build: 21 job(s) planned, 3 cell(s) to train on 2 core(s) (Snakemake's \"Provided "
+        'cores: 3" counts one more, kept for the light jobs: upload, metrics, row and plot never '
+        "wait behind training)"
     )
     handler.emit(record(event="job_info", jobid=1, rule_name="validate_spec"))
     handler.emit(record(event="job_info", jobid=2, rule_name="run_cell"))
@@ -48,7 +48,7 @@ def test_a_build_without_training_shows_jobs_only_and_no_eta():
     handler = BuildProgressHandler(BuildProgress(clock=lambda: 0.0, train_cores=2), lines.append)
     handler.emit(record(event="run_info", stats={"write_benchmarks": 1, "total": 2}))
     handler.emit(record(event="progress", done=1, total=2))
-    assert lines == ["build: jobs 1/2 | elapsed 0s"]
+    assert lines == ["build: 2 job(s) planned, no cell to train", "build: jobs 1/2 | elapsed 0s"]
 
 
 def test_a_finished_cells_row_is_written_while_the_next_cell_trains(tmp_path):
@@ -71,7 +71,7 @@ def test_a_finished_cells_row_is_written_while_the_next_cell_trains(tmp_path):
     )
 
     build = [line for line in result.stdout.splitlines() if line.startswith("build: ")]
-    assert build[0].startswith("build: 2 cell(s) to train on 2 core(s)")
+    assert re.match(r"build: \d+ job\(s\) planned, 2 cell\(s\) to train on 2 core\(s\)", build[0])
     progress = build[1:]
     assert progress[-1].startswith("build: cells 2/2 trained | jobs ")
     before = progress[: next(i for i, x in enumerate(progress) if "cells 1/2" in x)]
@@ -83,3 +83,16 @@ def test_a_finished_cells_row_is_written_while_the_next_cell_trains(tmp_path):
     cell_lines = [line for line in result.stdout.splitlines() if line.startswith("[CartPole")]
     assert cell_lines and all(" cell " in line and "frames)" in line for line in cell_lines)
     assert not any("fps 0 " in line or line.endswith("fps 0") for line in cell_lines)
+
+
+def test_the_report_says_what_it_will_build_first(tmp_path):
+    """The report target on a config not trained yet trains it first: the plan's first line
+    says so, and a dry run shows it without running anything."""
+    workdir = make_workdir(tmp_path / "w", tiny_config())
+    result = snakemake(workdir, "-n", "report_pages")
+    assert result.returncode == 0, result.stdout[-3000:]
+    plan = [line for line in result.stdout.splitlines() if line.startswith("build: ")]
+    assert len(plan) == 1 and re.fullmatch(
+        r"build: \d+ job\(s\) planned, 3 cell\(s\) to train on 2 core\(s\) .*", plan[0]
+    ), plan
+    assert not (workdir / "results").exists()  # a dry run: nothing trained
