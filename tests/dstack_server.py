@@ -48,11 +48,71 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class DstackServer:
-    """``dstack server`` on 127.0.0.1 with its own HOME; ``env`` is what the CLI needs."""
+# `dstack server` with dstack's own race between a stop and a retry made wide enough to hit
+# every time. A run worker that took a `submitted` run whose job found no capacity writes the
+# run back to `pending` (a retry) over the `terminating` a `dstack stop` wrote meanwhile: the
+# stop does not take the worker's row lock (dstack/_internal/server/background/pipeline_tasks/
+# runs/__init__.py, _apply_active_result; services/runs stop_runs). Seen on a plain server in 1
+# of about 13 stops, where the worker's few milliseconds happened to hold the run. Here the
+# worker takes a submitted run within about a second (its minimum interval 0.2 s instead of
+# 5 s) and holds the first retry of each run until a stop has marked the run terminating (at
+# most HOLD_S), then writes it as dstack does. Nothing else is changed.
+RACE_LAUNCHER = """
+import asyncio, datetime, os, sys
+# What `dstack server` puts in the environment, set before dstack's settings are imported here.
+args = sys.argv[1:]
+os.environ.update(
+    DSTACK_SERVER_HOST=args[args.index("--host") + 1],
+    DSTACK_SERVER_PORT=args[args.index("--port") + 1],
+    DSTACK_SERVER_ADMIN_TOKEN=args[args.index("--token") + 1],
+    DSTACK_UPDATE_DEFAULT_PROJECT="1",
+)
+from sqlalchemy import select
+from dstack._internal.core.models.runs import RunStatus
+from dstack._internal.server.background.pipeline_tasks import runs
+from dstack._internal.server.db import get_session_ctx
+from dstack._internal.server.models import RunModel
 
-    def __init__(self, venv: Path, root: Path):
+HOLD_S = float(os.environ["SLM_BENCH_RACE_HOLD_S"])
+defaults = list(runs.RunPipeline.__init__.__defaults__)
+defaults[3] = datetime.timedelta(seconds=0.2)  # min_processing_interval
+runs.RunPipeline.__init__.__defaults__ = tuple(defaults)
+real = runs.active.process_active_run
+held = set()
+
+async def status_of(run_id):
+    async with get_session_ctx() as session:
+        query = select(RunModel.status).where(RunModel.id == run_id)
+        return (await session.execute(query)).scalar_one()
+
+async def process_active_run(context):
+    result = await real(context)
+    run_id = context.run_model.id
+    if result.run_update_map.get("status") == RunStatus.PENDING and run_id not in held:
+        held.add(run_id)
+        for _ in range(int(HOLD_S / 0.05)):
+            if await status_of(run_id) == RunStatus.TERMINATING:
+                break
+            await asyncio.sleep(0.05)
+    return result
+
+runs.active.process_active_run = process_active_run
+from dstack._internal.cli.main import main
+sys.argv[0] = "dstack"
+sys.exit(main())
+"""
+
+
+class DstackServer:
+    """``dstack server`` on 127.0.0.1 with its own HOME; ``env`` is what the CLI needs.
+
+    ``race_hold_s``: start it through :data:`RACE_LAUNCHER`, so that a run stopped right after
+    its job found no capacity comes back as ``pending``, as dstack's own race does at times.
+    """
+
+    def __init__(self, venv: Path, root: Path, race_hold_s: float | None = None):
         self.venv = venv
+        self.race_hold_s = race_hold_s
         self.root = Path(root)
         self.home = self.root / "home"
         self.port = free_port()
@@ -83,11 +143,18 @@ class DstackServer:
         stamp = self.home / ".cache" / ".dstack" / "cli" / "last_check"
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()
+        command = [self.dstack_bin]
+        env = self.env
+        if self.race_hold_s is not None:
+            command = [str(self.venv / "bin" / "python"), "-c", RACE_LAUNCHER]
+            env.update(
+                SLM_BENCH_RACE_HOLD_S=str(self.race_hold_s), DSTACK_SERVER_RELOAD_DISABLED="1"
+            )
         with self.server_log.open("wb") as log:
             self.process = subprocess.Popen(
-                [self.dstack_bin, "server", "--host", "127.0.0.1", "--port", str(self.port)]
+                [*command, "server", "--host", "127.0.0.1", "--port", str(self.port)]
                 + ["--token", TOKEN, "-y"],
-                env=self.env,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

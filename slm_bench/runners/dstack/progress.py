@@ -11,11 +11,15 @@ import time
 from collections.abc import Callable
 
 from slm_bench.durations import parse_duration
+from slm_bench.runners.dstack.cli import DstackCli, DstackCliError
 from slm_bench.runners.dstack.diagnosis import waiting_for_capacity, waiting_reason
-from slm_bench.runners.dstack.runs import RunState
+from slm_bench.runners.dstack.journal import Attempt
+from slm_bench.runners.dstack.runs import RunState, index_runs
 from slm_bench.terminal import write_line
 
 CANCEL_COMMAND = "snakemake --workflow-profile profiles/dstack cancel"
+# How long the Ctrl-C line may wait for the server to say whether an interrupted apply landed.
+SUBMIT_CHECK_S = 30
 
 
 def retry_window_s(task: dict) -> float | None:
@@ -82,4 +86,30 @@ def left_running_line(cell: str, name: str | None, status: str | None) -> str:
     return (
         f"{cell}: stopped waiting; dstack run {name} ({status or 'submitted'}) keeps running"
         f" and a rerun re-attaches to it; to stop it: {CANCEL_COMMAND} (or dstack stop -y {name})"
+    )
+
+
+def interrupted_line(cell: str, attempt: Attempt | None, cli: DstackCli) -> str:
+    """The line for a cell stopped while it waited. An attempt stopped during ``dstack apply``
+    (the apply is killed with it) is looked up on the server: a run it never created is
+    "not submitted", never "keeps running"."""
+    if attempt is None or attempt.state != "submitting":
+        status = (attempt.run.get("status") or attempt.state) if attempt else None
+        return left_running_line(cell, attempt and attempt.name, status)
+    name = attempt.name
+    try:
+        runs = DstackCli(cli.dstack_bin, cli.secrets, timeout_s=SUBMIT_CHECK_S).ps()
+    except (DstackCliError, KeyboardInterrupt) as error:  # a second Ctrl-C skips the check
+        why = str(error) or "interrupted again"
+        return (
+            f"{cell}: stopped while submitting dstack run {name}; whether it reached the server"
+            f" is unknown ({why}); check: dstack ps -a, and stop it if listed: dstack stop -y"
+            f" {name}; a rerun re-attaches to it or submits it"
+        )
+    state = index_runs(runs).get(name)
+    if state is not None and not state.deleted:
+        return left_running_line(cell, name, state.status)
+    return (
+        f"{cell}: stopped during dstack apply; dstack run {name} was not submitted (the server"
+        " has no run of that name); nothing of this cell is left running; a rerun submits it"
     )

@@ -37,12 +37,9 @@ from slm_bench.runners.dstack.options import (
     store_target,
     validate_options,
 )
-from slm_bench.runners.dstack.progress import (
-    Progress,
-    left_running_line,
-    retry_window_s,
-)
+from slm_bench.runners.dstack.progress import Progress, interrupted_line, retry_window_s
 from slm_bench.runners.dstack.runs import RunState, index_runs
+from slm_bench.runners.dstack.stopping import StopOutcome, stop_until_ended
 from slm_bench.runners.dstack.task import (
     TASK_FILE,
     TaskPlan,
@@ -105,9 +102,7 @@ class DstackRunner:
         try:
             return self._run(request)
         except KeyboardInterrupt:
-            attempt = self._current
-            status = (attempt.run.get("status") or attempt.state) if attempt else None
-            self.say(left_running_line(request.cell, attempt and attempt.name, status))
+            self.say(interrupted_line(request.cell, self._current, self.cli))
             raise SystemExit(130) from None
         finally:
             if previous is not None:
@@ -230,8 +225,8 @@ class DstackRunner:
         if attempt.state == "cancelled":
             # The cancel target ran between journaling the name and this apply, so it could not
             # stop the run: stop it here rather than leave a paid run going.
-            self.cli.stop(attempt.name)
-            raise BenchError(f"{request.cell}: dstack run {attempt.name} was cancelled")
+            stop = self._stop(request, attempt).text("it")
+            raise BenchError(f"{request.cell}: dstack run {attempt.name} was cancelled; {stop}")
         problem = apply_problem(output)
         if problem is not None:
             self._cannot_start(request, journal, attempts, attempt, plan, problem)
@@ -248,22 +243,36 @@ class DstackRunner:
     ) -> None:
         """Stop a run that cannot start (it costs nothing while pending) and fail the cell with
         dstack's reason, its URL and the fix."""
-        stopped = False
+        stop: StopOutcome | None = None
         if not finished:
             with contextlib.suppress(DstackCliError):  # the line then says how to stop it
-                stopped = self.cli.stop(attempt.name)
+                stop = self._stop(request, attempt)
         attempt.state = "failed"
         attempt.run = {**attempt.run, "name": attempt.name, "status": "failed"}
         attempt.run["problem"] = f"{problem.kind}: {problem.message}"
         self._save(request, journal, attempts)
         left = f"stop it: dstack stop -y {attempt.name}"
-        if stopped or finished:
-            left = "the run ended" if finished else "the waiting run was stopped"
+        if stop is not None or finished:
+            left = "the run ended" if finished else stop.text("the waiting run")
         raise BenchError(
             f"{request.cell}: dstack cannot start run {attempt.name}: {problem.kind}"
             f" ({problem.message}); {problem.fix(plan.hardware, self.sources.checkout)};"
             f" {left}; {self._counts(attempts)}"
         )
+
+    def _stop(self, request: RunRequest, attempt: Attempt) -> StopOutcome:
+        """Stop the attempt's run until the server reports it ended, saying so if it comes
+        back (:mod:`~slm_bench.runners.dstack.stopping`)."""
+        (outcome,) = stop_until_ended(
+            self.cli,
+            self.listing.runs,
+            {attempt.name: attempt.run.get("id")},
+            check_s=min(FIRST_POLL_S, self.opts["poll_interval_s"]),
+            sleep=self.sleep,
+            clock=self.clock,
+            say=lambda line: self.say(f"{request.cell}: {line}"),
+        )
+        return outcome
 
     def _ps(
         self,
