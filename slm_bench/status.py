@@ -24,6 +24,7 @@ from slm_bench.failures import read_failure
 from slm_bench.logs import strip_ansi
 from slm_bench.progress import human_duration, read_progress
 from slm_bench.runners.dstack import (
+    CANCEL_COMMAND,
     DstackCli,
     DstackCliError,
     RunState,
@@ -210,6 +211,52 @@ def render_status_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- runs no cell waits for -------------------------------------------------------------------
+
+ALIVE = ("pending", "submitted", "provisioning", "running")
+JOURNAL_ENDED = ("done", "failed", "terminated", "cancelled")
+
+
+def orphan_runs(cell: str, journal_path: str | Path, live: dict) -> list[str]:
+    """The cell's recorded runs that the server lists as alive but the cell does not wait for:
+    earlier attempts, other work's attempts, or a last attempt the journal records as ended
+    (e.g. a stopped run that dstack's retry put back to pending). One line each."""
+    try:
+        journal = read_journal(Path(journal_path))
+    except BenchError:
+        return []  # the cell's own row shows the problem
+    entries = journal.get("previous", []) + journal.get("attempts", [])
+    entries = [a for a in entries if isinstance(a, dict) and a.get("name")]
+    last = journal.get("attempts", [])[-1] if journal.get("attempts") else None
+    waited = last if isinstance(last, dict) and last.get("state") not in JOURNAL_ENDED else None
+    lines = []
+    for entry in entries:
+        known = live.get(entry["name"])
+        recorded_id = (entry.get("run") or {}).get("id")
+        if known is None or known.get("status") not in ALIVE or entry is waited:
+            continue
+        if recorded_id and known.get("id") != recorded_id:
+            continue  # another run that took the name: not this cell's
+        lines.append(
+            f"{entry['name']} ({cell}, {known['status']}; the journal says"
+            f" {entry.get('state', '?')})"
+        )
+    return lines
+
+
+def render_orphans(lines: list[str]) -> str:
+    """The status report's warning about alive runs that no cell waits for, and what to do."""
+    if not lines:
+        return ""
+    runs = "".join(f"  {line}\n" for line in lines)
+    return (
+        f"WARNING: {len(lines)} dstack run(s) alive on the server that no cell waits for (each"
+        " can start and be billed beside its cell's own run):\n"
+        f"{runs}stop them: {CANCEL_COMMAND} (stops every recorded run the server has not"
+        " finished), or dstack stop -y NAME for one\n"
+    )
+
+
 # -- progress of running cells ---------------------------------------------------------------
 
 
@@ -307,7 +354,8 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
             live = live_statuses((config.get("dstack") or {}).get("dstack_bin", "dstack"))
         except BenchError as error:
             note = f"{error}; states are the journals' last polls\n"
-    rows = []
+    rows: list[dict] = []
+    orphans: list[str] = []
     remote_logs = MAX_REMOTE_LOGS if live is not None else 0
     for cell in matrix.cells.values():
         cell_dir = Path(results) / cell.env / cell.algo
@@ -318,13 +366,15 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
             cell_dir / "metrics.json",
             live,
         )
+        if live is not None:
+            orphans += orphan_runs(cell.key, cell_dir / "journal.json", live)
         row = add_progress(row, cell, cell_dir)
         if remote_logs and row["state"] == "running" and not row["progress"]:
             remote_logs -= 1
             dstack_bin = (config.get("dstack") or {}).get("dstack_bin", "dstack")
             row = add_remote_progress(row, cell, dstack_bin)
         rows.append(row)
-    text = note + render_status_table(rows)
+    text = note + render_status_table(rows) + render_orphans(orphans)
     if config["runner"] == "dstack":
         try:
             text += "\n" + cost_report(matrix, config)

@@ -656,7 +656,7 @@ def test_cancel_stops_recorded_runs_and_a_rerun_submits_afresh(tmp_path, standin
     gone.write_text(json.dumps({"attempts": [{"name": "never-submitted", "state": "submitted"}]}))
 
     stopped = cancel_recorded_runs([request.journal_path, gone], dstack_bin=standin.dstack_bin)
-    assert stopped == ["ppo-cartpole"]
+    assert [(o.name, o.stops, o.status) for o in stopped] == [("ppo-cartpole", 1, "terminated")]
     assert standin.run("ppo-cartpole")["status"] == "terminated"
     assert read_journal(request.journal_path)["attempts"][0]["state"] == "cancelled"
 

@@ -19,7 +19,7 @@ from slm_bench.errors import BenchError
 from slm_bench.runners.dstack.cli import DstackCli, DstackCliError
 from slm_bench.runners.dstack.journal import journal_lock, read_journal
 from slm_bench.runners.dstack.runs import FINISHED_STATUSES, RunState, index_runs
-from slm_bench.runners.dstack.stopping import STOP_WAIT_S, StopOutcome, stop_until_ended
+from slm_bench.runners.dstack.stopping import StopOutcome, stop_until_ended
 
 JOURNAL_FINISHED = ("done", "failed", "terminated", "cancelled")
 
@@ -65,7 +65,7 @@ def _stop_journal(path: Path, dstack_bin: str | None, listings: dict, sent: dict
 
 
 def cancel_recorded_runs(
-    journal_paths: Iterable[Path], dstack_bin: str | None = None, wait_s: float = STOP_WAIT_S
+    journal_paths: Iterable[Path], dstack_bin: str | None = None, wait_s: float | None = None
 ) -> list[StopOutcome]:
     """Stop every run the journals record that the server has not finished, whatever the
     journal says, then wait until the server reports each one finished (stopping again any

@@ -49,8 +49,8 @@ class StopOutcome:
         again = ""
         if self.came_back:
             again = (
-                f"; it came back as {self.came_back[0]} after the stop (dstack's retry on"
-                f" no-capacity) and was stopped again ({self.stops} stops)"
+                f"; it came back as {self.came_back[0]} after the stop and was stopped again"
+                f" ({self.stops} stops)"
             )
         if self.ended:
             return (
@@ -80,17 +80,17 @@ def stop_until_ended(
     targets: dict[str, str | None],
     *,
     already_stopped: bool = False,
-    wait_s: float = STOP_WAIT_S,
+    wait_s: float | None = None,
     check_s: float = FIRST_CHECK_S,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     say: Callable[[str], None] | None = None,
 ) -> list[StopOutcome]:
-    """Stop each run (name -> its id, if known) and wait, at most ``wait_s``, until the server
-    reports each finished; a run seen active again (not ``terminating``) is stopped again and
-    ``say`` is told. ``runs(t)`` lists runs as of after ``time.time()``
-    ``t``. ``already_stopped``: the first stop was sent by the caller. A failed ``dstack stop``
-    raises :class:`DstackCliError`."""
+    """Stop each run (name -> its id, if known) and wait, at most ``wait_s`` (default
+    :data:`STOP_WAIT_S`), until the server reports each finished; a run seen active again (not
+    ``terminating``) is stopped again and ``say`` is told. ``runs(t)`` lists runs as of after
+    ``time.time()`` ``t``. ``already_stopped``: the first stop was sent by the caller. A failed
+    ``dstack stop`` raises :class:`DstackCliError`."""
     outcomes = [StopOutcome(name, run_id) for name, run_id in targets.items()]
     stopped_at = time.time()
     for outcome in outcomes:
@@ -99,6 +99,7 @@ def stop_until_ended(
         else:
             outcome.known = cli.stop(outcome.name)
             outcome.stops = 1 if outcome.known else 0
+    wait_s = STOP_WAIT_S if wait_s is None else wait_s
     started = clock()
     delay = check_s
     while True:
