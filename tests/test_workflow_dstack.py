@@ -387,6 +387,41 @@ def test_cancel_stops_every_recorded_run(make_pipeline):
     assert not any((pipeline.workdir / cell / "run.json").exists() for cell in cells)
 
 
+def test_status_flags_a_run_no_cell_waits_for_and_cancel_stops_it(make_pipeline):
+    """A stopped run that came back (its journal says failed) and an earlier attempt still
+    running: status warns about both, naming them; cancel stops both, whatever the journal
+    says; then status is quiet."""
+    pipeline = make_pipeline({"default": running_forever()})
+    for name in ("ppo-cartpole", "ppo-cartpole-2"):
+        task = pipeline.workdir / "task.yml"
+        task.write_text("type: task\ncommands: [sleep 1]\n")
+        subprocess.run(
+            [pipeline.standin.dstack_bin, "apply", "-f", str(task), "-y", "-d", "-n", name],
+            check=True, capture_output=True, env=pipeline.env,
+        )  # fmt: skip
+    journal = pipeline.workdir / CELL / "journal.json"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    attempts = [{"name": "ppo-cartpole", "state": "cancelled"}]
+    attempts.append({"name": "ppo-cartpole-2", "state": "failed", "run": {"status": "failed"}})
+    journal.write_text(
+        json.dumps({"dstack_bin": pipeline.standin.dstack_bin, "attempts": attempts})
+    )
+
+    shown = pipeline.run("status")
+    assert shown.returncode == 0, shown.stdout[-3000:]
+    warning = shown.stdout[shown.stdout.index("WARNING: 2 dstack run(s) alive on the server") :]
+    assert "  ppo-cartpole (CartPole-v1/ppo, running; the journal says cancelled)" in warning
+    assert "  ppo-cartpole-2 (CartPole-v1/ppo, running; the journal says failed)" in warning
+    assert "stop them: snakemake --workflow-profile profiles/dstack cancel" in warning
+
+    cancelled = pipeline.run("cancel")
+    assert cancelled.returncode == 0, cancelled.stdout[-3000:]
+    assert "stopped 2 run(s): ppo-cartpole, ppo-cartpole-2" in cancelled.stdout
+    assert "the server reports every one of them finished" in cancelled.stdout
+    assert [r["status"] for r in pipeline.standin.runs()] == ["terminated", "terminated"]
+    assert "WARNING" not in pipeline.run("status").stdout
+
+
 def test_ctrl_c_prints_what_keeps_running_and_a_rerun_reattaches(remote_run, make_pipeline):
     pipeline = make_pipeline({"default": running_forever()}, algos=("ppo", "a2c"))
     cells = {"CartPole-v1/ppo": CELL, "CartPole-v1/a2c": Path("results/CartPole-v1/a2c")}
