@@ -261,8 +261,7 @@ class DstackRunner:
         )
 
     def _stop(self, request: RunRequest, attempt: Attempt) -> StopOutcome:
-        """Stop the attempt's run until the server reports it ended, saying so if it comes
-        back (:mod:`~slm_bench.runners.dstack.stopping`)."""
+        """Stop the attempt's run until the server reports it ended (saying so if it comes back)."""
         (outcome,) = stop_until_ended(
             self.cli,
             self.listing.runs,
