@@ -236,6 +236,35 @@ SLM_LAB_DEFAULTS = {
 }
 
 
+# The spec keys the cell itself sets (its env id and its Settings line): a search never varies
+# them and a spec.patch never writes them, or a trial would run outside the cell.
+CELL_CONTROLLED = {
+    "env.name": "the cell's env id",
+    "env.max_frame": "the Settings line's max_frame",
+    "env.num_envs": "the Settings line's num_envs",
+    "meta.max_session": "the Settings line's max_session",
+    "meta.log_frequency": "the Settings line's log_frequency",
+}
+
+
+def cell_controlled(path: str) -> str | None:
+    """The cell-controlled key that ``path`` is, lies in, or holds (``env`` holds ``env.name``)."""
+    for key in CELL_CONTROLLED:
+        if path == key or key.startswith(f"{path}.") or path.startswith(f"{key}."):
+            return key
+    return None
+
+
+def has_path(body: Mapping, path: str) -> bool:
+    """Whether the dotted ``path`` is a key of ``body`` (its value may be null)."""
+    node: object = body
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def spec_default(body: Mapping, dotted: str) -> object:
     """A spec value as SLM-Lab runs it: the spec's own, else SLM-Lab's default (else None)."""
     section, key = dotted.split(".", 1)

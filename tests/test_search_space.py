@@ -40,7 +40,9 @@ def test_every_slm_lab_distribution_samples_within_its_bounds():
             "i__choice": [16, 32, 64],
             "j__randn": [10, 2],
             "k": {"nested__qrandn": [10, 2, 0.5]},
-        }
+        },
+        **dict.fromkeys("abcdefghij", 0),  # a searched key must be in the spec
+        "k": {"nested": 0},
     }
     space = read_space(spec, "spec")
     assert space.paths[-1] == "k.nested"  # nested blocks flatten with dots, as util.flatten_dict
@@ -84,7 +86,8 @@ def test_a_spec_without_search_block_names_what_to_add():
 
 def test_budget_rule_and_warning_over_it():
     assert [rule_budget(n) for n in (1, 2, 3, 4, 6)] == [4, 8, 8, 16, 24]
-    space = read_space({"search": {"a__uniform": [0, 1], "b__uniform": [0, 1]}}, "s")
+    spec = {"a": 0, "b": 0, "search": {"a__uniform": [0, 1], "b__uniform": [0, 1]}}
+    space = read_space(spec, "s")
     assert trial_budget({"meta": {}}, space, "s") == (8, [])
     assert trial_budget({"meta": {"max_trial": 6}}, space, "s") == (6, [])
     trials, warnings = trial_budget({"meta": {"max_trial": 30}}, space, "s")
@@ -132,11 +135,12 @@ def test_patch_writes_only_the_searched_keys_into_the_spec_own_mapping(tmp_path)
 
 def test_patch_replaces_a_local_value_in_place_keeping_its_comment(tmp_path):
     spec_file = tmp_path / "tiny_search.yaml"
-    text = TINY.read_text().replace("    num_envs: 1\n", "    num_envs: 1  # one env\n")
+    text = TINY.read_text().replace("clip_grad_val: 0.5\n", "clip_grad_val: 0.5  # clipped\n")
     spec_file.write_text(text)
     sets = {"max_frame": "1000"}
-    new = write_values(text, spec_file, "tiny_search.yaml", "ppo_tiny", {"env.num_envs": 2}, sets)
-    assert new == text.replace("    num_envs: 1  # one env\n", "    num_envs: 2  # one env\n")
+    values = {"agent.net.clip_grad_val": 1.0}
+    new = write_values(text, spec_file, "tiny_search.yaml", "ppo_tiny", values, sets)
+    assert new == text.replace("clip_grad_val: 0.5  # clipped\n", "clip_grad_val: 1.0  # clipped\n")
 
 
 def test_patch_writes_out_a_merged_sub_mapping_whole(tmp_path):

@@ -23,7 +23,7 @@ import yaml
 
 from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
-from slm_bench.spec import resolve_spec
+from slm_bench.spec import CELL_CONTROLLED, cell_controlled, resolve_spec
 
 _KEY_LINE = r"^(?P<indent>[ ]*)(?P<key>{key}):(?P<rest>[ \t].*|)$"
 
@@ -214,6 +214,13 @@ def write_values(
 ) -> str:
     """The spec file's text with ``values`` (spec path -> value) written into ``spec_name``."""
     where = f"{spec_file}: {spec_name}"
+    for path in values:
+        controlled = cell_controlled(path)
+        if controlled:
+            raise BenchError(
+                f"{where}: {path}: {controlled} is set by {CELL_CONTROLLED[controlled]};"
+                " a spec.patch never writes it"
+            )
     if spec_file.endswith(".json"):
         new = _set_json(text, spec_name, values, where)
     else:

@@ -23,6 +23,8 @@ from statistics import NormalDist
 import optuna
 
 from slm_bench.errors import BenchError
+from slm_bench.spec import CELL_CONTROLLED, cell_controlled, has_path
+from slm_bench.spec_keys import read_by_slm_lab
 
 DISTRIBUTIONS = (
     "uniform",
@@ -152,7 +154,26 @@ def read_space(spec: Mapping, where: str) -> SearchSpace:
             " `search: {agent.algorithm.gamma__uniform: [0.95, 0.999]}` and meta.max_trial"
         )
     dims = tuple(_dimension(k, v, where) for k, v in flatten(block).items())
+    for dim in dims:
+        _check_key(spec, dim, where)
     return SearchSpace(dims)
+
+
+def _check_key(spec: Mapping, dim: Dimension, where: str) -> None:
+    """A searched key must be one the trial's spec has or SLM-Lab reads, and never one the cell
+    sets: SLM-Lab's search writes any key (pydash.set_), so a typo would be searched silently."""
+    key = f"search.{dim.path}__{dim.dist}"
+    controlled = cell_controlled(dim.path)
+    if controlled:
+        raise BenchError(
+            f"{where}: {key}: {controlled} is set by {CELL_CONTROLLED[controlled]}, not by a"
+            " search (a trial would run outside its cell); remove it from the search block"
+        )
+    if not has_path(spec, dim.path) and not read_by_slm_lab(spec, dim.path):
+        raise BenchError(
+            f"{where}: {key}: {dim.path} is not in the spec and SLM-Lab does not read it for"
+            " this agent (a typo?); set it in the spec first to search it"
+        )
 
 
 def rule_budget(n_dimensions: int) -> int:
