@@ -19,11 +19,11 @@ Otherwise the change is within noise. A cell with no matching reference row is "
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
 from slm_bench.errors import BenchError
+from slm_bench.reference import ReferenceEntry, match_reference, read_reference
 from slm_bench.run_folder import load_json
 from slm_bench.settings import parse_target
 from slm_bench.stats import CONFIDENCE, difference_ci, percentile_ci, pooled_mean, score_span
@@ -35,96 +35,6 @@ NO_REFERENCE = "no reference"
 VERDICTS = (REGRESSED, IMPROVED, WITHIN_NOISE, NO_REFERENCE)
 DEFAULT_MIN_EFFECT = 0.05
 _SYMBOLS = {IMPROVED: "⬆️ improved", WITHIN_NOISE: "= within noise", REGRESSED: "⬇️ regressed"}
-
-
-@dataclass(frozen=True)
-class ReferenceEntry:
-    """One reference result: its MA, and its sessions' MAs when the reference has them."""
-
-    env_id: str
-    algorithm: str
-    spec_name: str
-    ma: float
-    sessions: tuple[float, ...] = ()
-    source: str = ""
-
-
-def _float_or_none(text: str) -> float | None:
-    try:
-        value = float(str(text).strip().lstrip("~").replace(",", ""))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def read_reference(path: str | Path) -> list[ReferenceEntry]:
-    """Every result of a reference: a BENCHMARKS.md file, or an earlier ``results/`` folder."""
-    path = Path(path)
-    if path.is_file():
-        return _from_benchmarks(path)
-    if path.is_dir():
-        return _from_results(path)
-    raise BenchError(f"{path}: compare reference not found (expected a BENCHMARKS.md or results/)")
-
-
-def _from_benchmarks(path: Path) -> list[ReferenceEntry]:
-    from slm_bench.table import BenchmarksDoc
-
-    entries = []
-    for section in BenchmarksDoc.read(path).env_sections():
-        for row in section.rows:
-            ma = _float_or_none(row.ma)
-            if ma is not None:
-                entries.append(
-                    ReferenceEntry(
-                        section.env_id, row.algorithm, row.spec_name, ma, source=path.name
-                    )
-                )
-    return entries
-
-
-def _from_results(root: Path) -> list[ReferenceEntry]:
-    entries = []
-    for cell_dir in sorted(p for p in root.glob("*/*") if p.is_dir()):
-        stats_path, metrics_path = cell_dir / "stats.json", cell_dir / "metrics.json"
-        source = f"{cell_dir.parent.name}/{cell_dir.name}"
-        if stats_path.is_file():
-            stats = load_json(stats_path)
-            sessions = tuple(s["final_ma"] for s in stats["sessions"])
-            ma = stats.get("trial_ma") if stats.get("trial_ma") is not None else stats["mean"]
-            spec_name = load_json(metrics_path)["spec_name"] if metrics_path.is_file() else ""
-            entries.append(
-                ReferenceEntry(
-                    stats["env_id"], stats["algorithm"], spec_name, float(ma), sessions, source
-                )
-            )
-        elif metrics_path.is_file():
-            metrics = load_json(metrics_path)
-            entries.append(
-                ReferenceEntry(
-                    metrics["env_id"],
-                    metrics["algorithm"],
-                    metrics["spec_name"],
-                    float(metrics["total_reward_ma"]),
-                    source=source,
-                )
-            )
-    if not entries:
-        raise BenchError(f"{root}: no {{env}}/{{algo}}/stats.json or metrics.json to compare with")
-    return entries
-
-
-def match_reference(
-    entries: list[ReferenceEntry], env_id: str, spec_name: str, algorithm: str
-) -> ReferenceEntry | None:
-    """The reference row of a cell: same env and spec name, else the env's only row with the same
-    algorithm label (the project's own specs are named differently from SLM-Lab's)."""
-    in_env = [e for e in entries if e.env_id == env_id]
-    same_spec = [e for e in in_env if spec_name and e.spec_name == spec_name]
-    if len(same_spec) == 1:
-        return same_spec[0]
-    same_label = [e for e in in_env if e.algorithm == algorithm]
-    return same_label[0] if len(same_label) == 1 else None
 
 
 def effect_threshold(
@@ -278,18 +188,32 @@ def regressions(comparison: dict) -> list[dict]:
 
 
 def check_comparison(compare_json: Path, gate: bool, out_flag: Path, log) -> None:
-    """Print the verdicts; with the gate on, fail (non-zero exit) when any cell regressed."""
+    """Print the verdicts and a summary that counts the cells with no reference; with the gate
+    on, fail (non-zero exit) when any cell regressed, or when no cell had a reference at all (a
+    gate that compared nothing would pass on anything)."""
     comparison = load_json(compare_json)
-    for cell in comparison["cells"]:
+    cells = comparison["cells"]
+    for cell in cells:
         log(
             f"{cell['cell']}: {cell['verdict']} (new {_num(cell['new_ma'])}, reference "
             f"{_num(cell['reference_ma'])}, difference {_signed(cell['difference'])})"
         )
     regressed = regressions(comparison)
+    missing = sum(cell["verdict"] == NO_REFERENCE for cell in cells)
+    summary = (
+        f"{len(regressed)} regression(s) in {len(cells) - missing} compared cell(s);"
+        f" {missing} cell(s) have no reference in {comparison['reference']}"
+    )
+    log(summary)
     if gate and regressed:
         names = ", ".join(
             f"{c['env_id']} {c['algorithm']} {c['new_ma']:.2f} < {c['reference_ma']:.2f}"
             for c in regressed
         )
         raise BenchError(f"{compare_json}: compare_gate: {len(regressed)} regression(s): {names}")
-    write_text(out_flag, f"{len(regressed)} regression(s); gate {'on' if gate else 'off'}\n")
+    if gate and cells and missing == len(cells):
+        raise BenchError(
+            f"{compare_json}: compare_gate: none of the {len(cells)} cell(s) has a row in"
+            f" {comparison['reference']}, so nothing was compared"
+        )
+    write_text(out_flag, f"{summary}; gate {'on' if gate else 'off'}\n")

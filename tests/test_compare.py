@@ -129,7 +129,8 @@ def test_comparison_markdown_and_gate(tmp_path):
     with pytest.raises(BenchError, match=gate_error):
         check_comparison(path, True, tmp_path / "checked", print)
     check_comparison(path, False, tmp_path / "checked", print)  # gate off: reported only
-    assert (tmp_path / "checked").read_text().startswith("1 regression(s); gate off")
+    summary = "1 regression(s) in 2 compared cell(s); 0 cell(s) have no reference in "
+    assert (tmp_path / "checked").read_text().startswith(summary)
 
 
 # -- the real workflow ------------------------------------------------------------------------
