@@ -8,6 +8,7 @@ from slm_bench.build_progress import attach as attach_build_progress
 from slm_bench.config import (
     build_matrix,
     cell_fingerprint,
+    check_unique_keys,
     config_source,
     load_config,
 )
@@ -19,6 +20,8 @@ from slm_bench.naming import plot_png_name
 # Error lines name the file the config came from: the --configfile, else config.yaml.
 CONFIG_SOURCE = config_source(workflow.overwrite_configfiles)
 try:
+    for configfile in workflow.configfiles:  # config.yaml or the --configfile files
+        check_unique_keys(configfile, config_source([configfile]))
     load_config(config, CONFIG_SOURCE)
     MATRIX = build_matrix(config, CONFIG_SOURCE)
 except BenchError as error:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import (
@@ -26,6 +28,7 @@ from slm_bench.identifiers import (
     check_spec_file,
     check_spec_name,
     check_table_text,
+    check_wildcard,
     number_text,
 )
 from slm_bench.naming import env_base
@@ -169,6 +172,53 @@ def config_source(configfiles: Sequence[str | os.PathLike], cwd: Path | None = N
     return ", ".join(names)
 
 
+def check_unique_keys(path: str | os.PathLike, shown: str) -> None:
+    """Refuse a key written twice in one mapping of a config file: Snakemake's loaders keep the
+    last, so a second ``ppo:`` under one env would drop the first cell from the plan unsaid."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:  # JSON first, as Snakemake reads it; a BenchError from the hook passes through
+        json.loads(text, object_pairs_hook=lambda pairs: _unique_pairs(pairs, shown))
+        return
+    except ValueError:
+        pass
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return  # not YAML either: Snakemake's own loader has said so
+    _unique_nodes(root, "", shown)
+
+
+def _unique_pairs(pairs: list, shown: str) -> dict:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise BenchError(
+                f"{shown}: key {key!r} appears twice in one object; JSON keeps only the last,"
+                " so keep one"
+            )
+    return dict(pairs)
+
+
+def _unique_nodes(node: yaml.Node | None, path: str, shown: str) -> None:
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _unique_nodes(item, path, shown)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key, value in node.value:
+        name = key.value if isinstance(key, yaml.ScalarNode) else None
+        if name is not None and name != "<<":
+            line = key.start_mark.line + 1
+            if name in seen:
+                raise BenchError(
+                    f"{shown} line {line}: {path}{name}: written twice in one mapping (also on"
+                    f" line {seen[name]}); YAML keeps only the last, so keep one"
+                )
+            seen[name] = line
+        _unique_nodes(value, f"{path}{name}." if name is not None else path, shown)
+
+
 def load_config(config: dict, source: str = DEFAULT_CONFIG) -> dict:
     """Validate a config in place (defaults filled in); the dstack section against its schema."""
     validate_against(config, "config.schema.yaml", source)
@@ -239,6 +289,9 @@ class _MatrixBuilder:
         phase = entry.get("phase", DEFAULT_PHASE)
         if phase is not None:
             check_table_text(phase, f"{where}.phase", "a phase heading on one line")
+            if not phase_slug(phase):  # the {phase} wildcard: letters and digits of the heading
+                raise BenchError(f"{where}.phase: got {phase!r} (expected a letter or digit in it)")
+            check_wildcard(phase_slug(phase), f"{where}.phase", phase)
         labels: dict[str, str] = {}
         for algo, row in entry["algorithms"].items():
             cell = self._cell(env_id, env, algo, row, settings, target, where)

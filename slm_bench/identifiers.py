@@ -32,6 +32,10 @@ ALGO_KEY_EXPECTED = "a name of letters, digits, _ + - (starting with a letter or
 SPEC_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
 SPEC_NAME_EXPECTED = "a spec name of letters, digits, _ . + - (not starting with - or .)"
 SET_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+# Snakemake refuses a wildcard value that ends in one piece repeated 20 or more times (its
+# PeriodicityDetector, min_repeat=20, guards against a rule feeding itself): the job is dropped
+# from the plan with a printed PeriodicWildcardError, and the run exits 0 having built nothing.
+SNAKEMAKE_MIN_REPEAT = 20
 
 
 def _refuse(where: str, value: object, expected: str) -> BenchError:
@@ -39,21 +43,45 @@ def _refuse(where: str, value: object, expected: str) -> BenchError:
     return BenchError(f"{where}: got {value!r} (expected {expected})")
 
 
+def repeated_suffix(value: str) -> str | None:
+    """The piece ``value`` ends with 20 or more times in a row (Snakemake's periodic wildcard
+    rule), else None."""
+    for size in range(1, len(value) // SNAKEMAKE_MIN_REPEAT + 1):
+        piece = value[-size:]
+        if value.endswith(piece * SNAKEMAKE_MIN_REPEAT):
+            return piece
+    return None
+
+
+def check_wildcard(value: str, where: str, shown: object | None = None) -> str:
+    """``value`` when Snakemake can use it as a wildcard value (``shown``: what the user wrote)."""
+    piece = repeated_suffix(value)
+    if piece is not None:
+        raise _refuse(
+            where,
+            value if shown is None else shown,
+            f"a value that does not end in {piece!r} repeated {SNAKEMAKE_MIN_REPEAT} or more"
+            " times: Snakemake takes such a wildcard for a rule feeding itself and builds nothing",
+        )
+    return value
+
+
 def check_env_id(env_id: object, where: str) -> str:
     """``env_id`` when it is a Gymnasium-style id that stays a folder inside results/."""
     if not isinstance(env_id, str) or not ENV_ID.fullmatch(env_id):
         raise _refuse(where, env_id, ENV_ID_EXPECTED)
-    base = env_id.split("/", 1)[-1]
+    base = env_id.split("/", 1)[-1]  # the {env} wildcard (naming.env_base)
     if base.lower() in RESERVED_ENV_NAMES:
         names = ", ".join(sorted(RESERVED_ENV_NAMES))
         raise _refuse(where, env_id, f"an env id that is not a results/ folder name: {names}")
+    check_wildcard(base, where, env_id)
     return env_id
 
 
 def check_algo_key(key: object, where: str) -> str:
     if not isinstance(key, str) or not ALGO_KEY.fullmatch(key):
         raise _refuse(where, key, ALGO_KEY_EXPECTED)
-    return key
+    return check_wildcard(key, where)
 
 
 def check_table_text(value: object, where: str, what: str) -> str:

@@ -14,6 +14,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from snakemake.io import PeriodicityDetector
 
 from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
@@ -21,6 +22,7 @@ from slm_bench.identifiers import ALGO_KEY, ENV_ID, SPEC_NAME
 from slm_bench.naming import plot_png_name
 from slm_bench.table import BenchmarksDoc, ResultRow, new_document
 
+PERIODIC = PeriodicityDetector()
 SETTINGS = {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500}
 # Files the rules write per cell, per env and per phase (rules/*.smk), relative to their folder.
 CELL_FILES = (
@@ -140,6 +142,8 @@ def test_refused_with_one_line_or_planned_inside_results_and_read_back(awkward, 
         assert _inside_results(path), path
     for env, algo in matrix.cells:  # each wildcard value is one folder name
         assert "/" not in env and "/" not in algo and env not in (".", "..")
+        # and one Snakemake builds (it drops a job whose wildcard value it finds periodic)
+        assert PERIODIC.is_periodic(env) is None and PERIODIC.is_periodic(algo) is None
 
     parsed = render_and_parse(matrix)
     for env, entry in matrix.envs.items():
