@@ -32,7 +32,12 @@ class ReferenceEntry:
     spec_name: str
     ma: float
     sessions: tuple[float, ...] = ()
-    source: str = ""  # the file (and line) or results cell the entry was read from
+    source: str = ""  # the file's name, or the results cell (env/algo), the entry came from
+    line: int | None = None  # its line in the file, for a BENCHMARKS.md row
+
+    def where(self, reference: Path) -> str:
+        """The entry's place for an error line: the reference file and line, or the cell."""
+        return f"{reference} line {self.line}" if self.line else f"{reference}/{self.source}"
 
 
 def parse_ma(text: str, where: str) -> float | None:
@@ -89,8 +94,11 @@ def _from_benchmarks(path: Path) -> list[ReferenceEntry]:
             where = f"{path} line {line + 1}"
             ma = parse_ma(row.ma, where)
             if ma is not None:
-                entry = ReferenceEntry(section.env_id, row.algorithm, row.spec_name, ma, (), where)
-                entries.append(entry)
+                entries.append(
+                    ReferenceEntry(
+                        section.env_id, row.algorithm, row.spec_name, ma, (), path.name, line + 1
+                    )
+                )
     return entries
 
 
@@ -105,6 +113,7 @@ def _from_results(root: Path) -> list[ReferenceEntry]:
     entries = []
     for cell_dir in sorted(p for p in root.glob("*/*") if p.is_dir()):
         stats_path, metrics_path = cell_dir / "stats.json", cell_dir / "metrics.json"
+        source = f"{cell_dir.parent.name}/{cell_dir.name}"
         if stats_path.is_file():
             stats = _record(stats_path, ("env_id", "algorithm", "sessions", "mean"))
             where = str(stats_path)
@@ -116,7 +125,7 @@ def _from_results(root: Path) -> list[ReferenceEntry]:
             spec_name = _record(metrics_path, ())["spec_name"] if metrics_path.is_file() else ""
             ma = _finite(ma, where, "trial_ma")
             entries.append(
-                ReferenceEntry(stats["env_id"], stats["algorithm"], spec_name, ma, sessions, where)
+                ReferenceEntry(stats["env_id"], stats["algorithm"], spec_name, ma, sessions, source)
             )
         elif metrics_path.is_file():
             metrics = _record(metrics_path, ("env_id", "algorithm", "spec_name", "total_reward_ma"))
@@ -124,7 +133,7 @@ def _from_results(root: Path) -> list[ReferenceEntry]:
             ma = _finite(metrics["total_reward_ma"], where, "total_reward_ma")
             entries.append(
                 ReferenceEntry(
-                    metrics["env_id"], metrics["algorithm"], metrics["spec_name"], ma, (), where
+                    metrics["env_id"], metrics["algorithm"], metrics["spec_name"], ma, (), source
                 )
             )
     if not entries:
@@ -154,8 +163,8 @@ def _check_one_row_per_cell(entries: list[ReferenceEntry], path: Path) -> None:
         first = seen.setdefault((entry.env_id, entry.algorithm), entry)
         if first is not entry:
             raise BenchError(
-                f"{entry.source}: compare reference {path} has two rows for {entry.env_id}"
-                f" {entry.algorithm} (the other at {first.source}); keep one"
+                f"{entry.where(path)}: compare reference has two rows for {entry.env_id}"
+                f" {entry.algorithm} (the other at {first.where(path)}); keep one"
             )
 
 
