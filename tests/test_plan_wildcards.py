@@ -79,14 +79,21 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_value_snakemake_cannot_build_is_refused_by_a_real_plan(tmp_path, case):
+    """Added to a built benchmark (its table exists), such a cell was dropped by Snakemake:
+    'Nothing to be done', exit 0, the old table kept. Now: one line, non-zero exit."""
     config, line_start = CASES[case]
-    result = snakemake(make_workdir(tmp_path, config), "-n")
+    workdir = make_workdir(tmp_path, config)
+    table = workdir / "results" / "BENCHMARKS.md"
+    table.parent.mkdir()
+    table.write_text("# SLM-Lab Benchmarks\n")
+    result = snakemake(workdir)
     assert result.returncode != 0, result.stdout[-3000:]
     assert (
         "PeriodicWildcardError" not in result.stdout and "Nothing to be done" not in result.stdout
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("config.yaml")]
     assert len(lines) == 1 and lines[0].startswith(line_start), result.stdout[-3000:]
+    assert table.read_text() == "# SLM-Lab Benchmarks\n"
 
 
 def test_one_repeat_short_of_the_limit_is_planned_and_built_by_snakemake(tmp_path):
