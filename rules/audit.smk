@@ -17,5 +17,6 @@ rule audit_specs:
         "results/logs/audit_specs.log",
     params:
         fingerprints=all_fingerprints,
+        never_learned=all_never_learned,
     script:
         "../scripts/audit_specs.py"

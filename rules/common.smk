@@ -4,6 +4,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+from slm_bench.audit import never_learned_rows
 from slm_bench.build_progress import attach as attach_build_progress
 from slm_bench.config import (
     build_matrix,
@@ -73,6 +74,14 @@ def all_fingerprints(wildcards):
         for cell in MATRIX.cells.values()
     }
     return {"cells": fingerprints, "skipped": [row.line() for row in MATRIX.skipped]}
+
+
+def all_never_learned(wildcards):
+    """Each cell's sessions that never learned as the audit reports them: it reruns when a
+    cell's stats.json (of its current run) changes what it says."""
+    return {
+        f"{env_id}/{label}": what for env_id, label, what in never_learned_rows(MATRIX)
+    }
 
 
 # Light jobs never wait behind training. Snakemake selects no job at all while every core is

@@ -4,15 +4,18 @@ A row's Settings are its table's Settings line, with max_frame replaced by the r
 budget when the file documents one (SLM-Lab's SAC/CrossQ budgets below the PPO max_frame): the
 audit lists rows that run on a budget, and rows whose spec disagrees with their Settings or
 trains on another env, so a maintainer can decide. It also shows where a hand-set Status
-differs from the computed rule.
+differs from the computed rule, and the cells whose sessions never learned (from their
+stats.json), since their MA is SLM-Lab's mean over sessions some of which stayed at random.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from slm_bench.baseline import random_return
 from slm_bench.errors import BenchError
+from slm_bench.never_learned import cell_flag, note_of
 from slm_bench.settings import Range, format_number, parse_target, status, status_label
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.table_rows import FORM_GROUP
@@ -126,7 +129,35 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
     return lines
 
 
-def render_audit(rows: list[AuditRow], differences: list[tuple] | None = None) -> str:
+def never_learned_rows(matrix, results: str | Path = "results") -> list[tuple[str, str, str]]:
+    """(env, algorithm, what) for every cell: its sessions that never learned and why, that all
+    learned, or that it was not checked (no stats.json for its current run)."""
+    rows = []
+    for cell in matrix.cells.values():
+        try:
+            flagged = cell_flag(Path(results) / cell.env / cell.algo)
+        except BenchError as error:
+            rows.append((cell.env_id, cell.label, f"not checked: {error}"))
+            continue
+        if flagged is None:
+            what = "not checked: no stats.json for its current run (`snakemake stats`)"
+        elif note_of(flagged):
+            why = "; ".join(
+                f"s{s['session']}: {', '.join(s['reasons'])}" for s in flagged["sessions"]
+            )
+            what = f"{note_of(flagged)} ({why})"
+        else:
+            what = f"all {flagged.get('of')} sessions learned"
+        unchecked = (flagged or {}).get("unchecked") or []
+        rows.append((cell.env_id, cell.label, "; ".join([what, *unchecked])))
+    return rows
+
+
+def render_audit(
+    rows: list[AuditRow],
+    differences: list[tuple] | None = None,
+    sessions: list[tuple[str, str, str]] | None = None,
+) -> str:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.verdict] = counts.get(row.verdict, 0) + 1
@@ -147,4 +178,9 @@ def render_audit(rows: list[AuditRow], differences: list[tuple] | None = None) -
         lines += [f"{len(differences)} rows differ from the computed rule (see the README).", ""]
         header = ("Env", "Algorithm", "MA", "Target", "Hand-set", "Computed")
         lines += _table(header, differences)
+    if sessions is not None:
+        flagged = sum(1 for row in sessions if "never learned" in row[2])
+        lines += ["", "## Sessions that never learned", ""]
+        lines += [f"{flagged} of {len(sessions)} cells have sessions that never learned.", ""]
+        lines += _table(("Env", "Algorithm", "Sessions"), sessions)
     return "\n".join(lines) + "\n"

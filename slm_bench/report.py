@@ -16,6 +16,7 @@ from pathlib import Path
 
 from slm_bench.atomic import write_text
 from slm_bench.durations import format_duration
+from slm_bench.never_learned import note_of
 from slm_bench.provenance import read_provenance
 from slm_bench.run_folder import load_json
 
@@ -125,7 +126,7 @@ def _load_cells(cell_dirs: list[Path]) -> list[dict]:
 
 def _env_table(cells: list[dict], comparison: dict[str, dict]) -> str:
     header = ["Algorithm", "Status", "MA", "mean ± std", "IQM", "IQM 95% CI", "Sessions",
-              "Normalised IQM", "Reference MA", "Difference", "Verdict"]  # fmt: skip
+              "Normalised IQM", "Reference MA", "Difference", "Verdict", "Note"]  # fmt: skip
     rows = []
     for cell in cells:
         stats, row, compared = cell["stats"], cell["row"], comparison.get(cell["key"], {})
@@ -144,6 +145,7 @@ def _env_table(cells: list[dict], comparison: dict[str, dict]) -> str:
                 _num(compared.get("reference_ma")),
                 "-" if compared.get("difference") is None else f"{compared['difference']:+.2f}",
                 _verdict(compared.get("verdict")),
+                _esc(note_of(stats.get("never_learned"))),  # why the MA (SLM-Lab's mean) is low
             ]
         )
     return _table(header, rows, numeric={2, 3, 4, 6, 7, 8, 9})
@@ -290,8 +292,15 @@ def write_env_page(env: dict, cell_dirs: list[Path], plot: Path | None, out_html
             f"<h2>{_esc(label)} <span class='muted'>"
             f"{_esc(cell['metrics'].get('spec_name'))}</span></h2>"
         )
+        flagged = stats.get("never_learned") or {}
+        why = {s["session"]: "; ".join(s["reasons"]) for s in flagged.get("sessions", [])}
         sessions = [
-            [_esc(s["session"]), _num(s["final_ma"]), _esc(seeds[i] if i < len(seeds) else "-")]
+            [
+                _esc(s["session"]),
+                _num(s["final_ma"]),
+                _esc(seeds[i] if i < len(seeds) else "-"),
+                _esc(f"never learned: {why[s['session']]}" if s["session"] in why else ""),
+            ]
             for i, s in enumerate(stats.get("sessions", []))
         ]
         figures = [
@@ -307,7 +316,12 @@ def write_env_page(env: dict, cell_dirs: list[Path], plot: Path | None, out_html
             ],
         ]
         parts.append('<div class="row">')
-        parts.append(_table(["Session", "Final MA", "Seed"], sessions, numeric={0, 1}))
+        if note_of(flagged):
+            parts.append(
+                f"<p><strong>{_esc(note_of(flagged))}</strong>: the MA is SLM-Lab's"
+                " mean over every session, these included.</p>"
+            )
+        parts.append(_table(["Session", "Final MA", "Seed", "Note"], sessions, numeric={0, 1}))
         parts.append(_table(["Statistic", "Value"], figures, numeric={1}))
         parts.append(_table(["Run", ""], _run_rows(cell, provenance)))
         parts.append("</div>")

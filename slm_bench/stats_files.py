@@ -12,6 +12,7 @@ import numpy as np
 from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
 from slm_bench.metrics import MA_WINDOW
+from slm_bench.never_learned import never_learned, note_of
 from slm_bench.run_folder import RunLayout, load_json, read_run_folder, trial_score
 from slm_bench.settings import parse_target
 from slm_bench.stats import (
@@ -70,7 +71,10 @@ def session_final_ma(layout: RunLayout, s: int) -> tuple[float, str]:
 def session_mas(run_folder: Path) -> tuple[list[float], list[str], float | None]:
     """Every session's final MA (sessions 0..max_session-1), their files, and the trial MA."""
     run = read_run_folder(run_folder)
-    layout = RunLayout(run.path, run.prefix)
+    return _session_mas(run, RunLayout(run.path, run.prefix))
+
+
+def _session_mas(run, layout: RunLayout) -> tuple[list[float], list[str], float | None]:
     count = (run.spec.get("meta") or {}).get("max_session")
     if not isinstance(count, int) or count < 1:
         raise BenchError(f"{layout.spec_json}: meta.max_session: expected a positive integer")
@@ -91,12 +95,16 @@ def cell_stats(
     random_return: float | None,
     run_folder: Path,
 ) -> dict:
-    """A cell's statistics: each session's final MA, mean +- std, IQM and 95% CIs, normalised."""
-    mas, sources, trial_ma = session_mas(run_folder)
+    """A cell's statistics: each session's final MA, mean +- std, IQM and 95% CIs, normalised,
+    and the sessions that never learned (the MA stays SLM-Lab's mean; the flag explains it)."""
+    run = read_run_folder(run_folder)
+    layout = RunLayout(run.path, run.prefix)
+    mas, sources, trial_ma = _session_mas(run, layout)
     finite = [v for v in mas if math.isfinite(v)]
     if not finite:
         raise BenchError(f"{run_folder}: no session has a finite total_reward_ma")
     target = parse_target(target_text) if target_text else None
+    stuck = never_learned(layout, mas, env_id, target, random_return)
     raw = summarise([finite])
     normalised_sessions = [normalise(v, target, random_return) for v in finite]
     normalised = summarise([normalised_sessions]).as_dict() if target is not None else None
@@ -116,6 +124,7 @@ def cell_stats(
         "target": target.text if target else None,
         "random_return": random_return,
         "normalised": normalised,
+        "never_learned": stuck,
         "bootstrap": BOOTSTRAP_NOTE,
     }
 
@@ -134,6 +143,12 @@ def write_cell_stats(
             f"warning: {cell.key}: mean of session MAs {stats['mean']:.4f} differs from the "
             f"trial's total_reward_ma {stats['trial_ma']:.4f}"
         )
+    flagged = stats["never_learned"]
+    if flagged["note"]:
+        sessions = ", ".join(
+            f"s{s['session']}: {'; '.join(s['reasons'])}" for s in flagged["sessions"]
+        )
+        log(f"warning: {cell.key}: {flagged['note']} ({sessions})")
     write_json(out_json, stats)
 
 
@@ -180,6 +195,7 @@ def table_summary(stats_list: list[dict], phases: dict[str, str]) -> dict:
                 "iqm": s["iqm"],
                 "iqm_ci": s["iqm_ci"],
                 "normalised_iqm": (s.get("normalised") or {}).get("iqm"),
+                "never_learned": note_of(s.get("never_learned")),
             }
             for s in stats_list
         },

@@ -1,10 +1,10 @@
 """Where each cell stands: planned, submitted, running, done (with its score) or failed (why).
 
 Built from files the pipeline already keeps (the run journal, the run marker, metrics.json,
-row.json and the failure record) plus, for remote runs, one ``dstack ps -a --json`` call for the
-whole table. One unreadable file makes its own cell show the problem, never the whole table
-fail. With the dstack runner a second part gives the per-hour cost of the planned runs against
-SLM-Lab's own choice of hardware.
+row.json, stats.json when ``stats`` made one for the same run, and the failure record) plus, for
+remote runs, one ``dstack ps -a --json`` call for the whole table. One unreadable file makes its
+own cell show the problem, never the whole table fail. With the dstack runner a second part gives
+the per-hour cost of the planned runs against SLM-Lab's own choice of hardware.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
 from slm_bench.failures import read_failure
 from slm_bench.logs import strip_ansi
+from slm_bench.never_learned import cell_flag, note_of
 from slm_bench.progress import human_duration, read_progress
 from slm_bench.runners.dstack import (
     CANCEL_COMMAND,
@@ -97,6 +98,7 @@ def _new_row(cell: str) -> dict:
         "reason": None,
         "data_folder": None,
         "progress": None,
+        "never_learned": None,
     }
 
 
@@ -159,6 +161,9 @@ def _cell_status(cell, journal_path, marker_path, metrics_path, live, row_path) 
             row["status"] = status_label(row_data["status"])  # BENCHMARKS.md's Status column
         if runs:
             row["dstack"] = runs[-1].get("status")
+        # Why a done cell's MA is low: "1 of 4 sessions never learned" (stats.json, same run).
+        row["never_learned"] = cell_flag(Path(marker_path).parent)
+        row["reason"] = note_of(row["never_learned"]) or None
         return row
 
     if not runs:

@@ -12,7 +12,12 @@ from slm_bench.steps.common import read_record, store_from_config
 
 def write_audit(matrix, config: dict, out_md: Path) -> None:
     """Report every row whose spec disagrees with its Settings line; never fails on a row."""
-    from slm_bench.audit import audit_matrix, render_audit, status_differences
+    from slm_bench.audit import (
+        audit_matrix,
+        never_learned_rows,
+        render_audit,
+        status_differences,
+    )
     from slm_bench.baseline import baseline_path
 
     differences = None
@@ -23,7 +28,7 @@ def write_audit(matrix, config: dict, out_md: Path) -> None:
         # The checkout's own random baseline and the configured status rule, as write_row uses.
         differences = status_differences(doc, baseline_path(config), config["status_rule"])
     rows = audit_matrix(matrix, config["max_frame_policy"])
-    write_text(out_md, render_audit(rows, differences))
+    write_text(out_md, render_audit(rows, differences, never_learned_rows(matrix)))
 
 
 # -- the checkout (opt-in) --------------------------------------------------------------------
