@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="fixed seed: session s gets SEED + 1000 * s (default: from the current time)",
     )
+    run.add_argument(
+        "--reevaluate-top",
+        type=int,
+        default=3,
+        metavar="K",
+        help="search: train the K best trials again on fresh seeds and pick by their mean"
+        " (0: the single best trial, as SLM-Lab picks)",
+    )
     run.add_argument("spec_file")
     run.add_argument("spec_name")
     run.add_argument("mode", nargs="?", default="train", choices=["train", "search", "dev"])
@@ -78,6 +86,7 @@ def run_command(args: argparse.Namespace) -> int:
             data_root=Path("data"),
             workers=max(1, args.workers),
             seed=args.seed,
+            reevaluate_top=max(0, args.reevaluate_top),
         )
         return 0
     run_trial(

@@ -59,7 +59,25 @@ def test_search_failed_cell_then_apply_plans_exactly_its_retrain(tmp_path):
         assert float(row["total_reward_ma"]) > 0 and row["folder"].endswith(f"_t{row['trial']}")
     best = json.loads((workdir / CELL / "search" / "best.json").read_text())
     scores = [float(row["total_reward_ma"]) for row in trials]
-    assert best["total_reward_ma"] == pytest.approx(max(scores), abs=1e-6)
+    assert best["best_single_draw"]["total_reward_ma"] == pytest.approx(max(scores), abs=1e-6)
+    assert best["total_reward_ma"] == pytest.approx(scores[best["trial"]], abs=1e-6)
+    # Both trials were trained again (the default top 3 of 2), one session each as the spec
+    # says, on seeds no trial used; the pick is the higher fresh-seed MA, with its CI.
+    assert [e["trial"] for e in best["evaluations"]] == sorted(
+        (0, 1), key=lambda i: -scores[i]
+    )  # best first
+    trial_seeds = {s for seeds in best["seeds"]["trials"].values() for s in seeds}
+    fresh = [s for seeds in best["seeds"]["evaluations"] for s in seeds]
+    base = cell_seed(7, "CartPole-v1/ppo")
+    assert trial_seeds == {trial_seed(base, 0), trial_seed(base, 1)}
+    assert sorted(fresh) == [trial_seed(base, 2), trial_seed(base, 3)]
+    assert not trial_seeds & set(fresh)
+    fresh_ma = {e["trial"]: e["total_reward_ma"] for e in best["evaluations"]}
+    assert best["trial"] == max(fresh_ma, key=fresh_ma.get)
+    assert best["score"]["total_reward_ma"] == pytest.approx(fresh_ma[best["trial"]])
+    assert best["score"]["n"] == 1 and len(best["score"]["ci"]) == 2
+    assert best["chosen_by"].startswith("highest mean final MA over the fresh-seed sessions")
+    assert "re-evaluating the 2 best trials" in search_log
     assert best["budget"] == {
         "dimensions": 2, "trials_planned": 2, "trials_run": 2, "trials_with_score": 2,
         "rule_budget": 8,

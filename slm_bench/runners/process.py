@@ -41,6 +41,7 @@ class ProcessRunner:
     extra_args: list[str] = field(default_factory=list)
     install_hint: str = ""
     takes_seed: bool = False  # `slm-bench run --seed S`; `slm-lab run` draws its own seeds
+    search_args: list[str] = field(default_factory=list)  # options of `search` mode only
 
     def argv(self, request: RunRequest, spec_file: str) -> list[str]:
         """``COMMAND [-s k=v ...] [OPTIONS] -- SPEC_FILE SPEC_NAME MODE``: options end at ``--``."""
@@ -48,6 +49,8 @@ class ProcessRunner:
         options = list(self.extra_args)
         if self.takes_seed and request.seed is not None:
             options += ["--seed", str(request.seed)]
+        if request.mode == "search":
+            options += self.search_args
         positional = [spec_file, request.spec_name, request.mode]
         return [*self.command, *sets, *options, "--", *positional]
 
@@ -199,6 +202,11 @@ def embedded_runner(options: dict) -> ProcessRunner:
         name="embedded",
         command=[sys.executable, "-m", "slm_bench", "run", "--workers", workers],
         takes_seed=True,
+        search_args=(
+            ["--reevaluate-top", str(options["reevaluate_top"])]
+            if "reevaluate_top" in options
+            else []
+        ),
     )
 
 

@@ -10,6 +10,12 @@ the search block, trials ``t0..tN``, ``info/{name}_experiment_df.csv``,
 ``info/{name}_trial_data_dict.json``), so SLM-Lab's retro-analysis could read it, and the log
 holds one ``trial_metrics:`` line per trial, as SLM-Lab's search log does.
 
+Then the best trials (``reevaluate_top``, 3 by default) are trained again, one run each with every
+session of the spec, on seeds no trial used (``evaluate.py``); the runs' sessions and seeds are
+recorded in ``info/{name}_evaluations.json`` for the pick (``results.py``). With ASHA this is
+SLM-Lab's staged practice: single-session trials, then multi-session runs of the survivors, then
+(after ``apply_search``) the validating train run.
+
 Trial i's sessions are seeded from ``base + 1e5 * i`` as SLM-Lab's are, ``base`` being the
 search's start time or, with a fixed seed (the config's ``seed``, through the cell's), that seed,
 which also seeds the TPE sampler: one worker then repeats a search exactly; with several at
@@ -45,6 +51,12 @@ from slm_bench.run_folder import FOLDER_TS_FORMAT, folder_prefix, load_json
 from slm_bench.runners.embedded.console import Console
 from slm_bench.runners.embedded.output import write_slm_json
 from slm_bench.runners.embedded.trial import reserve_folder
+from slm_bench.search.evaluate import (
+    check_session_count,
+    evaluations_path,
+    reevaluate,
+    run_sessions,
+)
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
 
 SEARCH_LOGGER = ("slm_lab.experiment.search", "run_ray_search")
@@ -74,6 +86,8 @@ class TrialOutcome:
     folder: Path | None = None
     state: str = "complete"  # complete | pruned | failed
     error: str = ""
+    sessions: list[float] = field(default_factory=list)  # each session's final MA
+    seeds: list[int] | None = None  # as the run folder recorded them
 
     @property
     def score(self) -> float:
@@ -114,7 +128,7 @@ class TrialRelay:
             self.record = []
 
 
-def _watch(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay) -> bool:
+def _watch(process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool, relay) -> bool:
     """Relay the trial's console lines; report (frame, MA) checkpoints to Optuna and stop the
     trial when the pruner says so. True when pruned."""
     try:
@@ -123,12 +137,14 @@ def _watch(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay
         relay.flush()
 
 
-def _watch_lines(process: subprocess.Popen, trial: optuna.Trial, prunable: bool, relay) -> bool:
+def _watch_lines(
+    process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool, relay
+) -> bool:
     last_ma: float | None = None
     assert process.stdout is not None
     for line in process.stdout:
         relay.feed(line)
-        if not prunable:
+        if not prunable or trial is None:
             continue
         plain = strip_ansi(line)
         ma = _MA_RE.search(plain)
@@ -157,7 +173,7 @@ def trial_seed(base: int, index: int) -> int:
 
 def _run_one(
     index: int,
-    trial: optuna.Trial,
+    trial: optuna.Trial | None,
     body: dict,
     spec_name: str,
     scratch: Path,
@@ -200,6 +216,7 @@ def _run_one(
     outcome.folder = folders[0]
     metrics_file = next(outcome.folder.glob("*_t0_trial_metrics_scalar.json"))
     outcome.metrics = {k: float(v) for k, v in load_json(metrics_file).items()}
+    outcome.sessions, outcome.seeds = run_sessions(outcome.folder)
     return outcome
 
 
@@ -247,6 +264,42 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
+@dataclass
+class Reevaluation:
+    """The search's best trials trained again on fresh seeds, as runs ``n_trials + j``."""
+
+    spec: Mapping
+    spec_name: str
+    scratch: Path
+    relay: Callable[[str], None]
+    base_seed: int
+    n_trials: int
+
+    def launch(self, run: int, body: dict) -> tuple[Path | None, str]:
+        seed = trial_seed(self.base_seed, run)
+        outcome = _run_one(run, None, body, self.spec_name, self.scratch, False, self.relay, seed)
+        return outcome.folder, outcome.error
+
+    def run(self, outcomes: list[TrialOutcome], top: int, workers: int, say) -> dict:
+        """Re-evaluate the ``top`` best finished trials; the record of the trials' and the
+        evaluations' sessions and seeds (``info/{name}_evaluations.json``)."""
+        scored = [o for o in outcomes if o.state == "complete" and math.isfinite(o.score)]
+        best = sorted(scored, key=lambda o: o.score, reverse=True)[:top]
+        if best:
+            say(
+                f"re-evaluating the {len(best)} best trials"
+                f" ({', '.join(str(o.index) for o in best)}) on fresh seeds, every session"
+            )
+        ranked = [(o.index, _trial_body(self.spec, o.values, single_session=False)) for o in best]
+        evaluations = reevaluate(ranked, self.n_trials, self.launch, say, workers)
+        return {
+            "reevaluate_top": top,
+            "base_seed": self.base_seed,
+            "trials": {str(o.index): {"sessions": o.sessions, "seeds": o.seeds} for o in outcomes},
+            "evaluations": [e.as_dict() for e in evaluations],
+        }
+
+
 def run_search(
     spec: dict,
     spec_file: str,
@@ -256,8 +309,10 @@ def run_search(
     workers: int = 1,
     stream: TextIO | None = None,
     seed: int | None = None,
+    reevaluate_top: int = 3,
 ) -> Path:
-    """Search the spec's ``search:`` block and write the search folder under ``data_root``."""
+    """Search the spec's ``search:`` block and write the search folder under ``data_root``;
+    then train the ``reevaluate_top`` best trials again on fresh seeds (``evaluate.py``)."""
     stream = stream or sys.stdout
     where = f"{spec_file}: {spec_name}"
     space = read_space(spec, where)
@@ -265,6 +320,7 @@ def run_search(
     meta = spec.get("meta", {})
     scheduler = meta.get("search_scheduler")
     single_session = scheduler is not None and meta.get("max_session", 1) > 1
+    check_session_count(meta.get("max_session"), where)
     console = Console(stream)
     lock = threading.Lock()
 
@@ -354,7 +410,11 @@ def run_search(
             if not any(o.state == "complete" for o in outcomes):
                 errors = "; ".join(o.error or o.state for o in outcomes)
                 raise BenchError(f"{where}: search: no trial finished ({errors})")
+
+            again = Reevaluation(spec, spec_name, Path(scratch), relay, base_seed, n_trials)
+            record = again.run(outcomes, reevaluate_top, workers, say)
             _write_folder(root, spec, run_name, folder, when, space, outcomes)
+            write_slm_json(evaluations_path(root), record)
         reservation.unlink(missing_ok=True)
         for outcome in outcomes:
             metrics = {k: outcome.metrics.get(k, math.nan) for k in SCALAR_KEYS}

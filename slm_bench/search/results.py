@@ -2,7 +2,18 @@
 
 Both runners write ``info/{name}_experiment_df.csv``: a ``trial`` column, the searched keys
 (sorted), then the trial metrics. That file is the source, so a search by the real SLM-Lab and
-one by the embedded runner give the same outputs.
+one by the embedded runner give the same trials.
+
+The pick. The embedded runner also writes ``info/{name}_evaluations.json``: its best trials
+trained again with every session on fresh seeds (``evaluate.py``). The chosen trial is the one
+whose fresh sessions have the highest mean final MA, ties going to the higher lower end of the
+95% bootstrap CI of that mean. The mean because it is the number the table will print (SLM-Lab's
+MA is the mean over sessions), so a session left at the random policy costs a candidate exactly
+what it would cost the row; only fresh sessions, because the trial's own draw is what put it in
+the top (counting it would favour the luckiest draw again). The lower CI end alone would rank by
+spread as much as by level, and with 4 sessions its bootstrap is coarse. A search folder without
+evaluations (SLM-Lab's own search, or ``search_reevaluate_top: 0``) is picked as SLM-Lab picks:
+the single best trial MA, and best.json says so.
 """
 
 from __future__ import annotations
@@ -15,7 +26,9 @@ import pandas as pd
 from slm_bench.errors import BenchError
 from slm_bench.metrics import SCALAR_KEYS
 from slm_bench.run_folder import folder_prefix, load_json
+from slm_bench.search.evaluate import evaluations_path
 from slm_bench.search.space import SearchSpace, rule_budget
+from slm_bench.stats import CONFIDENCE, percentile_ci, pooled_mean
 
 
 def read_trials(folder: Path, space: SearchSpace) -> pd.DataFrame:
@@ -37,22 +50,70 @@ def read_trials(folder: Path, space: SearchSpace) -> pd.DataFrame:
     return trials
 
 
+def read_evaluations(folder: Path) -> dict | None:
+    """The search's fresh-seed evaluations (None for a folder without them: SLM-Lab's)."""
+    path = evaluations_path(folder)
+    if not path.is_file():
+        return None
+    record = load_json(path)
+    if not isinstance(record, dict) or not isinstance(record.get("evaluations"), list):
+        raise BenchError(f"{path}: expected an object with an 'evaluations' list")
+    return record
+
+
+def robust_choice(evaluations: list[dict]) -> dict | None:
+    """The trial whose fresh sessions (all its evaluations together) have the highest mean
+    final MA, ties to the higher lower CI end; None when no evaluation has a finite session."""
+    pooled: dict[int, list[float]] = {}
+    for evaluation in evaluations:
+        sessions = [float(v) for v in evaluation.get("sessions") or [] if math.isfinite(v)]
+        if sessions:
+            pooled.setdefault(int(evaluation["trial"]), []).extend(sessions)
+    if not pooled:
+        return None
+    scores = []
+    for trial, sessions in pooled.items():
+        low, high = percentile_ci([sessions], pooled_mean)
+        mean = sum(sessions) / len(sessions)
+        scores.append({"trial": trial, "mean": mean, "ci": [low, high], "n": len(sessions)})
+    return max(scores, key=lambda s: (s["mean"], s["ci"][0]))
+
+
 def best_trial(
-    trials: pd.DataFrame, space: SearchSpace, planned: int, spec_file: str, spec_name: str
+    trials: pd.DataFrame,
+    space: SearchSpace,
+    planned: int,
+    spec_file: str,
+    spec_name: str,
+    evaluations: dict | None = None,
 ) -> dict:
-    """The best trial by total_reward_ma (the benchmark score) and the budget spent."""
+    """The chosen trial (by its fresh-seed evaluations when there are any, else by its own
+    total_reward_ma), the evidence, and the budget spent."""
     scores = pd.to_numeric(trials["total_reward_ma"], errors="coerce")
     finite = scores[scores.map(lambda v: math.isfinite(v))]
     if finite.empty:
         raise BenchError(f"{spec_file}: {spec_name}: search: no trial has a finite total_reward_ma")
-    row = trials.loc[finite.idxmax()]
+    best_draw = int(trials.loc[finite.idxmax(), "trial"])
+    chosen = robust_choice((evaluations or {}).get("evaluations") or [])
+    trial = chosen["trial"] if chosen else best_draw
+    row = trials.loc[trials["trial"] == trial].iloc[0]
     values = {path: _plain(row[path]) for path in space.paths}
     return {
         "spec_file": spec_file,
         "spec_name": spec_name,
-        "trial": int(row["trial"]),
+        "trial": trial,
         "values": values,
         "total_reward_ma": float(row["total_reward_ma"]),
+        "chosen_by": CHOSEN_BY_FRESH if chosen else CHOSEN_BY_DRAW,
+        "score": (
+            {"total_reward_ma": chosen["mean"], "ci": chosen["ci"], "n": chosen["n"]}
+            | {"confidence": CONFIDENCE, "of": "fresh-seed sessions' final MAs"}
+            if chosen
+            else None
+        ),
+        "best_single_draw": {"trial": best_draw, "total_reward_ma": float(finite.max())},
+        "evaluations": (evaluations or {}).get("evaluations", []),
+        "seeds": _seeds(evaluations),
         "metrics": {k: _plain(row[k]) for k in SCALAR_KEYS if k in trials.columns},
         "folder": row["folder"],
         "budget": {
@@ -62,6 +123,21 @@ def best_trial(
             "trials_with_score": int(len(finite)),
             "rule_budget": rule_budget(len(space.dimensions)),
         },
+    }
+
+
+CHOSEN_BY_FRESH = "highest mean final MA over the fresh-seed sessions of its re-evaluations"
+CHOSEN_BY_DRAW = "highest trial total_reward_ma (single draw: the search has no re-evaluations)"
+
+
+def _seeds(evaluations: dict | None) -> dict:
+    """Every seed the search used: per trial, and per re-evaluation (never one of the trials')."""
+    if not evaluations:
+        return {"trials": None, "evaluations": None, "note": "not recorded by this search"}
+    return {
+        "base": evaluations.get("base_seed"),
+        "trials": {k: v.get("seeds") for k, v in (evaluations.get("trials") or {}).items()},
+        "evaluations": [e.get("seeds") for e in evaluations["evaluations"]],
     }
 
 

@@ -18,7 +18,7 @@ from slm_bench.errors import BenchError
 from slm_bench.run_folder import read_run_folder
 from slm_bench.runners import make_runner
 from slm_bench.search.patch import apply_values, unified_diff, write_values
-from slm_bench.search.results import best_trial, read_trials
+from slm_bench.search.results import best_trial, read_evaluations, read_trials
 from slm_bench.search.space import read_space, trial_budget
 from slm_bench.spec import resolve_spec
 from slm_bench.steps import read_record, runner_options, store_from_config
@@ -71,7 +71,8 @@ def search_cell(
     if read_run_folder(folder).kind != "search":
         raise BenchError(f"{folder}: the runner wrote a train folder where a search was asked for")
     trials = read_trials(folder, space)
-    best = best_trial(trials, space, planned, cell.spec_file, cell.spec_name)
+    evaluations = read_evaluations(folder)
+    best = best_trial(trials, space, planned, cell.spec_file, cell.spec_name, evaluations)
     best["search_folder"] = folder.name
     best["runner"] = result.runner
     patch = _patch(cell, best["values"])
@@ -79,9 +80,16 @@ def search_cell(
     write_text(out_patch, patch)
     write_json(out_best, best)
     partial_log.replace(out_log)
+    score = best["score"]
     log(
-        f"{cell.key}: best of {len(trials)} trials: trial {best['trial']} total_reward_ma"
-        f" {best['total_reward_ma']:.2f} with {best['values']}"
+        f"{cell.key}: chosen of {len(trials)} trials: trial {best['trial']} with {best['values']}:"
+        + (
+            f" fresh-seed MA {score['total_reward_ma']:.2f} (95% CI {score['ci'][0]:.2f}"
+            f" to {score['ci'][1]:.2f}, {score['n']} sessions); its trial MA"
+            if score
+            else " total_reward_ma"
+        )
+        + f" {best['total_reward_ma']:.2f} ({best['chosen_by']})"
     )
 
 
