@@ -122,10 +122,14 @@ def apply_search(
 def _commit_spec(cell: Cell, config: dict, best: dict) -> str:
     """SLM-Lab's rule: the spec a run used is committed. Local commit only."""
     root = spec_root(config)
-    message = (
-        f"spec: {cell.spec_name} best search values (trial {best['trial']},"
-        f" MA {best['total_reward_ma']:.2f})"
+    score = best.get("score")  # absent in a best.json written before re-evaluations
+    shown = (
+        f"fresh-seed MA {score['total_reward_ma']:.2f}, 95% CI {score['ci'][0]:.2f} to"
+        f" {score['ci'][1]:.2f}"
+        if score
+        else f"MA {best['total_reward_ma']:.2f}"
     )
+    message = f"spec: {cell.spec_name} best search values (trial {best['trial']}, {shown})"
     git = ["git", "-C", str(root)]
     try:
         subprocess.run([*git, "add", "--", cell.spec_file], check=True, capture_output=True)
