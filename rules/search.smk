@@ -21,6 +21,8 @@ rule search_cell:
         train_cores=train_cores,
     params:
         cell=run_params,
+        # How the search picks (the best trials re-evaluated on fresh seeds) is part of its result.
+        reevaluate_top=config["search_reevaluate_top"],
     script:
         "../scripts/search_cell.py"
 

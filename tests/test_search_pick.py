@@ -25,7 +25,11 @@ from slm_bench.search.space import read_space
 SLM_LAB_RUN = (
     Path(__file__).parent / "fixtures" / "slm-lab-runs" / "ppo_cartpole_arc_2026_11_29_185430"
 )
-SPEC = {"search": {"agent.net.optim_spec.lr__loguniform": [1e-4, 1e-2]}, "meta": {}}
+SPEC = {
+    "agent": {"net": {"optim_spec": {"lr": 1e-3}}},
+    "search": {"agent.net.optim_spec.lr__loguniform": [1e-4, 1e-2]},
+    "meta": {},
+}
 SPACE = read_space(SPEC, "toy")
 
 

@@ -64,7 +64,7 @@ def validate_spec(cell: Cell, policy: str, out_spec: Path, log) -> None:
 def runner_options(config: dict, threads: int) -> dict:
     name = config["runner"]
     if name == "embedded":
-        return {"workers": threads, "reevaluate_top": config.get("search_reevaluate_top", 3)}
+        return {"workers": threads, "reevaluate_top": config["search_reevaluate_top"]}
     if name == "slm-lab":
         return {**config["slm_lab"], "checkout": str(spec_root(config)), "store": config["store"]}
     options = dict(config["dstack"])
