@@ -2,6 +2,8 @@
 # spec validated -> run marker + log -> metrics.json -> hf_data folder -> plot -> row -> BENCHMARKS.md
 from snakemake.utils import min_version
 
+from slm_bench.stop_signals import forward_stop_signals
+
 min_version("9.19")
 
 
@@ -28,6 +30,12 @@ include: "rules/stats.smk"
 include: "rules/compare.smk"
 include: "rules/report.smk"
 include: "rules/search.smk"
+
+
+# A signal to Snakemake alone (kill PID, timeout, systemd, a batch system) stops the running
+# jobs as Ctrl-C does: Snakemake itself only waits for them (slm_bench/stop_signals.py).
+onstart:
+    forward_stop_signals()
 
 
 rule all:

@@ -9,7 +9,6 @@ argparse and SLM-Lab's typer accept it).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
@@ -23,8 +22,10 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_run_log, strip_ansi
+from slm_bench.process_group import owned_group
 from slm_bench.progress import ProgressFeed, SummaryParser
 from slm_bench.runners import RunRequest, RunResult
+from slm_bench.stop_signals import stop_on_signals
 from slm_bench.terminal import write_line
 
 PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often
@@ -138,11 +139,6 @@ class UnsizedProgress:
         return text
 
 
-def _kill_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)
-
-
 def _run_logged(
     argv: list[str],
     cwd: Path,
@@ -154,14 +150,16 @@ def _run_logged(
     """Run ``argv`` with output to ``log_path``; echo progress lines on stderr (frame N of
     max_frame, session k of n, ETA); kill its process group on timeout.
 
-    Returns the exit code, or ``"timeout"``. The child gets its own process group so a time-out or
-    our own termination (Snakemake sends SIGTERM on Ctrl-C) stops every session process it
-    started, not just the leader.
+    Returns the exit code, or ``"timeout"``. The child gets its own process group, owned by this
+    job (``owned_group``: it dies with the job, even under SIGKILL), so a time-out or a stop
+    (Ctrl-C, or a signal Snakemake passes on) kills every session process it started, not just
+    the leader; a stop says so in one line.
     """
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    with (
+        open(log_path, "wb") as log,
+        owned_group(argv, cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as group,
+    ):
+        proc = group.process
         timed_out, finished = threading.Event(), threading.Event()
         deadline = time.monotonic() + time_limit_s
 
@@ -169,28 +167,27 @@ def _run_logged(
             while not finished.wait(min(WATCHDOG_STEP_S, max(0.0, deadline - time.monotonic()))):
                 if time.monotonic() >= deadline:
                     timed_out.set()
-                    _kill_group(proc.pid, signal.SIGKILL)
+                    group.kill(signal.SIGKILL)
                     return
 
-        def on_signal(signum, _frame) -> None:
-            _kill_group(proc.pid, signal.SIGTERM)
+        def on_stop(signum: int) -> None:
+            group.kill(signal.SIGTERM)
+            write_line(f"{cell}: stopped; its local run was killed, a rerun starts it again")
             raise SystemExit(128 + signum)
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         timer = threading.Thread(target=watchdog, name=f"time limit {cell}", daemon=True)
         timer.start()
         try:
-            for raw in proc.stdout:
-                log.write(raw)
-                if line := progress.feed(raw.decode(errors="replace")):
-                    write_line(line)
-            returncode = proc.wait()
+            with stop_on_signals(on_stop):
+                for raw in proc.stdout:
+                    log.write(raw)
+                    if line := progress.feed(raw.decode(errors="replace")):
+                        write_line(line)
+                returncode = proc.wait()
         finally:
             finished.set()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             if proc.poll() is None:
-                _kill_group(proc.pid, signal.SIGKILL)
+                group.kill(signal.SIGKILL)
                 proc.wait()
     return "timeout" if timed_out.is_set() else returncode
 

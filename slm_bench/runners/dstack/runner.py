@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -48,6 +46,7 @@ from slm_bench.runners.dstack.task import (
     next_run_name,
 )
 from slm_bench.runners.dstack.task import plan_task as build_plan
+from slm_bench.stop_signals import stop_on_signals
 from slm_bench.terminal import write_line
 
 PS_PAGE_SIZE = 100
@@ -98,15 +97,12 @@ class DstackRunner:
     def run(self, request: RunRequest) -> RunResult:
         """Run the cell remotely. Stopping the pipeline (Ctrl-C, SIGTERM) prints which run is
         left running and how to stop it, then exits 130 without a traceback."""
-        previous = _terminate_as_interrupt()
         try:
-            return self._run(request)
+            with stop_on_signals(_interrupt):
+                return self._run(request)
         except KeyboardInterrupt:
             self.say(interrupted_line(request.cell, self._current, self.cli))
             raise SystemExit(130) from None
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -488,13 +484,6 @@ def log_tail(path: Path, lines: int = 3, width: int = 160) -> str:
     return " / ".join(line[:width] for line in kept[-lines:])
 
 
-def _terminate_as_interrupt():
-    """Make SIGTERM (Snakemake stopping its jobs) end the wait like Ctrl-C; returns the previous
-    handler, or None off the main thread (where signals cannot be handled)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, interrupt)
+def _interrupt(_signum: int) -> None:
+    """SIGTERM (Snakemake stopping its jobs) ends the wait as Ctrl-C does."""
+    raise KeyboardInterrupt

@@ -1,0 +1,79 @@
+"""A local run's processes die with the job that started them, however that job ends.
+
+A runner runs in a process group of its own, so that a time-out or a stop kills every session,
+search trial and trial session it started at once. That also puts it out of reach of a signal to
+Snakemake's group, and a SIGKILL of the build, which no handler sees, used to leave the runner,
+a search's trials and their sessions running. So each such group has a keeper: a tiny ``sh`` in
+the group, blocked reading a pipe whose only write end the job holds. The kernel closes that end
+when the job exits for any reason, SIGKILL included; the keeper's read then returns and it kills
+its whole group, itself last. When the run ends normally the job closes the pipe itself, which
+also removes any process the runner left behind.
+
+Why not ``PR_SET_PDEATHSIG``: it fires on the death of the parent *thread* (a search starts its
+trials from worker threads), it reaches only the process that set it (not the real SLM-Lab's own
+children), and each process in the chain would have to set it. The keeper needs nothing from the
+processes it guards. What it cannot reach is a process that leaves the group (``setsid``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# `read` returns at end of file, i.e. once no process holds the pipe's write end; `kill 0` is
+# the caller's whole process group.
+KEEPER = ["/bin/sh", "-c", "read _; kill -KILL 0"]
+
+
+@dataclass
+class OwnedGroup:
+    """The started process and the id of the group it shares with its keeper."""
+
+    process: subprocess.Popen
+    pgid: int
+
+    def kill(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signum)
+
+
+@contextlib.contextmanager
+def owned_group(argv: list[str], cwd: Path, **popen_args) -> Iterator[OwnedGroup]:
+    """Start ``argv`` in a new process group that dies with this process (see the module doc).
+
+    The keeper starts first and leads the group, so a job killed between the two starts leaves
+    nothing: the keeper kills its group, and the runner can no longer join it. The group stays in
+    this session (a process can only join a group of its own session), as a background group
+    that a terminal's Ctrl-C does not reach: the job stops it (see ``stop_signals``).
+    """
+    read_end, write_end = os.pipe()  # not inheritable: only this process holds the write end
+    try:
+        keeper = subprocess.Popen(
+            KEEPER,
+            cwd=cwd,
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            process_group=0,
+        )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    group = None
+    try:
+        process = subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, process_group=keeper.pid, **popen_args
+        )
+        group = OwnedGroup(process, keeper.pid)
+        yield group
+    finally:
+        os.close(write_end)  # the keeper now kills whatever is left of the group
+        keeper.wait()
+        if group is not None and group.process.poll() is None:
+            group.process.wait()

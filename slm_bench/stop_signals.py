@@ -1,0 +1,129 @@
+"""A signal to Snakemake alone stops the running jobs as Ctrl-C in a terminal does.
+
+Ctrl-C sends SIGINT to the terminal's whole foreground group: Snakemake and every job process,
+each of which stops and says so. ``kill PID``, ``timeout``, systemd or a batch system signal only
+Snakemake, and Snakemake 9 does not pass it on: on SIGTERM its scheduler "will exit after
+finishing currently running jobs", on SIGINT it cancels its executor, which for local jobs only
+waits for them. A cell would then go on training, or waiting on a remote run, for hours.
+
+``forward_stop_signals`` (the Snakefile's ``onstart``, so it runs in the Snakemake process after
+its scheduler set its own SIGTERM handler) wraps Snakemake's handlers: on SIGINT or SIGTERM it
+sends SIGINT to every process Snakemake started in its own process group (the job shells and
+scripts; a runner's own group is its job's to stop), then lets Snakemake do what it does. Jobs
+started in the moment after are signalled too, each process once. After a real Ctrl-C a job thus
+gets SIGINT twice: ``stop_on_signals`` makes a job's stop run once, later signals ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import FrameType
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+FORWARD_EVERY_S = 0.2
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """(parent pid, process group, start time) of ``pid`` from /proc, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
+    return int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def descendants_in_group(root: int, pgid: int) -> dict[int, int]:
+    """Every descendant of ``root`` in process group ``pgid``: pid -> start time."""
+    children: dict[int, list[tuple[int, int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[1], stat[2]))
+    found: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        for pid, group, started in children.get(stack.pop(), []):
+            stack.append(pid)
+            if group == pgid:
+                found[pid] = started
+    return found
+
+
+class _Forwarder:
+    """SIGINT to each of Snakemake's job processes, once, from the first stop signal on."""
+
+    def __init__(self) -> None:
+        self.signalled: set[tuple[int, int]] = set()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def forward(self) -> None:
+        with self.lock:
+            for pid, started in descendants_in_group(os.getpid(), os.getpgrp()).items():
+                if (pid, started) not in self.signalled:
+                    self.signalled.add((pid, started))
+                    with suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGINT)
+
+    def start(self) -> None:
+        self.forward()
+        if self.thread is None:  # jobs starting in the moment after the signal stop too
+            self.thread = threading.Thread(target=self._keep_forwarding, daemon=True)
+            self.thread.start()
+
+    def _keep_forwarding(self) -> None:
+        while True:
+            threading.Event().wait(FORWARD_EVERY_S)
+            self.forward()
+
+
+def forward_stop_signals() -> None:
+    """In the Snakemake process: pass SIGINT and SIGTERM on to the running jobs, then let
+    Snakemake's own handler run (see the module doc)."""
+    forwarder = _Forwarder()
+    for signum in STOP_SIGNALS:
+        previous = signal.getsignal(signum)
+
+        def handler(signum: int, frame: FrameType | None, previous=previous) -> None:
+            forwarder.start()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(signum, handler)
+
+
+@contextmanager
+def stop_on_signals(on_stop: Callable[[int], None]) -> Iterator[None]:
+    """Inside: the first SIGINT or SIGTERM calls ``on_stop(signum)`` (which ends the job, e.g.
+    by raising); every later one is ignored, so a stop is never interrupted halfway. Outside
+    again (no stop), the previous handlers are back. Off the main thread (where Python cannot
+    handle signals) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        on_stop(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        if not stopping:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
