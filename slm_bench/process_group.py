@@ -77,3 +77,14 @@ def owned_group(argv: list[str], cwd: Path, **popen_args) -> Iterator[OwnedGroup
         keeper.wait()
         if group is not None and group.process.poll() is None:
             group.process.wait()
+
+
+def proc_stat(pid: int) -> tuple[int, int, int] | None:
+    """(parent pid, process group, start time in clock ticks since boot) of ``pid``, from
+    /proc; None if there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
+    return int(fields[1]), int(fields[2]), int(fields[19])

@@ -21,28 +21,19 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from types import FrameType
+
+from slm_bench.process_group import proc_stat
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORWARD_EVERY_S = 0.2
-
-
-def _stat(pid: int) -> tuple[int, int, int] | None:
-    """(parent pid, process group, start time) of ``pid`` from /proc, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
-    return int(fields[1]), int(fields[2]), int(fields[19])
 
 
 def descendants_in_group(root: int, pgid: int) -> dict[int, int]:
     """Every descendant of ``root`` in process group ``pgid``: pid -> start time."""
     children: dict[int, list[tuple[int, int, int]]] = {}
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
             children.setdefault(stat[0], []).append((int(entry.name), stat[1], stat[2]))
     found: dict[int, int] = {}
     stack = [root]

@@ -13,13 +13,14 @@ import subprocess
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
+from slm_bench.cell_lock import cell_writer
 from slm_bench.config import Cell, spec_root
 from slm_bench.errors import BenchError
 from slm_bench.run_folder import read_run_folder
 from slm_bench.runners import make_runner
 from slm_bench.search.patch import apply_values, unified_diff, write_values
 from slm_bench.search.results import best_trial, read_evaluations, read_trials
-from slm_bench.search.space import read_space, trial_budget
+from slm_bench.search.space import SearchSpace, read_space, trial_budget
 from slm_bench.spec import resolve_spec
 from slm_bench.steps import read_record, runner_options, store_from_config
 from slm_bench.steps.cell import cell_run_request, work_fingerprint
@@ -46,7 +47,23 @@ def search_cell(
     _patch(cell, {d.path: d.args[0] for d in space.dimensions})  # writable, before any training
     for warning in warnings:
         log(f"warning: {warning}")
-    search_dir = Path(out_best).parent
+    outputs = (Path(out_trials), Path(out_best), Path(out_patch), Path(out_log))
+    with cell_writer(outputs[1].parent.parent, "search_cell"):  # never two searches of a cell
+        _search(cell, config, spec, space, planned, outputs, threads, log)
+
+
+def _search(
+    cell: Cell,
+    config: dict,
+    spec: dict,
+    space: SearchSpace,
+    planned: int,
+    outputs: tuple[Path, Path, Path, Path],
+    threads: int,
+    log,
+) -> None:
+    out_trials, out_best, out_patch, out_log = outputs
+    search_dir = out_best.parent
     workdir = search_dir / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     partial_log = Path(f"{out_log}.partial")

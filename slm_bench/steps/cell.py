@@ -14,6 +14,7 @@ from pathlib import Path
 
 from slm_bench.atomic import staged_dir, write_json
 from slm_bench.baseline import baseline_path, random_return
+from slm_bench.cell_lock import cell_writer
 from slm_bench.config import TIME_LIMIT_SOURCE, Cell, EnvEntry, spec_root
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
@@ -137,6 +138,14 @@ def run_cell(
     complete-looking output from a run that did not finish.
     """
     cell_dir = Path(out_marker).parent
+    with cell_writer(cell_dir, "run_cell"):  # never two runs of the cell at once
+        _run_cell(cell, config, spec_json, Path(out_marker), Path(out_log), threads)
+
+
+def _run_cell(
+    cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
+) -> None:
+    cell_dir = out_marker.parent
     workdir = cell_dir / "work"
     if config["runner"] != "dstack":  # a local rerun starts clean; remote state is journalled
         shutil.rmtree(workdir, ignore_errors=True)

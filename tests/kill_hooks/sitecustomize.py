@@ -5,13 +5,18 @@ Loaded by every Python process of a Snakemake run whose ``PYTHONPATH`` starts wi
 
 - ``fsync:NAME``: a file whose name contains NAME is fully written to its temp file, not yet
   renamed into place (``slm_bench.atomic.write_text`` fsyncs, then renames);
-- ``copy:N``: the Nth file copied into a ``.partial`` folder (a store upload in progress).
+- ``copy:N``: the Nth file copied into a ``.partial`` folder (a store upload in progress);
+- ``popen-cwd:NAME``: a process about to be started in a folder named NAME (a search's
+  ``trial_1``: trial 0 is done, trial 1 not started);
+- ``mkdtemp:PREFIX``: a temp folder named PREFIX... just made (a search's scratch folder: the
+  search has started, no trial yet).
 
 Nothing else changes: the code under test runs as it does for users.
 """
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -50,3 +55,17 @@ elif _POINT.startswith("copy:"):
         return result
 
     shutil.copyfile = _paused_copyfile
+
+elif _POINT.startswith(("popen-cwd:", "mkdtemp:")):
+    _event, _, _name = _POINT.partition(":")
+
+    def _audit(event, args):
+        # subprocess.Popen: (executable, args, cwd, env); tempfile.mkdtemp: (path,)
+        if _event == "popen-cwd" and event == "subprocess.Popen":
+            if args[2] is not None and os.path.basename(os.fspath(args[2])) == _name:
+                _hold()
+        elif _event == "mkdtemp" and event == "tempfile.mkdtemp":
+            if os.path.basename(args[0]).startswith(_name):
+                _hold()
+
+    sys.addaudithook(_audit)
