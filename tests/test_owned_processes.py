@@ -12,47 +12,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from workflow_helpers import error_lines, make_workdir, snakemake, snakemake_argv, tiny_config
+from process_helpers import LONG, Build, owned_builds, processes_under, train_config
+from workflow_helpers import error_lines, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
 
-HOOKS = Path(__file__).resolve().parent / "kill_hooks"
 TINY_SEARCH = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"
 CELL = Path("results/CartPole-v1/ppo")
 SEARCH_TARGET = str(CELL / "search" / "best.json")
-LONG = 200_000  # frames: far longer than any test waits
 
 
-def processes_under(root: Path) -> dict[int, str]:
-    """pid -> command line of every live process working in, or naming, ``root``."""
-    root_text = str(root.resolve())
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry.name}/cwd")
-            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue  # gone, or a zombie (no cwd)
-        command = cmdline.decode(errors="replace").strip()
-        if cwd == root_text or cwd.startswith(root_text + os.sep) or root_text in command:
-            found[int(entry.name)] = command
-    return found
-
-
-def train_config() -> dict:
-    config = tiny_config()
-    cartpole = config["envs"]["CartPole-v1"]
-    cartpole["settings"]["max_frame"] = LONG
-    cartpole["algorithms"] = {"ppo": cartpole["algorithms"]["ppo"]}
-    return config
+@pytest.fixture
+def builds():
+    yield from owned_builds()
 
 
 def search_workdir(path: Path, max_frame: int = LONG) -> Path:
@@ -62,61 +38,6 @@ def search_workdir(path: Path, max_frame: int = LONG) -> Path:
     workdir = make_workdir(path, {"runner": "embedded", "store": "local", "seed": 7, "envs": envs})
     shutil.copy(TINY_SEARCH, workdir / "specs" / "tiny_search.yaml")
     return workdir
-
-
-class Build:
-    """Snakemake in its own process group, its output in a file."""
-
-    def __init__(self, workdir: Path, *args: str, cores: int = 2, pause: str = "", name="build"):
-        self.workdir = workdir
-        self.output_path = workdir.parent / f"{name}.out"
-        self.paused = workdir.parent / f"{name}.paused"
-        env = dict(os.environ)
-        if pause:
-            env.update(
-                PYTHONPATH=os.pathsep.join([str(HOOKS), env.get("PYTHONPATH", "")]),
-                SLM_BENCH_PAUSE=pause,
-                SLM_BENCH_PAUSED=str(self.paused),
-            )
-        with self.output_path.open("w") as output:
-            self.process = subprocess.Popen(
-                snakemake_argv(workdir, *args, cores=cores),
-                cwd=workdir,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def output(self) -> str:
-        return self.output_path.read_text(errors="replace")
-
-    def wait_until(self, predicate, what: str, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill_group()
-                pytest.fail(f"never reached {what}:\n{self.output()[-4000:]}")
-            time.sleep(0.2)
-
-    def log_has(self, relative: str, text: str, count: int = 1) -> bool:
-        path = self.workdir / relative
-        return path.exists() and path.read_text(errors="replace").count(text) >= count
-
-    def kill_group(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-@pytest.fixture
-def builds():
-    started: list[Build] = []
-    yield started
-    for build in started:  # a failed test leaves nothing running
-        build.kill_group()
-        for pid in processes_under(build.workdir):
-            os.kill(pid, signal.SIGKILL)
 
 
 def assert_nothing_left(build: Build, before: dict[int, str]) -> None:
@@ -161,9 +82,7 @@ def test_sigkill_of_the_build_leaves_no_process_of_the_cell(point, tmp_path, bui
     assert_nothing_left(build, before)
 
 
-def test_a_second_build_of_a_running_cell_refuses_and_a_stale_lock_is_taken_over(
-    tmp_path, builds
-):
+def test_a_second_build_of_a_running_cell_refuses_and_a_stale_lock_is_taken_over(tmp_path, builds):
     workdir = search_workdir(tmp_path / "work")
     first = Build(workdir, SEARCH_TARGET, cores=1, name="first")
     builds.append(first)
@@ -181,8 +100,9 @@ def test_a_second_build_of_a_running_cell_refuses_and_a_stale_lock_is_taken_over
     assert second.returncode != 0
     (line,) = [line for line in error_lines(second.stdout) if "being written by" in line]
     lock = workdir / CELL / ".search_cell.lock"
-    assert line.startswith(f"error: {lock}: this cell is being written by search_cell (pid ")
-    assert f"`kill {runner[0]}`" in line and os.uname().nodename in line, (line, runner)
+    assert line.startswith(f"error: {CELL}/.search_cell.lock: this cell is being written by")
+    assert f"search_cell (pid {runner[0]} on {os.uname().nodename}, since " in line, (line, runner)
+    assert line.endswith(f"stop it with `kill {runner[0]}` or wait for it, then rerun")
     assert first.process.poll() is None  # the first search goes on, its log untouched by a second
     assert first.log_has(partial, "Optuna search: 2 trials", 1)
     assert not first.log_has(partial, "Optuna search: 2 trials", 2)
