@@ -3,7 +3,10 @@ Ctrl-C does: each running cell prints its line and the build exits promptly, not
 
 Real Snakemake, real signals to the Snakemake pid only (its jobs are not signalled by the test):
 the embedded runner training locally, and the dstack runner waiting on a run of the real local
-dstack server (tests/dstack_server.py), which has no fleet, so the run stays waiting.
+dstack server (tests/dstack_server.py). That server has no fleet: the runner fails a run with
+"no fleets" at its first poll after the server says so, so the signal goes in as soon as the run
+is submitted, and to one cell (a second cell's `dstack apply` can take longer than the first's
+diagnosis on a loaded machine).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def dstack_build(server: DstackServer, workdir: Path) -> Build:
     argv = [
         sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
         "--workflow-profile", str(REPO / "profiles" / "dstack"), "--profile", "none",
-        *[str(Path("results") / cell / "run.json") for cell in CELLS],
+        str(Path("results") / CELLS[0] / "run.json"),
     ]  # fmt: skip
     build = Build.__new__(Build)
     build.workdir, build.paused = workdir, workdir.parent / "unused"
@@ -113,22 +116,20 @@ def submitted(workdir: Path, cell: str) -> bool:
         attempts = json.loads(journal.read_text()).get("attempts") or []
     except (OSError, ValueError):
         return False
-    return bool(attempts) and bool(attempts[-1].get("name"))
+    # past "submitting": `dstack apply` returned, the server has the run
+    return bool(attempts) and attempts[-1].get("state") not in (None, "submitting")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_to_snakemake_alone_stops_the_dstack_waits(sig, server, tmp_path, builds):
+def test_a_signal_to_snakemake_alone_stops_the_dstack_wait(sig, server, tmp_path, builds):
     config = train_config()
-    algorithms = config["envs"]["CartPole-v1"]["algorithms"]
-    algorithms["a2c"] = {**algorithms["ppo"], "label": "A2C", "spec_file": "specs/a2c_classic.yaml"}
-    algorithms["a2c"]["spec_name"] = "a2c_cartpole"
     config.update(runner="dstack", store="hf")
     config["hf"] = {"endpoint": "http://127.0.0.1:9", "max_retries": 0}
     config["dstack"] = {"dstack_bin": server.dstack_bin, "poll_interval_s": 2}
     workdir = make_workdir(tmp_path / "work", config)
     build = dstack_build(server, workdir)
     builds.append(build)
-    build.wait_until(lambda: all(submitted(workdir, cell) for cell in CELLS), "both submissions")
+    build.wait_until(lambda: submitted(workdir, CELLS[0]), "the run submitted")
     jobs = descendants_in_group(build.process.pid, build.process.pid)
     assert jobs, "no job process to stop"
 
@@ -137,12 +138,12 @@ def test_a_signal_to_snakemake_alone_stops_the_dstack_waits(sig, server, tmp_pat
     print(f"\n{sig.name} (dstack): Snakemake exited {took:.2f} s after the signal")
     output = build.output()
     assert build.process.returncode != 0
-    for cell in CELLS:
-        lines = [line for line in output.splitlines() if line.startswith(f"{cell}: stopped")]
-        assert len(lines) == 1, output[-6000:]
+    lines = [line for line in output.splitlines() if line.startswith(f"{CELLS[0]}: stopped")]
+    assert len(lines) == 1, output[-6000:]
+    assert " keeps running and a rerun re-attaches to it" in lines[0]  # the Ctrl-C line
+    print(lines[0])
     for noise in ("Traceback", "KeyboardInterrupt"):
         assert noise not in output, output[-6000:]
     assert processes_under(workdir) == {}
-    names = [json.loads((workdir / "results" / c / "journal.json").read_text()) for c in CELLS]
-    for journal in names:  # the runs this test left on the server
-        server.cli("stop", "-y", journal["attempts"][-1]["name"])
+    journal = json.loads((workdir / "results" / CELLS[0] / "journal.json").read_text())
+    server.cli("stop", "-y", journal["attempts"][-1]["name"])  # the run this test left
