@@ -62,10 +62,10 @@ elif _POINT.startswith(("popen-cwd:", "mkdtemp:")):
     def _audit(event, args):
         # subprocess.Popen: (executable, args, cwd, env); tempfile.mkdtemp: (path,)
         if _event == "popen-cwd" and event == "subprocess.Popen":
-            if args[2] is not None and os.path.basename(os.fspath(args[2])) == _name:
-                _hold()
-        elif _event == "mkdtemp" and event == "tempfile.mkdtemp":
-            if os.path.basename(args[0]).startswith(_name):
-                _hold()
+            arrived = args[2] is not None and os.path.basename(os.fspath(args[2])) == _name
+        else:
+            arrived = event == "tempfile.mkdtemp" and os.path.basename(args[0]).startswith(_name)
+        if arrived:
+            _hold()
 
     sys.addaudithook(_audit)
