@@ -8,9 +8,9 @@ waits for them. A cell would then go on training, or waiting on a remote run, fo
 
 ``forward_stop_signals`` (the Snakefile's ``onstart``, so it runs in the Snakemake process after
 its scheduler set its own SIGTERM handler) wraps Snakemake's handlers: on SIGINT or SIGTERM it
-sends SIGINT to every process Snakemake started in its own process group (the job shells and
-scripts; a runner's own group is its job's to stop), then lets Snakemake do what it does. Jobs
-started in the moment after are signalled too, each process once. After a real Ctrl-C a job thus
+sends SIGINT to every process of Snakemake's jobs in its own process group (the job shells and
+scripts; a runner's own group is its job's to stop), then lets Snakemake do what it does. A job
+started in the moment after is signalled too, each job once. After a real Ctrl-C a job thus
 gets SIGINT twice: ``stop_on_signals`` makes a job's stop run once, later signals ignored.
 """
 
@@ -29,24 +29,29 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORWARD_EVERY_S = 0.2
 
 
-def descendants_in_group(root: int, pgid: int) -> dict[int, int]:
-    """Every descendant of ``root`` in process group ``pgid``: pid -> start time."""
+def job_trees(root: int, pgid: int) -> dict[tuple[int, int], list[int]]:
+    """Each child of ``root`` (pid, start time) -> its own and its descendants' pids that are in
+    process group ``pgid``: one entry per job Snakemake started."""
     children: dict[int, list[tuple[int, int, int]]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
             children.setdefault(stat[0], []).append((int(entry.name), stat[1], stat[2]))
-    found: dict[int, int] = {}
-    stack = [root]
-    while stack:
-        for pid, group, started in children.get(stack.pop(), []):
-            stack.append(pid)
+    trees: dict[tuple[int, int], list[int]] = {}
+    for job, job_group, started in children.get(root, []):
+        stack, members = [(job, job_group)], []
+        while stack:
+            pid, group = stack.pop()
             if group == pgid:
-                found[pid] = started
-    return found
+                members.append(pid)
+            stack.extend((child, child_group) for child, child_group, _ in children.get(pid, []))
+        trees[(job, started)] = members
+    return trees
 
 
 class _Forwarder:
-    """SIGINT to each of Snakemake's job processes, once, from the first stop signal on."""
+    """SIGINT to every process of each of Snakemake's jobs, once per job, from the first stop
+    signal on. Processes a job starts after that (e.g. a dstack runner asking the server what it
+    leaves running) are its own business, as after a Ctrl-C."""
 
     def __init__(self) -> None:
         self.signalled: set[tuple[int, int]] = set()
@@ -55,9 +60,11 @@ class _Forwarder:
 
     def forward(self) -> None:
         with self.lock:
-            for pid, started in descendants_in_group(os.getpid(), os.getpgrp()).items():
-                if (pid, started) not in self.signalled:
-                    self.signalled.add((pid, started))
+            for job, members in job_trees(os.getpid(), os.getpgrp()).items():
+                if job in self.signalled:
+                    continue
+                self.signalled.add(job)
+                for pid in members:
                     with suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGINT)
 
