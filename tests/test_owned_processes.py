@@ -43,10 +43,11 @@ def search_workdir(path: Path, max_frame: int = LONG) -> Path:
 def assert_nothing_left(build: Build, before: dict[int, str]) -> None:
     # The check can fail: before the kill it saw the runner and its training processes.
     assert any("slm_bench run" in command for command in before.values()), before
-    assert len(before) >= 4, before  # Snakemake, the job's shell and script, runner (+ more)
+    assert len(before) >= 4, before  # Snakemake, the job, the keeper, the runner (+ more)
     build.kill_group()
     time.sleep(5)
     left = processes_under(build.workdir)
+    print(f"\n{len(before)} processes of the cell before the SIGKILL, {len(left)} alive 5 s after")
     assert left == {}, f"{len(left)} processes of the cell alive 5 s after SIGKILL: {left}"
 
 
