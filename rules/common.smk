@@ -18,8 +18,10 @@ from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
 from slm_bench.naming import plot_png_name
 
-# Error lines name the file the config came from: the --configfile, else config.yaml.
-CONFIG_SOURCE = config_source(workflow.overwrite_configfiles)
+# Error lines name where the value came from: --config, which --configfile, else config.yaml.
+CONFIG_SOURCE = config_source(
+    workflow.overwrite_configfiles, overrides=workflow.config_settings.config
+)
 try:
     for configfile in workflow.configfiles:  # config.yaml or the --configfile files
         check_unique_keys(configfile, config_source([configfile]))
@@ -111,7 +113,9 @@ def train_cores(wildcards, threads):
 
 # Constants, not functions of the job: Snakemake evaluates a resource function for every job.
 # A run past the time limit fails its cell; Snakemake's runtime is in minutes.
-TIME_LIMIT_S = parse_duration(config["time_limit"], f"{CONFIG_SOURCE}: time_limit")
+TIME_LIMIT_S = parse_duration(
+    config["time_limit"], f"{CONFIG_SOURCE.of(['time_limit'])}: time_limit"
+)
 time_limit_minutes = max(1, math.ceil(TIME_LIMIT_S / 60))
 # Remote runs take one slot of the global dstack_slots resource (profiles/dstack caps it).
 dstack_slot = 1 if config["runner"] == "dstack" else 0

@@ -37,7 +37,7 @@ def compare_reference_input(wildcards):
     reference = compare_reference()
     if reference is None:
         raise WorkflowError(
-            "config.yaml: compare_reference: set it to a BENCHMARKS.md or a results folder "
+            f"{CONFIG_SOURCE}: compare_reference: set it to a BENCHMARKS.md or a results folder "
             "to compare with (or configure a checkout)"
         )
     return [reference] if not os.path.isdir(reference) else []

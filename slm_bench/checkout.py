@@ -14,9 +14,10 @@ from pathlib import Path
 
 from slm_bench.budgets import BUDGET_POLICIES, read_budgets, row_frames
 from slm_bench.errors import BenchError
-from slm_bench.settings import Range, parse_settings_line
+from slm_bench.settings import Range, Settings, parse_settings_line
 from slm_bench.spec import locate_spec_file, placeholders, raw_spec
 from slm_bench.table import BenchmarksDoc
+from slm_bench.table_model import EnvSection
 
 # Characters an algorithm key may not hold (slm_bench.identifiers.ALGO_KEY): dots included.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_+-]+")
@@ -75,10 +76,10 @@ def _algo_key(spec_name: str, taken: set[str]) -> str:
     return candidate
 
 
-def read_checkout_benchmarks(checkout: dict) -> BenchmarksDoc:
+def read_checkout_benchmarks(checkout: dict, source: str = "config.yaml") -> BenchmarksDoc:
     path = Path(checkout["root"]) / checkout["benchmarks"]
     if not path.is_file():
-        raise BenchError(f"config.yaml: checkout.benchmarks: {path} not found")
+        raise BenchError(f"{source}: checkout.benchmarks: {path} not found")
     return BenchmarksDoc.read(path)
 
 
@@ -159,7 +160,29 @@ class _EnvRows:
         self.algorithms[_algo_key(row.spec_name, self.taken)] = entry
 
 
-def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
+def settings_line_number(doc: BenchmarksDoc, section: EnvSection) -> int | None:
+    """The 1-based line of the section's Settings line: its own, else the nearest above it
+    (a phase's or sub-phase's line that the section inherits)."""
+    if section.settings_line is None:
+        return None
+    own = range(section.start, section.end)
+    above = range(section.start - 1, -1, -1)
+    for index in (*own, *above):
+        if doc.lines[index] == section.settings_line and not doc.is_fenced(index):
+            return index + 1
+    return None
+
+
+def _env_settings(doc: BenchmarksDoc, section: EnvSection) -> Settings | None:
+    """The env's Settings, or None without a line; a line that cannot be read is a BenchError
+    naming the file, the line and the env."""
+    if not section.settings_line:
+        return None
+    where = f"{doc.source} line {settings_line_number(doc, section)}: {section.env_id}"
+    return parse_settings_line(section.settings_line, where)
+
+
+def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list[SkippedRow]]:
     """The ``envs`` config the checkout's BENCHMARKS.md declares, and the rows left out (why).
 
     A row with a documented frame budget (``slm_bench.budgets``) gets ``max_frame``: it runs
@@ -167,12 +190,12 @@ def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
     like results but are not read come first in the skipped list, as one line each.
     """
     root = Path(checkout["root"])
-    doc = read_checkout_benchmarks(checkout)
+    doc = read_checkout_benchmarks(checkout, source)
     budgets = read_budgets(doc)
     policy = checkout.get("frame_budgets") or "documented"
     if policy not in BUDGET_POLICIES:
         raise BenchError(
-            f"config.yaml: checkout.frame_budgets: {policy!r} is not one of "
+            f"{source}: checkout.frame_budgets: {policy!r} is not one of "
             f"{', '.join(BUDGET_POLICIES)}"
         )
     wanted_envs = set(checkout.get("envs") or [])
@@ -188,19 +211,28 @@ def derive_envs(checkout: dict) -> tuple[dict, list[SkippedRow]]:
             continue
         if not _phase_matches(first.phase, checkout.get("phases") or []):
             continue
-        settings = parse_settings_line(first.settings_line) if first.settings_line else None
-        rows = _EnvRows(root, env_id, settings, budgets, policy, skipped)
+        rows = _EnvRows(root, env_id, None, budgets, policy, skipped)
+        try:
+            rows.settings = _env_settings(doc, first)
+        except BenchError as error:
+            if env_id in wanted_envs:  # the config names this env: it cannot be left out
+                raise
+            unreadable = str(error)
+        else:
+            unreadable = None
         for section in sections:  # an env split over several shared tables (one per algorithm)
             same = section.settings_line == first.settings_line
             for row in section.rows:
-                if same:
+                if unreadable:
+                    rows.skip(row, unreadable)
+                elif same:
                     rows.add(row, section.phase)
                 else:
                     where = f"line {first.start + 1}"
                     rows.skip(row, f"Settings differ from the env's first table ({where})")
         if rows.algorithms:
             envs[env_id] = {
-                "settings": settings,
+                "settings": rows.settings,
                 "target": first.target,
                 "phase": first.phase,
                 "docs_line": first.docs_line,

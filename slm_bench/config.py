@@ -160,16 +160,71 @@ def spec_root(config: Mapping) -> Path:
     return Path(".")
 
 
-def config_source(configfiles: Sequence[str | os.PathLike], cwd: Path | None = None) -> str:
-    """How error lines name the config: the ``--configfile`` files, else config.yaml."""
-    if not configfiles:
-        return DEFAULT_CONFIG
+class ConfigSource(str):
+    """How error lines name the config (the text), and where one key's value came from (``of``).
+
+    Snakemake merges ``config.yaml`` (or the ``--configfile`` files, in order, later ones
+    winning) and then ``--config KEY=VALUE``: a value is named by the last of them that sets it.
+    """
+
+    layers: tuple[tuple[str, Mapping], ...]  # (name, data), last one wins
+
+    def __new__(cls, text: str, layers: Sequence[tuple[str, Mapping]] = ()) -> ConfigSource:
+        source = super().__new__(cls, text)
+        source.layers = tuple(layers)
+        return source
+
+    def of(self, path: Sequence[object]) -> str:
+        """The name of the layer that set the value at ``path`` (the whole text if none did)."""
+        for name, data in reversed(self.layers):
+            if _sets(data, list(path)):
+                return name
+        return str(self)
+
+
+def _sets(data: object, path: list) -> bool:
+    """Whether ``data`` sets the value at ``path`` (a value that is no mapping sets all below)."""
+    for key in path:
+        if not isinstance(data, Mapping):
+            return True
+        if key not in data:
+            return False
+        data = data[key]
+    return True
+
+
+def source_of(source: str, path: Sequence[object]) -> str:
+    """Where the value at ``path`` came from: ``source.of(path)``, or ``source`` as given."""
+    return source.of(path) if isinstance(source, ConfigSource) else str(source)
+
+
+def config_source(
+    configfiles: Sequence[str | os.PathLike],
+    cwd: Path | None = None,
+    overrides: Mapping | None = None,
+) -> ConfigSource:
+    """How error lines name the config: the ``--configfile`` files, else config.yaml; each key
+    by the one that set it, or ``--config`` for a command-line ``overrides`` value."""
     here = (cwd or Path.cwd()).resolve()
-    names = []
-    for configfile in configfiles:
-        path = Path(configfile).resolve()
+    names, layers = [], []
+    for configfile in configfiles or [DEFAULT_CONFIG]:
+        path = (here / configfile).resolve()
         names.append(str(path.relative_to(here)) if path.is_relative_to(here) else str(path))
-    return ", ".join(names)
+        layers.append((names[-1], _read_layer(path)))
+    if overrides:
+        layers.append(("--config", overrides))
+    return ConfigSource(", ".join(names), layers)
+
+
+def _read_layer(path: Path) -> Mapping:
+    """A config file's own keys (empty when it cannot be read: Snakemake has said why)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, Mapping) else {}
 
 
 def check_unique_keys(path: str | os.PathLike, shown: str) -> None:
@@ -221,17 +276,24 @@ def _unique_nodes(node: yaml.Node | None, path: str, shown: str) -> None:
 
 def load_config(config: dict, source: str = DEFAULT_CONFIG) -> dict:
     """Validate a config in place (defaults filled in); the dstack section against its schema."""
-    validate_against(config, "config.schema.yaml", source)
-    validate_against(config["dstack"], "dstack.schema.yaml", f"{source}: dstack")
+    validate_against(config, "config.schema.yaml", source, lambda path: source_of(source, path))
+    validate_against(
+        config["dstack"],
+        "dstack.schema.yaml",
+        f"{source}: dstack",
+        lambda path: f"{source_of(source, ['dstack', *path])}: dstack",
+    )
     for key in DSTACK_DURATIONS:
         if config["dstack"].get(key) is not None:
-            parse_duration(config["dstack"][key], f"{source}: dstack.{key}")
+            where = f"{source_of(source, ['dstack', key])}: dstack.{key}"
+            parse_duration(config["dstack"][key], where)
     if config["max_frame_policy"] is None:
         config["max_frame_policy"] = "warn" if config.get("checkout") else "error"
-    parse_duration(config["time_limit"], f"{source}: time_limit")
+    parse_duration(config["time_limit"], f"{source_of(source, ['time_limit'])}: time_limit")
     if config["runner"] == "dstack" and config["store"] != "hf":
         raise BenchError(
-            f"{source}: store: runner dstack uploads from remote machines, so it needs store: hf"
+            f"{source_of(source, ['store'])}: store: runner dstack uploads from remote "
+            "machines, so it needs store: hf"
         )
     return config
 
@@ -243,17 +305,26 @@ def build_matrix(config: Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
     whichever route it came from: one BenchError line naming the file and the field.
     """
     if config.get("envs"):
-        env_config, skipped, origin = config["envs"], [], f"{source}: envs"
+        env_config, skipped = config["envs"], []
+
+        def origin(env_id: object) -> str:
+            return f"{source_of(source, ['envs', env_id])}: envs"
+
     elif config.get("checkout"):
         from slm_bench.checkout import derive_envs
 
         checkout = config["checkout"]
-        env_config, skipped = derive_envs(checkout)
-        origin = str(Path(checkout["root"]) / checkout["benchmarks"])
+        env_config, skipped = derive_envs(checkout, source_of(source, ["checkout"]))
+        path = str(Path(checkout["root"]) / checkout["benchmarks"])
+
+        def origin(env_id: object) -> str:
+            return path
+
     else:
         raise BenchError(f"{source}: envs: expected envs, or a checkout to read them from")
-    builder = _MatrixBuilder(spec_root(config), origin, config.get("seed"))
+    builder = _MatrixBuilder(spec_root(config), "", config.get("seed"))
     for env_id, entry in env_config.items():
+        builder.origin = origin(env_id)
         builder.add_env(env_id, entry)
     return Matrix(envs=builder.envs, cells=builder.cells, skipped=skipped)
 

@@ -82,12 +82,17 @@ def _parse_value(key: str, value: object, source: str) -> int | Range | None:
     if key == "max_frame" and isinstance(value, str) and "-" in value.strip():
         low_text, _, high_text = value.strip().partition("-")
         low, high = parse_number(low_text, what), parse_number(high_text, what)
+        if low < 1:
+            raise BenchError(f"{what}: range {value!r} starts below 1 frame")
         if low > high:
             raise BenchError(f"{what}: range {value!r} has its low end above its high end")
         return Range(low, high)
     if not isinstance(value, int | float | str):
         raise BenchError(f"{what}: expected a number like 2e5, got {value!r}")
-    return parse_number(value, what)
+    number = parse_number(value, what)
+    if number < 1:  # no run has zero frames, envs, sessions or a zero log interval
+        raise BenchError(f"{what}: expected at least 1, got {value!r}")
+    return number
 
 
 def _format_value(value: int | Range) -> str:

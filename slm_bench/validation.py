@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -108,11 +109,28 @@ def first_error(data: object, schema_name: str, fill_defaults: bool = True):
     return jsonschema.exceptions.best_match(e for e in errors if len(e.absolute_path) == deepest)
 
 
+def key_path(error: jsonschema.ValidationError) -> list:
+    """The keys of the value an error is about (an unknown key's own, not its parent's)."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        path += sorted(key for key in error.instance if key not in allowed)[:1]
+    return path
+
+
 def validate_against(
-    data: object, schema_name: str, source: str, fill_defaults: bool = True
+    data: object,
+    schema_name: str,
+    source: str,
+    source_of: Callable[[list], str] | None = None,
+    fill_defaults: bool = True,
 ) -> object:
-    """Validate ``data`` in place (defaults filled in); BenchError ``source: where: what``."""
+    """Validate ``data`` in place (defaults filled in); BenchError ``source: where: what``.
+
+    ``source_of`` names the source of one key path (a config merged from several files and the
+    command line names the one that set the bad value)."""
     error = first_error(data, schema_name, fill_defaults)
     if error is not None:
-        raise BenchError(f"{source}: {describe(error)}")
+        where = source_of(key_path(error)) if source_of else source
+        raise BenchError(f"{where}: {describe(error)}")
     return data
