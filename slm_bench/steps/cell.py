@@ -290,19 +290,25 @@ def extract_metrics(cell: Cell, log_path: Path, marker_path: Path, out_metrics: 
 def uploaded_folder(metrics_path: Path, upload_path: Path) -> tuple[dict, str]:
     """metrics.json and the folder it names, which must be the one the upload verified."""
     metrics = read_record(metrics_path, METRICS_FIELDS)
-    finite_score(metrics["total_reward_ma"], str(metrics_path), "total_reward_ma")
+    finite_score(metrics["total_reward_ma"], str(metrics_path), "total_reward_ma", record=True)
     upload = read_record(upload_path, UPLOAD_FIELDS)
     folder = metrics["data_folder"]
     if upload["data_folder"] != folder:
         raise BenchError(
             f"{upload_path}: data_folder {upload['data_folder']!r} differs from "
-            f"{metrics_path}'s {folder!r}"
+            f"{metrics_path}'s {folder!r}; redo both with snakemake --forcerun {metrics_path} "
+            f"{upload_path}"
         )
     return metrics, folder
 
 
 def pull_run_folder(
-    cell: Cell, config: dict, metrics_path: Path, upload_path: Path, out_dir: Path
+    cell: Cell,
+    config: dict,
+    metrics_path: Path,
+    upload_path: Path,
+    train_log: Path,
+    out_dir: Path,
 ) -> None:
     """Pull only the cell's folder from the store into ``out_dir/data/FOLDER`` and check it."""
     metrics, folder = uploaded_folder(metrics_path, upload_path)
@@ -314,10 +320,31 @@ def pull_run_folder(
         check_settings(run, cell.settings)
         score = trial_score(run)
         if not same_score(score, metrics["total_reward_ma"]):
-            raise BenchError(
-                f"data/{folder}: trial_metrics total_reward_ma {score:.2f} differs from the "
-                f"log's {metrics['total_reward_ma']:.2f}"
-            )
+            raise _score_mismatch(folder, score, Path(metrics_path), metrics, Path(train_log))
+
+
+def _score_mismatch(
+    folder: str, stored: float, metrics_path: Path, metrics: dict, train_log: Path
+) -> BenchError:
+    """Which file is wrong, told by the run's log: metrics.json (derived from the log) when the
+    log agrees with the stored folder, else the stored folder; and the command that redoes it."""
+    recorded = metrics["total_reward_ma"]
+    try:
+        logged = read_score(train_log).trial_metrics.get("total_reward_ma")
+    except BenchError:
+        logged = None
+    if isinstance(logged, int | float) and same_score(float(logged), stored):
+        return BenchError(
+            f"{metrics_path}: total_reward_ma {recorded:.2f} differs from {train_log} and the "
+            f"stored data/{folder} ({stored:.2f}); metrics.json is derived from the log: redo "
+            f"it with snakemake --forcerun {metrics_path}"
+        )
+    marker = metrics_path.with_name("run.json")
+    return BenchError(
+        f"data/{folder}: trial_metrics total_reward_ma {stored:.2f} differs from {metrics_path} "
+        f"({recorded:.2f}) and the run's log {train_log}: the stored folder is not this run's; "
+        f"rerun the cell with snakemake --forcerun {marker}"
+    )
 
 
 def pulled_folder(hf_data_dir: Path) -> Path:
@@ -371,7 +398,9 @@ def write_row(
     store = store_from_config(config)
     if not store.exists([folder])[folder]:
         raise BenchError(f"{cell.key}: row not written: data/{folder} is not in {store.repo}")
-    score = finite_score(metrics["total_reward_ma"], str(metrics_path), "total_reward_ma")
+    score = finite_score(
+        metrics["total_reward_ma"], str(metrics_path), "total_reward_ma", record=True
+    )
     row = derive_row(cell, config, folder, score, store)
     validate_against(row, "row.schema.yaml", str(out_row))
     write_json(out_row, row)

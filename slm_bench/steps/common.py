@@ -11,28 +11,41 @@ from slm_bench.run_folder import load_json
 from slm_bench.stores import Store, make_store
 
 
+def redo(path: str | Path) -> str:
+    """How to recover one of the pipeline's own files: its rule writes it again."""
+    return f"redo it with snakemake --forcerun {path}"
+
+
 def read_record(path: str | Path, required: tuple[str, ...] = ()) -> dict:
     """One of the pipeline's JSON records (run.json, upload.json, metrics.json, row.json).
 
-    A truncated or edited file fails with one line naming it and the field.
+    A truncated or edited file fails with one line naming it and the field, and the command
+    that writes it again.
     """
-    data = load_json(path)
+    try:
+        data = load_json(path)
+    except BenchError as error:
+        raise BenchError(f"{error}; {redo(path)}") from None
     if not isinstance(data, dict):
-        raise BenchError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise BenchError(f"{path}: expected a JSON object, got {type(data).__name__}; {redo(path)}")
     missing = [key for key in required if key not in data]
     if missing:
-        raise BenchError(f"{path}: missing field {missing[0]!r} (expected {', '.join(required)})")
+        raise BenchError(
+            f"{path}: missing field {missing[0]!r} (expected {', '.join(required)}); {redo(path)}"
+        )
     return data
 
 
-def finite_score(value: Any, source: str, field: str) -> float:
-    """``value`` as a finite float: an inf or NaN score never reaches a row."""
+def finite_score(value: Any, source: str, field: str, record: bool = False) -> float:
+    """``value`` as a finite float: an inf or NaN score never reaches a row. ``record``: the
+    source is one of the pipeline's records, and the error says how to write it again."""
+    hint = f"; {redo(source)}" if record else ""
     try:
         score = float(value)
     except (TypeError, ValueError):
-        raise BenchError(f"{source}: {field} {value!r}: expected a number") from None
+        raise BenchError(f"{source}: {field} {value!r}: expected a number{hint}") from None
     if not math.isfinite(score):
-        raise BenchError(f"{source}: {field} {value!r}: expected a finite number")
+        raise BenchError(f"{source}: {field} {value!r}: expected a finite number{hint}")
     return score
 
 

@@ -59,9 +59,11 @@ def checked_row(matrix: Matrix, config: dict, files: CellFiles, store: Store) ->
     cell = matrix.cell(files.env, files.algo)
     row = read_record(files.row)
     if "ma" in row:
-        finite_score(row["ma"], str(files.row), "ma")
+        finite_score(row["ma"], str(files.row), "ma", record=True)
     metrics, folder = uploaded_folder(files.metrics, files.upload)
-    score = finite_score(metrics["total_reward_ma"], str(files.metrics), "total_reward_ma")
+    score = finite_score(
+        metrics["total_reward_ma"], str(files.metrics), "total_reward_ma", record=True
+    )
     pulled = pulled_folder(files.hf_data)
     if pulled.name != folder:
         raise BenchError(f"{files.hf_data}: holds data/{pulled.name}, metrics name {folder}")
@@ -69,7 +71,8 @@ def checked_row(matrix: Matrix, config: dict, files: CellFiles, store: Store) ->
     if not same_score(trial, score):
         raise BenchError(
             f"{pulled}: trial total_reward_ma {trial:.2f} differs from {files.metrics}'s "
-            f"{score:.2f}"
+            f"{score:.2f} (the pulled copy was changed: pull it again with snakemake "
+            f"--forcerun {files.hf_data})"
         )
     derived = derive_row(cell, config, folder, score, store)
     for key, value in derived.items():
@@ -78,8 +81,8 @@ def checked_row(matrix: Matrix, config: dict, files: CellFiles, store: Store) ->
         if row.get(key) != value:
             raise BenchError(
                 f"{files.row}: {key} {row.get(key)!r} differs from {value!r} derived from "
-                f"{files.metrics} and the config (a row is derived, never edited: rerun "
-                "snakemake --forcerun write_row)"
+                f"{files.metrics} and the config (a row is derived, never edited: redo it "
+                f"with snakemake --forcerun {files.row})"
             )
     unknown = sorted(set(row) - set(derived))
     if unknown:

@@ -1,0 +1,83 @@
+"""A corrupted intermediate is one line that names the file and the field, blames the right
+file, and says how to recover; the suggested command, run as written, recovers. Real Snakemake
+runs on a copy of one tiny trained tree."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from workflow_helpers import copy_tree, error_lines, snakemake, trained_tree
+
+pytestmark = pytest.mark.slow
+
+PPO = Path("results/CartPole-v1/ppo")
+TABLE = Path("results/BENCHMARKS.md")
+SUGGESTED = re.compile(r"\bsnakemake ((?:--forcerun \S+)(?: [^\s;()]+)*)")
+
+
+def run_suggested(workdir: Path, line: str):
+    """Run the command an error line suggests, exactly as written."""
+    match = SUGGESTED.search(line)
+    assert match, f"no command suggested in: {line}"
+    return snakemake(workdir, *shlex.split(match.group(1)))
+
+
+def one_error(result) -> str:
+    assert result.returncode != 0
+    errors = error_lines(result.stdout)
+    assert len(errors) == 1, errors
+    assert "Traceback" not in result.stdout
+    return errors[0]
+
+
+def test_edited_metrics_blames_metrics_json_and_the_suggested_command_recovers(
+    tmp_path_factory, tmp_path
+):
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    metrics_path = workdir / PPO / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    table = (workdir / TABLE).read_bytes()
+    metrics["total_reward_ma"] = 12.0
+    metrics_path.write_text(json.dumps(metrics))
+
+    line = one_error(snakemake(workdir))
+
+    assert line.startswith(f"error: {PPO}/metrics.json: total_reward_ma 12.00 differs from ")
+    assert "train.log" in line and f"--forcerun {PPO}/metrics.json" in line
+    assert (workdir / TABLE).read_bytes() == table
+    recovered = run_suggested(workdir, line)
+    assert recovered.returncode == 0, recovered.stdout[-3000:]
+    assert json.loads(metrics_path.read_text())["total_reward_ma"] != 12.0
+    assert snakemake(workdir, "-n").stdout.count("Nothing to be done") == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "field"),
+    [
+        ("metrics.json", '{"total_reward_ma": ', "invalid JSON"),
+        ("upload.json", "[]", "expected a JSON object"),
+        ("row.json", None, "ma"),
+    ],
+)
+def test_corrupted_record_says_how_to_redo_it_and_that_works(
+    tmp_path_factory, tmp_path, name, damage, field
+):
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    path = workdir / PPO / name
+    good = json.loads(path.read_text())
+    if damage is None:  # an edited score
+        path.write_text(json.dumps({**good, "ma": "abc"}))
+    else:
+        path.write_text(damage)
+
+    line = one_error(snakemake(workdir))
+
+    assert line.startswith(f"error: {PPO}/{name}: ") and field in line, line
+    assert f"redo it with snakemake --forcerun {PPO}/{name}" in line
+    recovered = run_suggested(workdir, line)
+    assert recovered.returncode == 0, recovered.stdout[-3000:]
+    assert json.loads(path.read_text()).keys() == good.keys()
