@@ -4,6 +4,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+from slm_bench.atomic import require_writable
 from slm_bench.audit import never_learned_rows
 from slm_bench.build_progress import attach as attach_build_progress
 from slm_bench.config import (
@@ -170,3 +171,12 @@ def table_params(wildcards):
         ]
         for env, entry in MATRIX.envs.items()
     }
+
+
+# Before the first job (never in a dry run): a read-only results/ is one line, not Snakemake's
+# traceback from removing a job's old log or output there.
+onstart:
+    try:
+        require_writable("results", "every job writes its outputs and logs there")
+    except BenchError as error:
+        raise WorkflowError(str(error)) from None

@@ -17,8 +17,6 @@ rule pull_run_folder:
     input:
         metrics=f"{CELL}/metrics.json",
         upload=f"{CELL}/upload.json",
-        # read only when the folder and metrics.json disagree: it tells which one is wrong
-        train_log=f"{CELL}/train.log",
     output:
         hf_data=directory(f"{CELL}/hf_data"),
     log:

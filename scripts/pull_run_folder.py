@@ -7,6 +7,5 @@ with job_context(snakemake):
         snakemake.config,
         snakemake.input.metrics,
         snakemake.input.upload,
-        snakemake.input.train_log,
         snakemake.output.hf_data,
     )

@@ -73,6 +73,23 @@ def remove_dead_temps(final: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def require_writable(folder: str | os.PathLike, why: str) -> None:
+    """One BenchError line when ``folder`` is on a read-only file system or not writable by
+    this user (``why``: what needs it). A full disk is left to the job that meets it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        reason = "Read-only file system"
+    elif not os.access(folder, os.W_OK):
+        reason = "Permission denied"
+    else:
+        return
+    from slm_bench.errors import BenchError
+
+    raise BenchError(f"{folder}: {reason}: {why} (nothing was run)")
+
+
 def _create_temp_file(final: Path) -> tuple[int, Path]:
     remove_dead_temps(final)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)

@@ -5,12 +5,14 @@ runs on a copy of one tiny trained tree."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_helpers import copy_tree, error_lines, snakemake, trained_tree
+from workflow_helpers import copy_tree, error_lines, snakemake, trained_tree, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +83,27 @@ def test_corrupted_record_says_how_to_redo_it_and_that_works(
     recovered = run_suggested(workdir, line)
     assert recovered.returncode == 0, recovered.stdout[-3000:]
     assert json.loads(path.read_text()).keys() == good.keys()
+
+
+def test_read_only_results_is_one_line_from_every_on_demand_target(tmp_path_factory, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    results = workdir / "results"
+    before = tree_digest(results)
+    mounted = subprocess.run(["mount", "--bind", str(results), str(results)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(results)], check=True)
+        targets = ["status", "cancel", "results/audit.md", f"{PPO}/search/best.json"]
+        outputs = {target: snakemake(workdir, target) for target in targets}
+    finally:
+        subprocess.run(["umount", str(results)], check=True)
+
+    line = "results: Read-only file system: every job writes its outputs and logs there"
+    for target, result in outputs.items():
+        assert result.returncode != 0, target
+        assert any(out.startswith(line) for out in result.stdout.splitlines()), result.stdout
+        assert "Traceback" not in result.stdout and "OSError" not in result.stdout, target
+    assert tree_digest(results) == before

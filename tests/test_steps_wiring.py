@@ -243,14 +243,7 @@ def test_corrupt_stored_file_is_reported_under_its_place_in_the_store(tmp_path):
     (tmp_path / "upload.json").write_text(json.dumps(upload))
     out = tmp_path / "hf_data"
     with pytest.raises(BenchError) as error:
-        pull_run_folder(
-            cell,
-            config,
-            tmp_path / "metrics.json",
-            tmp_path / "upload.json",
-            tmp_path / "train.log",
-            out,
-        )
+        pull_run_folder(cell, config, tmp_path / "metrics.json", tmp_path / "upload.json", out)
     message = str(error.value)
     assert message.startswith(f"{store.url(folder)}/ppo_cartpole_arc_spec.json"), message
     assert ".tmp" not in message and "hf_data" not in message

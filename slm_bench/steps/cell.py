@@ -303,12 +303,7 @@ def uploaded_folder(metrics_path: Path, upload_path: Path) -> tuple[dict, str]:
 
 
 def pull_run_folder(
-    cell: Cell,
-    config: dict,
-    metrics_path: Path,
-    upload_path: Path,
-    train_log: Path,
-    out_dir: Path,
+    cell: Cell, config: dict, metrics_path: Path, upload_path: Path, out_dir: Path
 ) -> None:
     """Pull only the cell's folder from the store into ``out_dir/data/FOLDER`` and check it."""
     metrics, folder = uploaded_folder(metrics_path, upload_path)
@@ -320,15 +315,17 @@ def pull_run_folder(
         check_settings(run, cell.settings)
         score = trial_score(run)
         if not same_score(score, metrics["total_reward_ma"]):
-            raise _score_mismatch(folder, score, Path(metrics_path), metrics, Path(train_log))
+            raise _score_mismatch(folder, score, Path(metrics_path), metrics)
 
 
-def _score_mismatch(
-    folder: str, stored: float, metrics_path: Path, metrics: dict, train_log: Path
-) -> BenchError:
+def _score_mismatch(folder: str, stored: float, metrics_path: Path, metrics: dict) -> BenchError:
     """Which file is wrong, told by the run's log: metrics.json (derived from the log) when the
-    log agrees with the stored folder, else the stored folder; and the command that redoes it."""
+    log agrees with the stored folder, else the stored folder; and the command that redoes it.
+
+    The log (metrics.json's own input, beside it) is read only here, to place the blame: it is
+    not an input of the rule, so adding it did not re-plan every pulled folder."""
     recorded = metrics["total_reward_ma"]
+    train_log = metrics_path.with_name("train.log")
     try:
         logged = read_score(train_log).trial_metrics.get("total_reward_ma")
     except BenchError:
