@@ -88,7 +88,8 @@ rule write_benchmarks:
 
 
 # A hard link needs no free space and the rename is atomic: the table is the previous one or
-# the new one. Runs in the shell: the previous table is absent only for milliseconds.
+# the new one. Runs in the shell: the previous table is absent only for milliseconds. The
+# link's name carries the shell's pid, so two builds (--nolock) never share it.
 # The table's own sources are inputs too: a change there after a killed table job (which left
 # no staged file) still plans the table again.
 rule install_table:
@@ -105,5 +106,6 @@ rule install_table:
         table=table_params,
         failures=table_failures,
     shell:
-        "ln -f {input.staged:q} {output.table:q}.tmp 2> {log:q} "
-        "&& mv -f {output.table:q}.tmp {output.table:q} 2>> {log:q}"
+        "tmp={output.table:q}.$$.tmp "
+        '&& ln -f {input.staged:q} "$tmp" 2> {log:q} '
+        '&& mv -f "$tmp" {output.table:q} 2>> {log:q}'

@@ -81,6 +81,7 @@ class ProcessRunner:
             )
         else:
             feed = UnsizedProgress(request.cell)
+        folder_id = _identity(cwd)
         returncode = _run_logged(
             argv, cwd, request.log_path, request.time_limit_s, request.cell, feed
         )
@@ -89,8 +90,13 @@ class ProcessRunner:
                 f"{request.cell}: run exceeded the time limit of {request.time_limit_s / 3600:g}h "
                 f"and was stopped (log: {request.log_path})"
             )
+        if returncode != 0 and _identity(cwd) != folder_id:
+            raise BenchError(
+                f"{request.cell}: the run's folder {cwd} was removed while it ran (by another "
+                "build of this cell, e.g. a second --nolock run?); run one build at a time"
+            )
         if returncode != 0:
-            tail = _last_lines(request.log_path, 3)
+            tail = _failure_lines(request.log_path)
             raise BenchError(f"{request.cell}: {argv[0]} exited with {returncode}: {tail}")
         folder = read_run_log(request.log_path).data_folder
         if not folder:
@@ -104,14 +110,32 @@ class ProcessRunner:
         )
 
 
-def _last_lines(path: Path, count: int, window: int = 64 * 1024) -> str:
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's inode: a folder deleted and made again under the same name is another."""
+    try:
+        stat = folder.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _failure_lines(path: Path) -> str:
+    """What a failed run says: its last ``error:`` line when it wrote one, else its last lines."""
+    errors = [line for line in _tail(path, 20) if line.startswith("error: ")]
+    return errors[-1].removeprefix("error: ") if errors else _last_lines(path, 3)
+
+
+def _tail(path: Path, count: int, window: int = 64 * 1024) -> list[str]:
     """The last ``count`` non-empty lines of the log (only its end is read: logs can be huge)."""
     with path.open("rb") as handle:
         handle.seek(max(0, os.fstat(handle.fileno()).st_size - window))
         text = handle.read().decode(errors="replace")
     lines = [strip_ansi(line).strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    return " / ".join(lines[-count:]) or "(empty log)"
+    return [line for line in lines if line][-count:]
+
+
+def _last_lines(path: Path, count: int) -> str:
+    return " / ".join(_tail(path, count)) or "(empty log)"
 
 
 class UnsizedProgress:

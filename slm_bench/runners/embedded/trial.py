@@ -165,6 +165,8 @@ def _drain(log_queue: Any, console: Console, block: bool = False) -> None:
 
 def _session_error(where: str, session: int, error: BaseException) -> BenchError:
     detail = str(error).strip().splitlines()
+    if isinstance(error, OSError) and error.strerror:  # the path, when the error has one
+        detail = [f"{error.filename}: {error.strerror}" if error.filename else error.strerror]
     return BenchError(
         f"{where}: session {session} failed: {type(error).__name__}"
         + (f": {detail[-1]}" if detail else "")
