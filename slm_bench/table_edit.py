@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from slm_bench.errors import BenchError
 from slm_bench.naming import env_base
-from slm_bench.settings import Settings, parse_settings_line
+from slm_bench.settings import STATUS_FAILED, Settings, parse_settings_line, status_label
 from slm_bench.spec import algorithm_rank
 from slm_bench.table_rows import (
     FORM_GROUP,
@@ -26,6 +26,7 @@ from slm_bench.table_rows import (
     ResultRow,
     render_cells,
     split_cells,
+    split_ma,
 )
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class DocEdits:
             if match is not None:
                 line = section.row_lines[match]
                 show = every_row or line == section.row_lines[0]
+                row = replace(row, ma=self._marked_ma(section, section.rows[match], row))
                 self._replace_line(line, row.render_as(table.header, show))
             else:  # groups keep the file's own order: append at the group's end
                 self._insert_lines(
@@ -110,6 +112,20 @@ class DocEdits:
             if algorithm_rank(existing.algorithm) <= rank:
                 at = i + 1
         self._insert_lines(at, [text])
+
+    def _marked_ma(self, section: EnvSection, old: ResultRow, new: ResultRow) -> str:
+        """The new MA with the status marker the old MA cell carried (a table without a Status
+        column), or recomputed: a failure marker stays while the new score fails the env's
+        target and goes once it does not; without a target (nothing to compute) it stays."""
+        pre, _, post = split_ma(old.ma)
+        marker = (pre + post).strip()
+        if not marker:
+            return new.ma
+        legend = self.legend()
+        failure = status_label(legend.canonical(marker)) == "Failed"
+        if failure and section.target is not None and legend.canonical(new.status) != STATUS_FAILED:
+            return new.ma
+        return f"{pre}{new.ma}{post}"
 
     def check_run_settings(self, section: EnvSection, row: ResultRow, run: Settings) -> None:
         """Refuse a row whose run used other Settings than its table's Settings line.

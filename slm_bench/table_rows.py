@@ -50,6 +50,12 @@ FORM_SECTION = "section"
 FORM_GROUP = "group"
 
 _LINK = re.compile(r"^\[([^\]]*)\]\(([^)\s]*)\)$")
+# A status symbol SLM-Lab puts inside an MA cell of a table without a Status column: the
+# shared Atari table marks a failed row "❌ 327.79" (before or after the number).
+MA_MARKERS = ("❌", "✅", "⚠️", "📊", "🔄")
+_MA_MARKER = re.compile(
+    rf"^(?P<pre>(?:{'|'.join(MA_MARKERS)})\s*)?(?P<number>.*?)(?P<post>\s*(?:{'|'.join(MA_MARKERS)}))?$"
+)
 _HF_DATASET_LINK = re.compile(r"\(https?://[^)\s]*/datasets/[^)\s]+\)")
 
 
@@ -93,6 +99,15 @@ def looks_like_results(header: tuple[str, ...], rows: list[str]) -> bool:
     return named or any(_HF_DATASET_LINK.search(line) for line in rows)
 
 
+def split_ma(cell: str) -> tuple[str, str, str]:
+    """An MA cell as (marker before, number, marker after), markers with their spacing:
+    ``"❌ 327.79"`` -> ``("❌ ", "327.79", "")``; a plain ``"327.79"`` has none."""
+    match = _MA_MARKER.match(cell.strip())
+    if match is None or not match["number"]:
+        return "", cell.strip(), ""
+    return match["pre"] or "", match["number"], match["post"] or ""
+
+
 def strip_dotdot(target: str) -> str:
     return target[3:] if target.startswith("../") else target
 
@@ -122,6 +137,17 @@ class ResultRow:
     hf_url: str
     spec_link: str | None = None
     env: str = ""
+
+    @property
+    def ma_number(self) -> str:
+        """The MA cell without a status marker (``"❌ 327.79"`` -> ``"327.79"``)."""
+        return split_ma(self.ma)[1]
+
+    @property
+    def ma_marker(self) -> str:
+        """The status marker in the MA cell (``❌``), or empty."""
+        pre, _, post = split_ma(self.ma)
+        return (pre + post).strip()
 
     def _checked(self, name: str, value: str) -> str:
         if "|" in value or "\n" in value or "\r" in value:
