@@ -13,6 +13,7 @@ from slm_bench.config import (
     check_unique_keys,
     config_source,
     load_config,
+    spec_root,
 )
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
@@ -160,16 +161,34 @@ def base_benchmarks_input(wildcards):
 
 
 def table_params(wildcards):
-    """What the table shows besides rows: a change to a Docs/Settings line re-renders it."""
-    return {
+    """Everything the table renders besides its inputs (rows, plots, the checkout's file): the
+    title, each env's Docs (a checkout's own line, or title, url and target), Settings line and
+    phase, and where spec links point. A change to any of them re-renders the table."""
+    envs = {
         env: [
             entry.env_id,
             entry.settings.line(),
             entry.target,
             entry.docs,
             entry.phase,
+            entry.docs_line,
         ]
         for env, entry in MATRIX.envs.items()
+    }
+    return {"title": config["title"], "spec_root": str(spec_root(config)), "envs": envs}
+
+
+def row_params(wildcards):
+    """What a row derives besides its cell and sources: its Status rule and baseline, and the
+    store its data link points into (a store changed after the upload redoes the row, which
+    then says how to upload there)."""
+    store = config["store"]
+    location = config["local_store"] if store == "local" else config["hf"]
+    keys = ("root", "dev_repo", "endpoint")
+    return {
+        "status_rule": config["status_rule"],
+        "random_baseline": config["random_baseline"],
+        "store": [store, {key: location.get(key) for key in keys}],
     }
 
 

@@ -18,6 +18,7 @@ rule write_row:
         "results/logs/write_row/{env}/{algo}.log",
     params:
         cell=cell_params,
+        row=row_params,
     script:
         "../scripts/write_row.py"
 

@@ -400,6 +400,7 @@ class _MatrixBuilder:
         where = f"{where}.algorithms.{algo}"
         label = check_label(row.get("label"), f"{where}.label")
         spec_file = check_spec_file(row.get("spec_file"), f"{where}.spec_file")
+        _check_linkable(spec_file, f"{where}.spec_file")
         spec_name = check_spec_name(row.get("spec_name"), f"{where}.spec_name")
         sets = {
             key: check_set(key, value, f"{where}.sets")
@@ -425,6 +426,18 @@ class _MatrixBuilder:
             settings=settings,
             target=target,
             seed=cell_seed(self.seed, f"{env}/{algo}"),
+        )
+
+
+def _check_linkable(spec_file: str, where: str) -> None:
+    """An absolute spec_file must lie inside the project: the table links every spec file,
+    and a link to a path of this machine resolves nowhere else (nor in the published docs)."""
+    path = Path(spec_file)
+    if path.is_absolute() and not path.resolve().is_relative_to(Path.cwd().resolve()):
+        raise BenchError(
+            f"{where}: {spec_file!r} is outside the project (expected a path relative to "
+            "spec_root, or one inside the working directory: the table links it, and a link "
+            "to this machine's path resolves nowhere else)"
         )
 
 

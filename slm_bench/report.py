@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import mimetypes
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from slm_bench.atomic import write_text
 from slm_bench.durations import format_duration
+from slm_bench.errors import BenchError
 from slm_bench.never_learned import note_of
 from slm_bench.provenance import read_provenance
 from slm_bench.run_folder import load_json
@@ -38,9 +40,24 @@ code { background: #f6f8fa; padding: 0 3px; border-radius: 3px; }
 
 
 def data_uri(path: str | Path) -> str:
+    """An image inlined, once it decodes: a plot replaced by garbage fails the page, naming it."""
     path = Path(path)
+    check_image(path)
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def check_image(path: Path) -> None:
+    """BenchError naming ``path`` (and how to draw it again) unless it decodes as an image."""
+    import matplotlib.image
+
+    try:
+        matplotlib.image.imread(path)
+    except Exception as error:  # noqa: BLE001 - Pillow raises many types for a bad file
+        reason = str(error).strip().splitlines()[:1] or [type(error).__name__]
+        raise BenchError(
+            f"{path}: not a readable image ({reason[0]}); redo it with snakemake --forcerun {path}"
+        ) from None
 
 
 def page(title: str, body: str) -> str:
@@ -95,7 +112,7 @@ def render_markdown(text: str, base_dir: Path) -> str:
 
     def inline(match: re.Match[str]) -> str:
         src = html.unescape(match.group(1))
-        path = (base_dir / src).resolve()
+        path = Path(os.path.normpath(base_dir / src))  # errors name it as the table does
         if "://" in src or not path.is_file():
             return match.group(0)
         return f'src="{data_uri(path)}"'

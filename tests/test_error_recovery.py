@@ -12,7 +12,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_helpers import copy_tree, error_lines, snakemake, trained_tree, tree_digest
+import yaml
+from workflow_helpers import (
+    copy_tree,
+    error_lines,
+    planned_jobs,
+    snakemake,
+    trained_tree,
+    tree_digest,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +115,62 @@ def test_read_only_results_is_one_line_from_every_on_demand_target(tmp_path_fact
         assert any(out.startswith(line) for out in result.stdout.splitlines()), result.stdout
         assert "Traceback" not in result.stdout and "OSError" not in result.stdout, target
     assert tree_digest(results) == before
+
+
+def test_store_moved_after_the_upload_says_how_to_upload_there_and_that_works(
+    tmp_path_factory, tmp_path
+):
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["local_store"] = {"root": "other_store"}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    result = snakemake(workdir)
+    line = one_error(result)
+    assert "is not in store other_store/SLM-Lab/benchmark-dev/data/" in line
+    assert "it was uploaded to results/store/SLM-Lab/benchmark-dev/data/" in line
+    for _ in range(3):  # one suggestion per cell, as a user follows them
+        result = run_suggested(workdir, line)
+        if result.returncode == 0:
+            break
+        line = one_error(result)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "run_cell" not in planned_jobs(result.stdout)  # nothing trained again
+    table = (workdir / TABLE).read_text()
+    assert "](../other_store/SLM-Lab/benchmark-dev/data/" in table or "other_store/" in table
+    assert "results/store/" not in table
+
+
+def test_title_and_docs_changes_render_the_table_again(tmp_path_factory, tmp_path):
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["title"] = "My Benchmarks"
+    config["envs"]["CartPole-v1"]["docs"] = {"title": "Cart pole", "url": "https://example.org/cp"}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    result = snakemake(workdir)
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert set(planned_jobs(result.stdout)) == {"write_benchmarks", "install_table", "all"}
+    table = (workdir / TABLE).read_text()
+    assert table.startswith("# My Benchmarks\n")
+    assert "**Docs**: [Cart pole](https://example.org/cp)" in table
+
+
+def test_a_garbage_plot_fails_the_report_pages_naming_it_and_redrawing_it_works(
+    tmp_path_factory, tmp_path
+):
+    workdir = copy_tree(trained_tree(tmp_path_factory), tmp_path / "work")
+    plot = next((workdir / "results/plots").glob("*.png")).relative_to(workdir)
+    pages = ["results/report/envs/CartPole-v1.html", "results/report/BENCHMARKS.html"]
+    (workdir / plot).write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+
+    result = snakemake(workdir, "--keep-going", *pages)
+
+    assert result.returncode != 0
+    errors = error_lines(result.stdout)
+    assert errors and all(e.startswith(f"error: {plot}: not a readable image") for e in errors)
+    assert not any((workdir / page).exists() for page in pages)
+    assert run_suggested(workdir, errors[0]).returncode == 0
+    rebuilt = snakemake(workdir, *pages)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]

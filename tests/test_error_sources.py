@@ -7,7 +7,10 @@ import shutil
 from pathlib import Path
 
 import yaml
-from workflow_helpers import make_workdir, planned_jobs, snakemake, tiny_config
+from workflow_helpers import REPO, make_workdir, planned_jobs, snakemake, tiny_config
+
+from slm_bench.config import build_matrix, load_config
+from slm_bench.steps.tables import render_benchmarks
 
 HERE = Path(__file__).resolve().parent
 OWN = HERE / "fixtures" / "checkout"
@@ -119,3 +122,52 @@ def test_errors_name_the_command_line_or_the_configfile_that_set_the_value(tmp_p
     assert "extra.yaml: runner: got 'embeded'" in from_file.stdout
     assert fixed.returncode == 0, fixed.stdout[-2000:]  # --config wins over the file
     assert duration.returncode != 0 and "--config: time_limit: got '5x'" in duration.stdout
+
+
+def test_absolute_spec_file_outside_the_project_is_refused_at_plan_time(tmp_path):
+    outside = tmp_path / "elsewhere" / "ppo_classic.yaml"
+    outside.parent.mkdir()
+    shutil.copyfile(REPO / "specs" / "ppo_classic.yaml", outside)
+    config = tiny_config()
+    config["envs"]["CartPole-v1"]["algorithms"]["ppo"]["spec_file"] = str(outside)
+    workdir = make_workdir(tmp_path / "work", config)
+
+    plan = snakemake(workdir, "-n")
+
+    assert plan.returncode != 0
+    expected = (
+        f"config.yaml: envs.CartPole-v1.algorithms.ppo.spec_file: '{outside}' is outside the "
+        "project"
+    )
+    assert any(line.startswith(expected) for line in plan.stdout.splitlines()), plan.stdout
+
+
+def test_absolute_spec_file_inside_the_project_is_linked_relative_to_the_table(
+    tmp_path, monkeypatch
+):
+    workdir = make_workdir(tmp_path / "work", tiny_config())
+    monkeypatch.chdir(workdir)
+    spec_file = str(workdir / "specs" / "ppo_classic.yaml")
+    config = load_config(tiny_config())
+    config["envs"]["CartPole-v1"]["algorithms"]["ppo"]["spec_file"] = spec_file
+    entry = build_matrix(config).envs["CartPole-v1"]
+    row = {
+        "algorithm": "PPO",
+        "status": "",
+        "ma": 21.5,
+        "spec_file": spec_file,
+        "spec_name": "ppo_cartpole",
+        "hf_folder": "ppo_cartpole_2026_01_01_000000",
+        "hf_url": "https://huggingface.co/datasets/SLM-Lab/benchmark-dev/tree/main/data/x",
+        "settings": entry.settings.line(),
+    }
+    plots = {entry.env: Path("plots/CartPole-v1.png")}
+    for doc_dir, link in (
+        (Path("results"), "../specs/ppo_classic.yaml"),
+        (Path("results/CartPole-v1"), "../../specs/ppo_classic.yaml"),
+    ):
+        text = render_benchmarks([entry], {entry.env: [row]}, plots, doc_dir, "T", Path("."))
+        line = next(line for line in text.splitlines() if line.startswith("| PPO |"))
+        assert f"| [specs/ppo_classic.yaml]({link}) |" in line
+        assert str(workdir) not in text
+        assert (doc_dir / link).resolve() == Path(spec_file)  # the link resolves from the table

@@ -9,12 +9,14 @@ import re
 import shutil
 from pathlib import Path
 
+import matplotlib.image
 import pytest
 from browser import INSTALL_HINT, browser
 from test_compare import configure, plant_reference
 from tiny_results import copy_of, tiny_benchmark
 from workflow_helpers import snakemake
 
+from slm_bench.errors import BenchError
 from slm_bench.report import render_markdown, write_benchmarks_page
 
 SLM_LAB_TABLE = Path(__file__).parent / "fixtures/slm-lab/BENCHMARKS.md"
@@ -25,7 +27,7 @@ SCREENSHOT_ENV = "SLM_BENCH_REPORT_SCREENSHOT"
 def test_markdown_tables_render_and_local_images_are_inlined(tmp_path):
     (tmp_path / "plots").mkdir()
     image = tmp_path / "plots" / "CartPole-v1.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    matplotlib.image.imsave(image, [[0.0, 1.0], [1.0, 0.0]])  # a real 2x2 PNG
     html = render_markdown(
         "| Algorithm | MA |\n|---|---|\n| PPO | 498.94 |\n\n![CartPole-v1](plots/CartPole-v1.png)"
         "\n![missing](plots/none.png)\n",
@@ -34,6 +36,9 @@ def test_markdown_tables_render_and_local_images_are_inlined(tmp_path):
     assert "<th>Algorithm</th>" in html and "<td>498.94</td>" in html
     assert 'src="data:image/png;base64,iVBORw0KGgo' in html
     assert 'src="plots/none.png"' in html  # a missing image stays a link, nothing fails
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)  # a PNG's signature, then garbage
+    with pytest.raises(BenchError, match=r"plots/CartPole-v1.png: not a readable image"):
+        render_markdown("![CartPole-v1](plots/CartPole-v1.png)\n", tmp_path)
 
 
 def test_slm_labs_whole_table_renders(tmp_path):

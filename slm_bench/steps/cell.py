@@ -210,6 +210,13 @@ def upload_run(config: dict, marker_path: Path, out_upload: Path, log) -> None:
     if local is not None and local.is_dir():
         log(f"uploading {local} to {store.repo}/data/{folder}")
         store.upload(local)
+    elif not store.exists([folder])[folder]:
+        # The cell's pulled copy, verified against its metrics when it was pulled: the run
+        # reaches a store configured after its upload (local_store.root, hf.dev_repo changed).
+        pulled = Path(marker_path).parent / "hf_data" / "data" / folder
+        if pulled.is_dir():
+            log(f"uploading the cell's pulled copy {pulled} to {store.repo}/data/{folder}")
+            store.upload(pulled)
     if not store.exists([folder])[folder]:
         if local is None:
             raise BenchError(
@@ -218,7 +225,7 @@ def upload_run(config: dict, marker_path: Path, out_upload: Path, log) -> None:
         if not local.is_dir():
             raise BenchError(
                 f"{marker_path}: data/{folder} is not in store {store.repo} and the run folder "
-                f"{local} is gone; rerun the run (snakemake --forcerun run_cell)"
+                f"{local} is gone; rerun the run with snakemake --forcerun {marker_path}"
             )
         raise BenchError(f"store {store.repo}: data/{folder} not found after its upload")
     write_json(
@@ -394,7 +401,12 @@ def write_row(
     metrics, folder = uploaded_folder(metrics_path, upload_path)
     store = store_from_config(config)
     if not store.exists([folder])[folder]:
-        raise BenchError(f"{cell.key}: row not written: data/{folder} is not in {store.repo}")
+        uploaded = read_record(upload_path).get("url")
+        since = f"; it was uploaded to {uploaded}" if uploaded != store.url(folder) else ""
+        raise BenchError(
+            f"{cell.key}: row not written: data/{folder} is not in store {store.url(folder)}"
+            f"{since}: upload it again with snakemake --forcerun {upload_path}"
+        )
     score = finite_score(
         metrics["total_reward_ma"], str(metrics_path), "total_reward_ma", record=True
     )

@@ -153,23 +153,35 @@ def render_benchmarks(
                 if base_doc and row.get("settings")
                 else None
             )
+            spec_file, spec_prefix = _spec_text_and_prefix(row["spec_file"], link_prefix, link_base)
             doc.upsert_row(
                 env.env_id,
                 ResultRow.build(
                     row["algorithm"],
                     row["status"],
                     row["ma"],
-                    row["spec_file"],
+                    spec_file,
                     row["spec_name"],
                     row["hf_folder"],
                     store.link(row["hf_folder"], link_base) if store else row["hf_url"],
-                    spec_link_prefix="" if link_prefix == "./" else link_prefix,
+                    spec_link_prefix=spec_prefix,
                 ),
                 run_settings=run_settings,
             )
         plot = plots[env.env]
         doc.ensure_plot_embed(env.env_id, plot.name, plots_dir=plot.parent.as_posix())
     return doc.render()
+
+
+def _spec_text_and_prefix(spec_file: str, prefix: str, link_base: Path) -> tuple[str, str]:
+    """A row's SPEC_FILE text and the prefix that makes it a link from the table. An absolute
+    spec_file (inside the project: the plan refuses others) is shown relative to the project
+    and linked relative to the table, never as this machine's path."""
+    if Path(spec_file).is_absolute():
+        project = Path.cwd().resolve()
+        spec_file = Path(spec_file).resolve().relative_to(project).as_posix()
+        prefix = os.path.relpath(project, link_base) + "/"
+    return spec_file, "" if prefix == "./" else prefix
 
 
 def write_benchmarks(
