@@ -32,9 +32,12 @@ include: "rules/report.smk"
 include: "rules/search.smk"
 
 
-# A signal to Snakemake alone (kill PID, timeout, systemd, a batch system) stops the running
-# jobs as Ctrl-C does: Snakemake itself only waits for them (slm_bench/stop_signals.py).
+# Snakemake keeps one onstart per workflow, so every start hook is here. A read-only results/
+# is one line before any job; a signal to Snakemake alone (kill PID, timeout, systemd, a batch
+# system) stops the running jobs as Ctrl-C does: Snakemake itself only waits for them
+# (slm_bench/stop_signals.py).
 onstart:
+    require_writable_results()
     forward_stop_signals()
 
 

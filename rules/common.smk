@@ -192,9 +192,9 @@ def row_params(wildcards):
     }
 
 
-# Before the first job (never in a dry run): a read-only results/ is one line, not Snakemake's
-# traceback from removing a job's old log or output there.
-onstart:
+def require_writable_results():
+    """Before the first job (the Snakefile's onstart, never in a dry run): a read-only results/
+    is one line, not Snakemake's traceback from removing a job's old log or output there."""
     try:
         require_writable("results", "every job writes its outputs and logs there")
     except BenchError as error:

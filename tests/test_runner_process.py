@@ -100,8 +100,8 @@ def test_slm_lab_runner_uploads_with_the_hf_store(tmp_path):
 
 
 def test_progress_turns_checkpoint_summaries_into_one_line(tmp_path, capfd):
-    """A real run printing SLM-Lab's summaries: one line with session k of n, frame N of
-    max_frame and the ETA; a second summary within PROGRESS_EVERY_S is not echoed."""
+    """A real run printing SLM-Lab's summaries: one line with the cell's share, session k of n
+    and its frame; a second summary within PROGRESS_EVERY_S is not echoed."""
     summaries = [
         "2026-11-27 15:58:34 | INFO | PID:1 | __init__:log_summary | Trial 0 session 1 "
         "dqn_cartpole_t0_s1 [train]",
@@ -119,10 +119,12 @@ def test_progress_turns_checkpoint_summaries_into_one_line(tmp_path, capfd):
         python_runner(code).run(sized)
     lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[")]
     assert len(lines) == 1
-    assert lines[0].startswith(
-        "[CartPole-v1/ppo] session 2/4 | frame 20000/200000 (10%) | total_reward_ma 58.09"
+    # The cell's share (4 sessions of 2e5 frames), the session's own frame beside it; one
+    # summary per session gives no rate yet, so no ETA.
+    assert lines[0] == (
+        "[CartPole-v1/ppo] cell 2% (20000/800000 frames) | session 2/4 frame 20000/200000 "
+        "| total_reward_ma 58.09 | fps 1111"
     )
-    assert "| ETA " in lines[0]
 
 
 # -- options end at `--`: a spec name starting with `-` is a name --------------------------------
