@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("spec_file")
     run.add_argument("spec_name")
-    run.add_argument("mode", nargs="?", default="train", choices=["train", "search", "dev"])
+    run.add_argument("mode", nargs="?", default="train", choices=["train", "search"])
     return parser
 
 
@@ -71,8 +71,6 @@ def run_command(args: argparse.Namespace) -> int:
     from slm_bench.runners.embedded import run_trial
     from slm_bench.spec import resolve_spec, run_name
 
-    if args.mode not in ("train", "search"):
-        raise BenchError(f"slm-bench run: mode {args.mode!r} is not supported (train or search)")
     sets = dict(args.sets)
     spec = resolve_spec(Path(args.spec_file), args.spec_name, sets)
     if args.mode == "search":

@@ -146,9 +146,3 @@ def _plain(value: object) -> object:
     if hasattr(value, "item"):
         value = value.item()
     return value
-
-
-def trial_metrics_of(folder: Path, trial: int) -> dict:
-    """A trial's scalar metrics from the search folder (used to cross-check experiment_df)."""
-    name = folder_prefix(folder)
-    return load_json(folder / "info" / f"{name}_t{trial}_trial_metrics_scalar.json")
