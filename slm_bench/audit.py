@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.baseline import random_return
+from slm_bench.benchmarks_md import FORM_GROUP
 from slm_bench.errors import BenchError
 from slm_bench.never_learned import cell_flag, note_of
 from slm_bench.settings import Range, format_number, parse_target, status, status_label
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
-from slm_bench.table_rows import FORM_GROUP
 
 COLUMNS = ("Env", "Algorithm", "SPEC_FILE", "SPEC_NAME", "Verdict", "Detail")
 # Most actionable first.

@@ -12,12 +12,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_bench.budgets import BUDGET_POLICIES, read_budgets, row_frames
+from slm_bench.benchmarks_md import (
+    BUDGET_POLICIES,
+    BenchmarksDoc,
+    EnvSection,
+    read_budgets,
+    row_frames,
+)
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, Settings, parse_settings_line
 from slm_bench.spec import locate_spec_file, placeholders, raw_spec
-from slm_bench.table import BenchmarksDoc
-from slm_bench.table_model import EnvSection
 
 # Characters an algorithm key may not hold (slm_bench.identifiers.ALGO_KEY): dots included.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_+-]+")
@@ -185,9 +189,10 @@ def _env_settings(doc: BenchmarksDoc, section: EnvSection) -> Settings | None:
 def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list[SkippedRow]]:
     """The ``envs`` config the checkout's BENCHMARKS.md declares, and the rows left out (why).
 
-    A row with a documented frame budget (``slm_bench.budgets``) gets ``max_frame``: it runs
-    with ``-s max_frame=BUDGET`` and its spec is audited against the budget. Tables that look
-    like results but are not read come first in the skipped list, as one line each.
+    A row with a documented frame budget (``slm_bench.benchmarks_md.budgets``) gets
+    ``max_frame``: it runs with ``-s max_frame=BUDGET`` and its spec is audited against the
+    budget. Tables that look like results but are not read come first in the skipped list, as
+    one line each.
     """
     root = Path(checkout["root"])
     doc = read_checkout_benchmarks(checkout, source)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from slm_bench.atomic import staged_dir
+from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.errors import BenchError
 from slm_bench.publish_links import LinkFix, apply_links, plan_links
 from slm_bench.stores import Store, check_folder_name, require_folders
-from slm_bench.table import BenchmarksDoc
 
 
 @dataclass(frozen=True)

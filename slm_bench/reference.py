@@ -79,7 +79,7 @@ def read_reference(path: str | Path) -> list[ReferenceEntry]:
 
 
 def _from_benchmarks(path: Path) -> list[ReferenceEntry]:
-    from slm_bench.table import BenchmarksDoc
+    from slm_bench.benchmarks_md import BenchmarksDoc
 
     doc = BenchmarksDoc.read(path)
     sections = [s for s in doc.env_sections() if s.rows]

@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from slm_bench.audit import audit_matrix, render_audit, status_differences
+from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.config import Cell, EnvEntry, Matrix
 from slm_bench.settings import parse_settings_line
-from slm_bench.table import BenchmarksDoc
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE / "fixtures" / "slm-lab" / "BENCHMARKS.md"

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.budgets import FrameBudget, read_budgets, row_frames
+from slm_bench.benchmarks_md import BenchmarksDoc, FrameBudget, read_budgets, row_frames
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range
-from slm_bench.table import BenchmarksDoc
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE / "fixtures" / "slm-lab" / "BENCHMARKS.md"

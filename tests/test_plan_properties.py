@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from snakemake.io import PeriodicityDetector
 
+from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, new_document
 from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY, ENV_ID, SPEC_NAME
 from slm_bench.naming import plot_png_name
-from slm_bench.table import BenchmarksDoc, ResultRow, new_document
 
 PERIODIC = PeriodicityDetector()
 SETTINGS = {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from hf_helpers import fast_options, make_run_folder, tree_bytes
 
+from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.errors import BenchError
 from slm_bench.publish import format_manifest, plan_publish, publish
 from slm_bench.stores import Store, make_public_store, make_store
-from slm_bench.table import BenchmarksDoc
 
 pytest_plugins = ["conftest_hf"]
 

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.errors import BenchError
-from slm_bench.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
-from slm_bench.settings import STATUS_CLOSE
-from slm_bench.table import (
+from slm_bench.benchmarks_md import (
     FORM_GROUP,
     FORM_SECTION,
     RESULT_HEADER,
@@ -25,6 +22,9 @@ from slm_bench.table import (
     ResultRow,
     new_document,
 )
+from slm_bench.errors import BenchError
+from slm_bench.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
+from slm_bench.settings import STATUS_CLOSE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 SLM_LAB = Path(__file__).resolve().parent / "fixtures" / "slm-lab"
@@ -733,20 +733,37 @@ def test_rows_run_under_other_settings_are_refused_not_landed(real_text, real):
 
 
 def test_a_row_may_land_at_its_documented_budget_only(real_text, real):
+    from slm_bench.benchmarks_md import documented_frames
     from slm_bench.settings import parse_settings_line
+
+    budget_of = documented_frames  # the file's documented budgets are allowed
 
     mujoco = parse_settings_line("max_frame 10e6 | num_envs 16 | max_session 4 | log_frequency 1e4")
     sac = row("SAC", "sac_ant_arc", 5000)
-    real.upsert_row("Ant-v5", sac, run_settings=mujoco.with_budget(2_000_000))  # MAX_FRAME table
+    real.upsert_row(
+        "Ant-v5", sac, run_settings=mujoco.with_budget(2_000_000), budget_of=budget_of
+    )  # MAX_FRAME table
     assert real.find_env("Ant-v5").rows[1].ma == "5000.00"
     with pytest.raises(BenchError, match="sac_ant_arc: run with Settings 'max_frame 3e6 "):
-        real.upsert_row("Ant-v5", sac, run_settings=mujoco.with_budget(3_000_000))
+        real.upsert_row(
+            "Ant-v5", sac, run_settings=mujoco.with_budget(3_000_000), budget_of=budget_of
+        )
     ppo = row("PPO", "ppo_ant_arc", 2500)
-    real.upsert_row("Ant-v5", ppo, run_settings=mujoco)
+    real.upsert_row("Ant-v5", ppo, run_settings=mujoco, budget_of=budget_of)
     with pytest.raises(BenchError, match="Settings line says 'max_frame 10e6 | num_envs 16"):
-        real.upsert_row("Ant-v5", ppo, run_settings=replace(mujoco, num_envs=8))
+        real.upsert_row(
+            "Ant-v5", ppo, run_settings=replace(mujoco, num_envs=8), budget_of=budget_of
+        )
     # Atari SAC at the phase's documented 2e6 (its spec list), in the shared table
     atari = parse_settings_line("max_frame 10e6 | num_envs 16 | max_session 4 | log_frequency 1e4")
-    real.upsert_row("ALE/Pong-v5", row("SAC", "sac_atari_arc", 11), atari.with_budget("2e6"))
+    real.upsert_row(
+        "ALE/Pong-v5",
+        row("SAC", "sac_atari_arc", 11),
+        atari.with_budget("2e6"),
+        budget_of=budget_of,
+    )
     changed = changed_lines(real_text, real.render())
     assert len(changed) == 6  # three rows replaced, nothing else
+    # The edit reads no budgets itself: without a lookup only the Settings line is allowed.
+    with pytest.raises(BenchError, match="sac_ant_arc: run with Settings 'max_frame 2e6 "):
+        real.upsert_row("Ant-v5", sac, run_settings=mujoco.with_budget(2_000_000))

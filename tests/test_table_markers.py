@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, split_ma
 from slm_bench.naming import dataset_url
-from slm_bench.table import BenchmarksDoc
-from slm_bench.table_rows import ResultRow, split_ma
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ATARI = (FIXTURES / "benchmarks" / "atari_groups.md").read_text()

@@ -136,7 +136,7 @@ def render_benchmarks(
     (SPEC_FILE links as in SLM-Lab's docs/, ``../slm_lab/...``; plots as ``plots/...``; the
     local store's data folders likewise, through ``store.link``; Hub links are URLs).
     """
-    from slm_bench.table import BenchmarksDoc, ResultRow, new_document
+    from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, documented_frames, new_document
 
     doc = BenchmarksDoc.read(base_doc) if base_doc else new_document(title)
     link_base = Path(base_doc).parent.resolve() if base_doc else doc_dir.resolve()
@@ -167,6 +167,7 @@ def render_benchmarks(
                     spec_link_prefix=spec_prefix,
                 ),
                 run_settings=run_settings,
+                budget_of=documented_frames,
             )
         plot = plots[env.env]
         doc.ensure_plot_embed(env.env_id, plot.name, plots_dir=plot.parent.as_posix())

@@ -1,11 +1,25 @@
-"""The records a BenchmarksDoc's index is made of: tables, env sections and phase regions."""
+"""The records BENCHMARKS.md's index is made of: tables, env sections and phase regions.
+
+Each record names lines by their 0-based index in the document it was taken from; an edit
+rebuilds the index, so a record taken before an edit is a stale snapshot.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from slm_bench.table_rows import ResultRow
+from slm_bench.benchmarks_md.rows import ResultRow
+
+# Table kinds (``Table.kind``).
+TABLE_RESULT = "result"  # a per-env result table (section layout)
+TABLE_GROUPED = "grouped"  # a shared result table (group layout)
+TABLE_IMAGE_GRID = "image_grid"
+TABLE_OTHER = "other"
+
+# EnvSection forms (``EnvSection.form``).
+FORM_SECTION = "section"
+FORM_GROUP = "group"
 
 _TARGET = re.compile(r"Target reward MA\s*(.*?)\s*$")
 
@@ -69,6 +83,7 @@ class Region:
 
 
 def target_of(docs_line: str | None) -> str | None:
+    """The text after ``Target reward MA`` in a Docs line, or None."""
     if docs_line is None:
         return None
     match = _TARGET.search(docs_line)

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from slm_bench.benchmarks_md.document import Document
+from slm_bench.benchmarks_md.model import TABLE_OTHER, EnvSection
+from slm_bench.benchmarks_md.rows import ResultRow, split_cells
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, format_number, parse_number
 from slm_bench.spec import ALGORITHM_ORDER
-from slm_bench.table_rows import TABLE_OTHER, split_cells
-
-if TYPE_CHECKING:
-    from slm_bench.table import BenchmarksDoc
 
 # How rows whose spec's max_frame is below the Settings line are treated (checkout.frame_budgets).
 BUDGET_POLICIES = ("documented", "settings", "spec")
@@ -90,14 +88,14 @@ def _label_in(sentence: str) -> str | None:
     return min(found)[1] if found else None
 
 
-def _read_tables(doc: BenchmarksDoc, budgets: FrameBudgets) -> None:
+def _read_tables(doc: Document, budgets: FrameBudgets) -> None:
     for table in doc.tables():
         if table.kind != TABLE_OTHER or not {"MAX_FRAME", "SPEC_NAME"} <= set(table.header):
             continue
         column = {name: k for k, name in enumerate(table.header)}
         env = ""
         for i in table.row_indexes:
-            cells = split_cells(doc.lines[i]) + [""] * len(table.header)
+            cells = split_cells(doc.line(i)) + [""] * len(table.header)
             env = cells[column["ENV"]] if "ENV" in column and cells[column["ENV"]] else env
             frames = _frames(cells[column["MAX_FRAME"]])
             spec_name = cells[column["SPEC_NAME"]]
@@ -106,7 +104,7 @@ def _read_tables(doc: BenchmarksDoc, budgets: FrameBudgets) -> None:
                 budgets.by_spec.setdefault((env, spec_name), budget)
 
 
-def _read_prose(doc: BenchmarksDoc, budgets: FrameBudgets) -> None:
+def _read_prose(doc: Document, budgets: FrameBudgets) -> None:
     for i, line in enumerate(doc.lines):
         if doc.is_fenced(i):
             continue
@@ -128,12 +126,19 @@ def _read_prose(doc: BenchmarksDoc, budgets: FrameBudgets) -> None:
                 budgets.ranges.setdefault((doc.phase_at(i), label), budget)
 
 
-def read_budgets(doc: BenchmarksDoc) -> FrameBudgets:
+def read_budgets(doc: Document) -> FrameBudgets:
     """Every frame budget the document states (see the module docstring)."""
     budgets = FrameBudgets()
     _read_tables(doc, budgets)
     _read_prose(doc, budgets)
     return budgets
+
+
+def documented_frames(doc: Document, section: EnvSection, row: ResultRow) -> int | None:
+    """The exact frame budget ``doc`` documents for a row of ``section``, else None (a
+    ``BudgetLookup`` for the document's edits: read from the document as it is now)."""
+    budget = read_budgets(doc).find(section.env_id, section.phase, row.algorithm, row.spec_name)
+    return budget.frames if budget is not None and isinstance(budget.frames, int) else None
 
 
 def upper_limit(max_frame: int | Range) -> int:

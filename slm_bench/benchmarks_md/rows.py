@@ -39,16 +39,6 @@ _GROUP_FIELDS = ("env", "ma", "spec_name", "hf")
 LAYOUT_SECTION = "section"  # one table per env section
 LAYOUT_GROUP = "group"  # one shared table, env cell on the first row of each env's rows
 
-# Table kinds returned by BenchmarksDoc.tables().
-TABLE_RESULT = "result"  # a per-env result table (section layout)
-TABLE_GROUPED = "grouped"  # a shared result table (group layout)
-TABLE_IMAGE_GRID = "image_grid"
-TABLE_OTHER = "other"
-
-# EnvSection forms.
-FORM_SECTION = "section"
-FORM_GROUP = "group"
-
 _LINK = re.compile(r"^\[([^\]]*)\]\(([^)\s]*)\)$")
 # A status symbol SLM-Lab puts inside an MA cell of a table without a Status column: the
 # shared Atari table marks a failed row "❌ 327.79" (before or after the number).
