@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.errors import BenchError
 from slm_bench.run_folder import load_json
 
@@ -79,8 +80,6 @@ def read_reference(path: str | Path) -> list[ReferenceEntry]:
 
 
 def _from_benchmarks(path: Path) -> list[ReferenceEntry]:
-    from slm_bench.benchmarks_md import BenchmarksDoc
-
     doc = BenchmarksDoc.read(path)
     sections = [s for s in doc.env_sections() if s.rows]
     if not sections:

@@ -3,7 +3,7 @@ either refuses it with one line, or every path it plans stays under results/ and
 writes parses back to the same rows.
 
 The matrix is built by ``load_config``/``build_matrix`` (what the Snakefile calls); the table is
-rendered with slm_bench/table.py as the table step does (new document, env section, rows, plot)
+rendered with slm_bench/benchmarks_md as the table step does (new document, env section, rows, plot)
 and parsed back. No Snakemake subprocess: each example takes milliseconds.
 """
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.atomic import write_text
+from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, documented_frames, new_document
 from slm_bench.config import EnvEntry, Matrix, spec_root
 from slm_bench.errors import BenchError
 from slm_bench.naming import plot_png_name
@@ -136,8 +137,6 @@ def render_benchmarks(
     (SPEC_FILE links as in SLM-Lab's docs/, ``../slm_lab/...``; plots as ``plots/...``; the
     local store's data folders likewise, through ``store.link``; Hub links are URLs).
     """
-    from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, documented_frames, new_document
-
     doc = BenchmarksDoc.read(base_doc) if base_doc else new_document(title)
     link_base = Path(base_doc).parent.resolve() if base_doc else doc_dir.resolve()
     link_prefix = os.path.relpath(Path(specs_dir).resolve(), link_base) + "/"
