@@ -172,7 +172,7 @@ def settings_line_number(doc: BenchmarksDoc, section: EnvSection) -> int | None:
     own = range(section.start, section.end)
     above = range(section.start - 1, -1, -1)
     for index in (*own, *above):
-        if doc.lines[index] == section.settings_line and not doc.is_fenced(index):
+        if doc.line(index) == section.settings_line and not doc.is_fenced(index):
             return index + 1
     return None
 
@@ -197,44 +197,18 @@ def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list
     root = Path(checkout["root"])
     doc = read_checkout_benchmarks(checkout, source)
     budgets = read_budgets(doc)
-    policy = checkout.get("frame_budgets") or "documented"
-    if policy not in BUDGET_POLICIES:
-        raise BenchError(
-            f"{source}: checkout.frame_budgets: {policy!r} is not one of "
-            f"{', '.join(BUDGET_POLICIES)}"
-        )
+    policy = _budget_policy(checkout, source)
     wanted_envs = set(checkout.get("envs") or [])
     skipped = [SkippedRow("", "", "", "", warning) for warning in doc.warnings()]
-    by_env: dict[str, list] = {}
-    for section in doc.env_sections():
-        if section.env_id:  # rows without an env are in doc.warnings()
-            by_env.setdefault(section.env_id, []).append(section)
     envs: dict[str, dict] = {}
-    for env_id, sections in by_env.items():
+    for env_id, sections in _sections_by_env(doc).items():
         first = sections[0]
         if wanted_envs and env_id not in wanted_envs:
             continue
         if not _phase_matches(first.phase, checkout.get("phases") or []):
             continue
         rows = _EnvRows(root, env_id, None, budgets, policy, skipped)
-        try:
-            rows.settings = _env_settings(doc, first)
-        except BenchError as error:
-            if env_id in wanted_envs:  # the config names this env: it cannot be left out
-                raise
-            unreadable = str(error)
-        else:
-            unreadable = None
-        for section in sections:  # an env split over several shared tables (one per algorithm)
-            same = section.settings_line == first.settings_line
-            for row in section.rows:
-                if unreadable:
-                    rows.skip(row, unreadable)
-                elif same:
-                    rows.add(row, section.phase)
-                else:
-                    where = f"line {first.start + 1}"
-                    rows.skip(row, f"Settings differ from the env's first table ({where})")
+        _read_env_rows(doc, sections, rows, required=env_id in wanted_envs)
         if rows.algorithms:
             envs[env_id] = {
                 "settings": rows.settings,
@@ -244,6 +218,53 @@ def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list
                 "algorithms": rows.algorithms,
             }
     return envs, skipped
+
+
+def _budget_policy(checkout: dict, source: str) -> str:
+    policy = checkout.get("frame_budgets") or "documented"
+    if policy not in BUDGET_POLICIES:
+        raise BenchError(
+            f"{source}: checkout.frame_budgets: {policy!r} is not one of "
+            f"{', '.join(BUDGET_POLICIES)}"
+        )
+    return policy
+
+
+def _sections_by_env(doc: BenchmarksDoc) -> dict[str, list[EnvSection]]:
+    """Each env's sections in document order (an env split over several shared tables has
+    one per table); rows without an env are in ``doc.warnings()``."""
+    by_env: dict[str, list[EnvSection]] = {}
+    for section in doc.env_sections():
+        if section.env_id:
+            by_env.setdefault(section.env_id, []).append(section)
+    return by_env
+
+
+def _read_env_rows(
+    doc: BenchmarksDoc, sections: list[EnvSection], rows: _EnvRows, required: bool
+) -> None:
+    """Add an env's rows (its first section's Settings apply): every row is skipped, with the
+    reason, when that Settings line cannot be read (an error when the config names the env), and
+    a row of a table with other Settings is skipped."""
+    first = sections[0]
+    try:
+        rows.settings = _env_settings(doc, first)
+    except BenchError as error:
+        if required:  # the config names this env: it cannot be left out
+            raise
+        unreadable = str(error)
+    else:
+        unreadable = None
+    for section in sections:  # an env split over several shared tables (one per algorithm)
+        same = section.settings_line == first.settings_line
+        for row in section.rows:
+            if unreadable:
+                rows.skip(row, unreadable)
+            elif same:
+                rows.add(row, section.phase)
+            else:
+                where = f"line {first.start + 1}"
+                rows.skip(row, f"Settings differ from the env's first table ({where})")
 
 
 # -- writing back to the checkout (opt-in targets) -------------------------------------------
