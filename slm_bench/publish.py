@@ -111,26 +111,9 @@ def plan_publish(
         raise BenchError(f"{readme_path}: README.md to publish not found")
     if docs is not None and not docs.is_dir():
         raise BenchError(f"{docs}: docs folder to publish not found")
-    doc = BenchmarksDoc.read(doc_path)
-    dev_marker = f"/datasets/{dev_store.repo}/tree/main/data/"
-    found: dict[str, list[str]] = {"dev": [], "public": []}
-    data_hrefs: list[str] = []
-    for row in doc.result_rows():
-        if not row.hf_url:
-            continue
-        folder = check_folder_name(dev_store.repo, row.hf_folder)
-        repo = _data_links(dev_store, public_store, folder, link_dir).get(row.hf_url)
-        if repo is None and dev_marker in row.hf_url:
-            raise BenchError(
-                f"{doc_path}: HF Data link of {row.spec_name} is {row.hf_url} (expected the "
-                f"dev store's {dev_store.link(folder, link_dir)}: check the store endpoint)"
-            )
-        if repo is None:
-            continue
-        data_hrefs.append(row.hf_url)
-        if folder not in found[repo]:
-            found[repo].append(folder)
-    folders, already_public = found["dev"], found["public"]
+    folders, already_public, data_hrefs = _linked_folders(
+        BenchmarksDoc.read(doc_path), dev_store, public_store, link_dir
+    )
     data_dir = hf_data_dir / "data"
     pulled = {p.name for p in data_dir.iterdir() if p.is_dir()} if data_dir.is_dir() else set()
     pulled = {name for name in pulled if not name.startswith(".")}
@@ -158,6 +141,32 @@ def plan_publish(
         link_dir=link_dir,
         data_hrefs=tuple(dict.fromkeys(data_hrefs)),
     )
+
+
+def _linked_folders(
+    doc: BenchmarksDoc, dev_store: Store, public_store: Store, link_dir: Path
+) -> tuple[list[str], list[str], list[str]]:
+    """The folders the table's rows link in the dev repo, those already in the public repo, and
+    the links themselves; a link that names the dev repo in another form is an error."""
+    dev_marker = f"/datasets/{dev_store.repo}/tree/main/data/"
+    found: dict[str, list[str]] = {"dev": [], "public": []}
+    data_hrefs: list[str] = []
+    for row in doc.result_rows():
+        if not row.hf_url:
+            continue
+        folder = check_folder_name(dev_store.repo, row.hf_folder)
+        repo = _data_links(dev_store, public_store, folder, link_dir).get(row.hf_url)
+        if repo is None and dev_marker in row.hf_url:
+            raise BenchError(
+                f"{doc.source}: HF Data link of {row.spec_name} is {row.hf_url} (expected the "
+                f"dev store's {dev_store.link(folder, link_dir)}: check the store endpoint)"
+            )
+        if repo is None:
+            continue
+        data_hrefs.append(row.hf_url)
+        if folder not in found[repo]:
+            found[repo].append(folder)
+    return found["dev"], found["public"], data_hrefs
 
 
 def format_manifest(plan: PublishPlan) -> str:
