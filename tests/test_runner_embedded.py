@@ -123,7 +123,7 @@ def test_a2c_mapping_with_entropy_decay_and_rmsprop():
         "name": "ActorCritic",
         "gamma": 0.99,
         "lam": 0.95,
-        "entropy_coef_spec": schedule("linear_decay", 0.01, 0.0, 200000),
+        "entropy_coef_spec": schedule("linear_decay", 0.01, 0.001, 200000),
         "val_loss_coef": 0.5,
         "training_frequency": 32,
     }
@@ -138,14 +138,19 @@ def test_a2c_mapping_with_entropy_decay_and_rmsprop():
     plan = plan_training(spec_body(algorithm, net=net))
     kw = plan.kwargs
     assert plan.algorithm == "A2C"
-    assert kw["n_steps"] == 32 and kw["gae_lambda"] == 0.95 and kw["use_rms_prop"] is True
+    assert kw["n_steps"] == 32 and kw["gae_lambda"] == 0.95
+    # RMSprop as SLM-Lab builds it (torch's defaults), not SB3's A2C RMSprop (eps 1e-5)
+    assert kw["use_rms_prop"] is False
     assert kw["policy_kwargs"] == {
         "net_arch": {"pi": [32, 16], "vf": [32, 16]},
         "activation_fn": "ReLU",
+        "optimizer_class": "RMSprop",
+        "optimizer_kwargs": {},
+        "ortho_init": False,
     }
-    assert kw["max_grad_norm"] == math.inf  # clip_grad_val null: no clipping
+    assert kw["max_grad_norm"] == math.inf and plan.nets.clip_grad_val is None  # no clipping
     assert kw["ent_coef"] == 0.01
-    assert plan.ent_coef_schedule.decay.value(100000) == pytest.approx(0.005)
+    assert plan.ent_coef_schedule.decay.value(100000) == pytest.approx(0.0055)
     assert kw["learning_rate"](0.5) == pytest.approx(0.00035)
     assert plan.columns[-2:] == ("entropy_coef", "entropy")
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from slm_bench.runners.embedded.nets import GAINS, INIT_FNS, ActorCriticNets
 from slm_bench.runners.embedded.spec_reader import Decay, FrameSchedule, SpecReader, scheduled
 
 # SLM-Lab algorithm name -> SB3 algorithm class name.
@@ -85,6 +86,7 @@ class TrainingPlan:
     ent_coef_schedule: FrameSchedule | None = None  # set per rollout (SB3 takes a float)
     exploration_schedule: FrameSchedule | None = None  # replaces SB3 DQN's linear schedule
     opt_steps_per_update: int = 1  # optimizer steps per SB3 `_n_updates` tick
+    nets: ActorCriticNets | None = None  # SLM-Lab's ActorCritic init, optimizers, clipping
     rigorous_eval: bool = False
     notes: tuple[str, ...] = ()
 
@@ -192,10 +194,49 @@ def _max_grad_norm(reader: SpecReader) -> float:
     return math.inf if value is None else reader.number("agent.net.clip_grad_val")
 
 
+def _actor_critic_nets(reader: SpecReader, optim: str, lr: float) -> ActorCriticNets:
+    """SLM-Lab's ActorCritic nets: per-net optimizer (torch's defaults plus the spec's keys),
+    learning rate and clip, and its weight init (nets.py)."""
+    _, _, path = _optimizer(reader)
+    extra = {k: v for k, v in reader.get(path).items() if k not in ("name", "lr")}
+    critic_lr = lr
+    if reader.get("agent.net.critic_optim_spec") and not reader.get("agent.net.use_same_optim"):
+        critic_lr = reader.number("agent.net.critic_optim_spec.lr")
+        name = str(reader.get("agent.net.critic_optim_spec.name", optim)).removeprefix("Global")
+        if name != optim:
+            raise reader.error(
+                "agent.net.critic_optim_spec.name",
+                f"expected the actor's optimizer ({optim}) in the embedded runner, got {name!r}",
+            )
+    init_fn = reader.get("agent.net.init_fn")
+    if init_fn is not None and init_fn not in INIT_FNS:
+        raise reader.error("agent.net.init_fn", f"expected one of {', '.join(INIT_FNS)}")
+    activation = str(reader.get("agent.net.hid_layers_activation", "relu")).lower()
+    if init_fn is not None and activation not in GAINS:
+        raise reader.error(
+            "agent.net.hid_layers_activation",
+            f"expected one of {', '.join(GAINS)} with init_fn {init_fn}, got {activation!r}",
+        )
+    shared = bool(reader.get("agent.net.shared"))
+    clip = reader.get("agent.net.clip_grad_val")
+    return ActorCriticNets(
+        actor_lr=lr,
+        critic_lr=critic_lr,
+        separate=not shared,
+        clip_grad_val=None if clip is None else reader.number("agent.net.clip_grad_val"),
+        init_fn=init_fn,
+        activation=activation,
+        optimizer_kwargs=extra,
+        actor_init_std=reader.get("agent.net.actor_init_std") if shared else None,
+        critic_init_std=reader.get("agent.net.critic_init_std") if shared else None,
+    )
+
+
 def _on_policy(
     reader: SpecReader, algorithm: str, num_envs: int, max_frame: int, notes: list[str]
-) -> tuple[dict, FrameSchedule | None, int]:
-    """Kwargs for PPO or A2C, the entropy schedule if it decays, optimizer steps per update."""
+) -> tuple[dict, FrameSchedule | None, int, ActorCriticNets | None]:
+    """Kwargs for PPO or A2C, the entropy schedule if it decays, optimizer steps per update,
+    and for A2C SLM-Lab's net conventions (nets.py)."""
     hidden, activation = _hidden_layers(reader)
     optim, lr, _ = _optimizer(reader)
     policy_kwargs: dict[str, Any] = {"net_arch": {"pi": hidden, "vf": hidden}}
@@ -212,19 +253,27 @@ def _on_policy(
     }
     entropy = reader.decay("agent.algorithm.entropy_coef_spec") or Decay("no_decay", 0.0, 0.0)
     kwargs["ent_coef"] = entropy.start_val
-    ent_schedule = None if entropy.name == "no_decay" else FrameSchedule(entropy, max_frame)
+    ent_schedule = scheduled(entropy, max_frame)
+    ent_schedule = ent_schedule if isinstance(ent_schedule, FrameSchedule) else None
     if reader.get("agent.net.shared"):
         notes.append("agent.net.shared: SB3 2.x has no shared hidden layers; separate ones used")
     if reader.get("agent.algorithm.normalize_v_targets"):
         notes.append("agent.algorithm.normalize_v_targets is not available in SB3: not applied")
     if algorithm == "A2C":
         kwargs["n_steps"] = reader.integer("agent.algorithm.training_frequency")
-        kwargs["use_rms_prop"] = optim == "RMSprop"
-        if optim != "RMSprop":
-            policy_kwargs["optimizer_class"] = optim
+        # SLM-Lab's policy loss standardises the batch's advantages (Reinforce.calc_policy_loss)
+        kwargs["normalize_advantage"] = True
+        # clipped per net by the optimizer (nets.py); SB3's joint clip is a no-op
+        kwargs["max_grad_norm"] = math.inf
+        kwargs["use_rms_prop"] = False
+        nets = _actor_critic_nets(reader, optim, lr)
+        policy_kwargs.update(
+            optimizer_class=optim, optimizer_kwargs=nets.optimizer_kwargs, ortho_init=False
+        )
         if reader.get("agent.algorithm.lam") is None:
             notes.append("agent.algorithm.lam unset: n-step returns (gae_lambda 1.0)")
-        return kwargs, ent_schedule, 1
+        # SLM-Lab ticks opt_step once per net trained
+        return kwargs, ent_schedule, 2 if nets.separate else 1, nets
     # PPO: SLM-Lab rounds time_horizon and minibatch_size up to multiples of num_envs, and caps
     # the minibatch at the batch (time_horizon * num_envs transitions per update).
     horizon = reader.integer("agent.algorithm.time_horizon")
@@ -245,7 +294,7 @@ def _on_policy(
     policy_kwargs["optimizer_class"] = optim
     if reader.get("agent.net.critic_optim_spec"):
         notes.append("agent.net.critic_optim_spec: SB3 uses one optimizer; actor lr used for both")
-    return kwargs, ent_schedule, math.ceil(horizon * num_envs / batch)
+    return kwargs, ent_schedule, math.ceil(horizon * num_envs / batch), None
 
 
 def _replay(reader: SpecReader, num_envs: int) -> dict:
@@ -384,10 +433,10 @@ def plan_training(
             f"{spec_algorithm} needs a discrete action space; {env_id} has continuous actions",
         )
     notes: list[str] = []
-    ent_schedule = exploration = None
+    ent_schedule = exploration = nets = None
     opt_steps_per_update = 1
     if algorithm in ("PPO", "A2C"):
-        kwargs, ent_schedule, opt_steps_per_update = _on_policy(
+        kwargs, ent_schedule, opt_steps_per_update, nets = _on_policy(
             reader, algorithm, num_envs, max_frame, notes
         )
     elif algorithm == "DQN":
@@ -420,6 +469,7 @@ def plan_training(
         ent_coef_schedule=ent_schedule,
         exploration_schedule=exploration,
         opt_steps_per_update=opt_steps_per_update,
+        nets=nets,
         rigorous_eval=rigorous_eval,
         notes=tuple(notes),
     )

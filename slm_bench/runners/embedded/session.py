@@ -22,6 +22,7 @@ from slm_bench.runners.embedded.console import (
     log_record,
     summary_message,
 )
+from slm_bench.runners.embedded.nets import apply_nets, group_learning_rates
 from slm_bench.runners.embedded.output import MIN_ROWS_FOR_METRICS, RunOutput
 from slm_bench.runners.embedded.plan import TrainingPlan
 
@@ -66,6 +67,8 @@ def build_model(plan: TrainingPlan, seed: int):
         verbose=0,
         **_resolve_kwargs(plan),
     )
+    if plan.nets is not None:
+        apply_nets(model, plan.nets)
     if plan.exploration_schedule is not None:  # SB3 reads it every step in DQN._on_step
         model.exploration_schedule = plan.exploration_schedule
     # SB3's default logger makes an (empty) /tmp/SB3-{timestamp} folder per learn(); ours keeps
@@ -146,7 +149,7 @@ def _session_callback(
         def _checkpoint(self, frame: int) -> None:
             wall_t = int(time.time() - self.start)
             loss, extras = self._loss_and_extras()
-            lrs = [opt.param_groups[0]["lr"] for opt in self.optimizers]
+            lrs = [lr for opt in self.optimizers for lr in group_learning_rates(opt)]
             if plan.num_envs == 1:  # SLM-Lab's clock: episodes so far, steps into this one
                 episodes = len(self.training_env.get_attr("episode_returns")[0])
                 t = len(self.training_env.get_attr("rewards")[0])

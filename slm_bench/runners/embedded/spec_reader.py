@@ -99,10 +99,13 @@ class SpecReader:
         if name not in DECAYS:
             raise self.error(f"{path}.name", f"expected one of {', '.join(DECAYS)}, got {name!r}")
         start = self.number(f"{path}.start_val")
+        # SLM-Lab's VarScheduler: `if not end_val: end_val = start_val`, so an end_val of 0
+        # keeps the start value for the whole run (a linear_decay 0.01 -> 0.0 stays at 0.01)
+        end = self.number(f"{path}.end_val", start) or start
         return Decay(
             name=name,
             start_val=start,
-            end_val=self.number(f"{path}.end_val", start),
+            end_val=end,
             start_step=self.number(f"{path}.start_step", 0),
             end_step=self.number(f"{path}.end_step", 0),
         )
