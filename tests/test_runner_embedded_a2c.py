@@ -143,3 +143,9 @@ def test_optimizer_keys_beyond_lr_reach_the_optimizer():
     assert plan.nets.optimizer_kwargs == {"eps": 1e-6}
     actor, critic = build_model(plan, seed=5).policy.optimizer.param_groups
     assert actor["eps"] == critic["eps"] == 1e-6
+
+
+def test_actor_optim_spec_wins_over_optim_spec():
+    # actor_critic.py init_nets: actor_net_spec["optim_spec"] = actor_optim_spec
+    plan = plan_of(**{"agent.net.optim_spec": {"name": "Adam", "lr": 0.5}})
+    assert plan.nets.actor_lr == 1e-3 and plan.kwargs["learning_rate"] == 1e-3

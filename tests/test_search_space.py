@@ -144,7 +144,7 @@ def test_patch_replaces_a_local_value_in_place_keeping_its_comment(tmp_path):
 
 
 def test_patch_writes_out_a_merged_sub_mapping_whole(tmp_path):
-    """optim_spec comes from the net anchor: a local optim_spec replaces it (YAML merges are
+    """actor_optim_spec comes from the net anchor: a local one replaces it (YAML merges are
     shallow), so it is written out with every key it had; the anchor and its users keep theirs."""
     spec_file = tmp_path / "a2c.yaml"
     shutil.copy(FIXTURES.parent.parent / "specs" / "a2c_classic.yaml", spec_file)
@@ -152,10 +152,10 @@ def test_patch_writes_out_a_merged_sub_mapping_whole(tmp_path):
     sets = {"max_frame": "200000"}
     cartpole, acrobot = (resolve_spec(spec_file, n, sets) for n in ("a2c_cartpole", "a2c_acrobot"))
     new = write_values(
-        text, spec_file, "a2c.yaml", "a2c_cartpole", {"agent.net.optim_spec.lr": 0.0021}, sets
+        text, spec_file, "a2c.yaml", "a2c_cartpole", {"agent.net.actor_optim_spec.lr": 0.0021}, sets
     )
     spec_file.write_text(new)
-    cartpole["agent"]["net"]["optim_spec"]["lr"] = 0.0021
+    cartpole["agent"]["net"]["actor_optim_spec"]["lr"] = 0.0021
     assert resolve_spec(spec_file, "a2c_cartpole", sets) == cartpole
     assert resolve_spec(spec_file, "a2c_acrobot", sets) == acrobot
     assert new.count("${max_frame}") == text.count("${max_frame}")

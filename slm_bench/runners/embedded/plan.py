@@ -158,7 +158,8 @@ def _activation(name: str | None, reader: SpecReader) -> str | None:
 
 def _optimizer(reader: SpecReader) -> tuple[str, float, str]:
     """(torch.optim class name, learning rate, the spec path it came from)."""
-    for path in ("agent.net.optim_spec", "agent.net.actor_optim_spec"):
+    # SLM-Lab's ActorCritic replaces the actor net's optim_spec with actor_optim_spec
+    for path in ("agent.net.actor_optim_spec", "agent.net.optim_spec"):
         block = reader.get(path)
         if isinstance(block, Mapping):
             name = str(block.get("name", "Adam")).removeprefix("Global")
