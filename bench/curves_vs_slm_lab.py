@@ -73,7 +73,10 @@ def _run(argv: list[str], cwd: Path, log: Path, env: dict[str, str]) -> Path:
     if code != 0:
         tail = log.read_text(errors="replace").splitlines()[-5:]
         raise SystemExit(f"{argv[0]} exited with {code}:\n" + "\n".join(tail))
-    return cwd / (read_run_log(log).data_folder or "")
+    folder = read_run_log(log).data_folder
+    if not folder:
+        raise SystemExit(f"{log}: no Output line naming the run folder")
+    return cwd / "data" / folder
 
 
 def read_curves(folder: Path) -> dict[int, list[dict[str, float]]]:
@@ -165,30 +168,31 @@ def main(argv: list[str] | None = None) -> int:
     # one torch thread per session, as the embedded runner trains: SLM-Lab's perf setup raises
     # it to the core count, and 4 sessions x 2 threads on 2 busy cores spin more than they train
     env |= {"OPTIMIZE_PERF": "false", "OMP_NUM_THREADS": "1"}
-    with tempfile.TemporaryDirectory(prefix="curves-vs-slm-lab-") as tmp:
-        scratch = Path(tmp)
-        checkout = working_copy(args.slm_lab_src, args.slm_lab_venv / "bin/slm-lab", scratch / "co")
-        _patch(checkout, SEED_PATCH)
-        _patch(checkout, GRAPH_PATCH)
-        variant = str(Path(args.spec_file).with_name(Path(args.spec_file).stem + "_budget.yaml"))
-        budget_variant(
-            checkout, args.spec_file, args.spec_name, variant, {"max_session": args.sessions}
-        )
-        shutil.copy(checkout / variant, args.out / Path(variant).name)
-        sets = ["-s", f"max_frame={frames}", "--", variant, args.spec_name, "train"]
-        if not args.skip_real:
-            argv = [str(command_of(checkout)), "run", *sets]
-            folder = _run(argv, checkout, args.out / "real.log", env)
-            shutil.rmtree(args.out / "real", ignore_errors=True)
-            shutil.copytree(folder, args.out / "real")
-        if not args.skip_embedded:
-            cwd = scratch / "embedded"
-            cwd.mkdir()
-            argv = [sys.executable, "-m", "slm_bench", "run", "--workers", str(args.sessions)]
-            argv += ["--seed", str(args.seed), *sets[:2], "--", str(checkout / variant)]
-            folder = _run([*argv, args.spec_name, "train"], cwd, args.out / "embedded.log", env)
-            shutil.rmtree(args.out / "embedded", ignore_errors=True)
-            shutil.copytree(folder, args.out / "embedded")
+    # the working copy and the embedded run's folder; kept when a step fails
+    scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=args.out))
+    checkout = working_copy(args.slm_lab_src, args.slm_lab_venv / "bin/slm-lab", scratch / "co")
+    _patch(checkout, SEED_PATCH)
+    _patch(checkout, GRAPH_PATCH)
+    variant = str(Path(args.spec_file).with_name(Path(args.spec_file).stem + "_budget.yaml"))
+    budget_variant(
+        checkout, args.spec_file, args.spec_name, variant, {"max_session": args.sessions}
+    )
+    shutil.copy(checkout / variant, args.out / Path(variant).name)
+    sets = ["-s", f"max_frame={frames}", "--", variant, args.spec_name, "train"]
+    if not args.skip_real:
+        argv = [str(command_of(checkout)), "run", *sets]
+        folder = _run(argv, checkout, args.out / "real.log", env)
+        shutil.rmtree(args.out / "real", ignore_errors=True)
+        shutil.copytree(folder, args.out / "real")
+    if not args.skip_embedded:
+        cwd = scratch / "embedded"
+        cwd.mkdir()
+        argv = [sys.executable, "-m", "slm_bench", "run", "--workers", str(args.sessions)]
+        argv += ["--seed", str(args.seed), *sets[:2], "--", str(checkout / variant)]
+        folder = _run([*argv, args.spec_name, "train"], cwd, args.out / "embedded.log", env)
+        shutil.rmtree(args.out / "embedded", ignore_errors=True)
+        shutil.copytree(folder, args.out / "embedded")
+    shutil.rmtree(scratch)
     names = {"real": "slm-lab run (real)", "embedded": "slm-bench run (embedded)"}
     runs = {name: read_curves(args.out / d) for d, name in names.items() if (args.out / d).is_dir()}
     print(f"{args.spec_name}, max_frame {frames}, {args.sessions} sessions, seed {args.seed}")
