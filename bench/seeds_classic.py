@@ -12,10 +12,12 @@ per cell: the MA per seed (its stats.json ``trial_ma``), how many seeds are ✅ 
 the sessions that never learned (stats.json ``never_learned`` where the pipeline writes it, else
 this script's rule: a session whose final MA is at most 5% of the way from SLM-Lab's random
 baseline to the target), and the ``compare`` verdict against SLM-Lab's published table per seed.
-``--report-only`` prints the table from the ``OUT/seed_*`` folders already there.
+``--report-only`` prints the table from the ``OUT/seed_*`` folders already there; an interrupted
+bench goes on with ``--resume --seed-list`` and the seeds not yet in OUT (Snakemake keeps what
+the first of them had finished in ``results/``).
 
     python bench/seeds_classic.py --out DIR [--configfile configs/classic.yaml] [--cores N]
-        [--seeds 3 | --seed-list S1,S2,S3] [--report-only]
+        [--seeds 3 | --seed-list S1,S2,S3] [--report-only] [--resume]
 """
 
 from __future__ import annotations
@@ -117,10 +119,13 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-list", help="comma-separated seeds instead of the clock's")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--resume", action="store_true", help="results/ holds the first seed's unfinished run"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
-        if (REPO / "results").exists():
+        if (REPO / "results").exists() and not args.resume:
             raise SystemExit(f"{REPO / 'results'} exists: move it away first (each seed's run "
                              "starts from an empty results/ and is moved to --out)")  # fmt: skip
         now = int(time.time())
