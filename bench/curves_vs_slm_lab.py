@@ -16,7 +16,8 @@ the embedded runner's sessions).
 Then ``slm-lab run`` and ``slm-bench run`` train, one after the other (or ``--skip-real`` /
 ``--skip-embedded`` to reuse a folder already in ``--out``). Both run folders are copied to
 ``--out``; per session, per checkpoint, ``total_reward_ma`` and the policy's entropy are read from
-``session_df_train.csv`` and printed side by side, and ``--out/curves.png`` draws them.
+``session_df_train.csv`` and printed side by side (SLM-Lab's A2C logs no entropy), and
+``--out/curves.png`` draws ``total_reward_ma`` and ``total_reward`` per session.
 
     python bench/curves_vs_slm_lab.py --out DIR [--frames 1e5] [--sessions 4] [--seed 1]
         [--spec-file F --spec-name N] [--skip-real] [--skip-embedded] [--graphs]
@@ -89,7 +90,7 @@ def read_curves(folder: Path) -> dict[int, list[dict[str, float]]]:
         curves[session] = [
             {
                 key: float(row.get(key) or math.nan)
-                for key in ("frame", "total_reward_ma", "entropy", "entropy_coef")
+                for key in ("frame", "total_reward", "total_reward_ma", "entropy", "entropy_coef")
             }
             for row in rows
         ]
@@ -128,11 +129,12 @@ def plot(runs: dict[str, dict[int, list[dict[str, float]]]], title: str, path: P
     for col, (name, curves) in enumerate(runs.items()):
         for session, curve in curves.items():
             frames = [row["frame"] for row in curve]
-            for row_axes, key in ((axes[0][col], "total_reward_ma"), (axes[1][col], "entropy")):
+            panels = ((axes[0][col], "total_reward_ma"), (axes[1][col], "total_reward"))
+            for row_axes, key in panels:
                 row_axes.plot(frames, [row[key] for row in curve], label=f"s{session}")
         axes[0][col].set_title(name)
         axes[0][col].set_ylabel("total_reward_ma")
-        axes[1][col].set_ylabel("entropy")
+        axes[1][col].set_ylabel("total_reward (last 100 episodes)")
         axes[1][col].set_xlabel("frame")
         axes[0][col].legend(fontsize="small")
     fig.suptitle(title)
