@@ -27,7 +27,7 @@ $(BIN)/snakemake: pyproject.toml setup.py constraints.txt
 	@: > $(SETUP_LOG)
 	$(call setup_step,1/3 creating $(VENV) with $(PYTHON) (log: $(SETUP_LOG)),$(PYTHON) -m venv $(VENV))
 	$(call setup_step,2/3 upgrading pip,$(BIN)/pip install --upgrade pip)
-	$(call setup_step,3/3 installing slm-bench with its pinned dependencies (torch included: a few minutes),$(BIN)/pip install $(PIP_ARGS) -c constraints.txt -e '.[test]')
+	$(call setup_step,3/3 installing slm-bench with its pinned dependencies (torch included: a few minutes),$(BIN)/pip install $(PIP_ARGS) -c constraints.txt -e '.[test,slurm]')
 	@touch $@
 	@echo "setup: done: $(VENV) ready"
 
@@ -90,7 +90,7 @@ lint: setup
 
 # Rewrite constraints.txt from .venv (the project itself, pip and torch's build label such as
 # +cpu left out). After editing pyproject.toml's dependencies: `$(BIN)/pip install -U -e
-# '.[test]'` (without -c), then `make constraints`; .venv then counts as set up.
+# '.[test,slurm]'` (without -c), then `make constraints`; .venv then counts as set up.
 constraints:
 	test -x $(BIN)/pip || { echo "make constraints: no $(VENV): run make setup first"; exit 1; }
 	{ sed -n '/^#/p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable \

@@ -38,6 +38,7 @@ include: "rules/search.smk"
 # (slm_bench/stop_signals.py).
 onstart:
     require_writable_results()
+    check_slurm_controller()
     forward_stop_signals()
 
 
@@ -45,3 +46,11 @@ rule all:
     default_target: True
     input:
         "results/BENCHMARKS.md",
+
+
+# On a cluster (profiles/slurm) only training and search are cluster jobs: every other rule
+# (spec checks, uploads, metrics, rows, tables, plots, status, cancel) is light and runs here.
+CLUSTER_RULES = ("run_cell", "search_cell")
+workflow.localrules(
+    *(rule.name for rule in workflow.rules if rule.name not in CLUSTER_RULES)
+)

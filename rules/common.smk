@@ -1,4 +1,3 @@
-import math
 import re
 import sys
 
@@ -19,6 +18,9 @@ from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
 from slm_bench.naming import plot_png_name
+from slm_bench.slurm import cluster as slurm_cluster
+from slm_bench.slurm import executor as slurm_executor
+from slm_bench.slurm import resources as slurm_resources
 
 # Error lines name where the value came from: --config, which --configfile, else config.yaml.
 CONFIG_SOURCE = config_source(
@@ -92,7 +94,21 @@ def all_never_learned(wildcards):
 # taken, so a finished cell's upload, metrics, row and plot would queue until the next cell's
 # training ends. The scheduler gets one slot more than --cores, which training never takes:
 # its jobs claim at most the cores given, in total (resource train_cores).
-TRAIN_CORES = workflow.cores
+def given_cores():
+    """--cores, or None on a cluster (profiles/slurm), which takes no core budget here."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
+
+
+def on_slurm():
+    """Whether jobs run through the Slurm executor (profiles/slurm), or are its job on a node."""
+    plugin = workflow.executor_plugin
+    return plugin is not None and plugin.name in ("slurm", "slurm-jobstep")
+
+
+TRAIN_CORES = given_cores()
 if isinstance(TRAIN_CORES, int):
     workflow.register_resource("_cores", TRAIN_CORES + 1)
     workflow.register_resource("train_cores", TRAIN_CORES)
@@ -104,8 +120,10 @@ if workflow.is_main_process:
 
 
 def session_threads(wildcards):
-    """Sessions train in parallel, up to max_session and the cores Snakemake was given."""
-    return min(cell_of(wildcards).settings.max_session, TRAIN_CORES)
+    """Sessions train in parallel, up to max_session and the cores Snakemake was given; a
+    Slurm job asks for one CPU per session (there, the cluster is the limit)."""
+    sessions = cell_of(wildcards).settings.max_session
+    return sessions if on_slurm() else min(sessions, TRAIN_CORES)
 
 
 def train_cores(wildcards, threads):
@@ -114,13 +132,39 @@ def train_cores(wildcards, threads):
 
 
 # Constants, not functions of the job: Snakemake evaluates a resource function for every job.
-# A run past the time limit fails its cell; Snakemake's runtime is in minutes.
+# A run past the time limit fails its cell; Snakemake's runtime is in minutes (on Slurm, the
+# job's wall time: at most 6 h, SLM-Lab's rule).
 TIME_LIMIT_S = parse_duration(
     config["time_limit"], f"{CONFIG_SOURCE.of(['time_limit'])}: time_limit"
 )
-time_limit_minutes = max(1, math.ceil(TIME_LIMIT_S / 60))
+job_runtime = slurm_resources.runtime_minutes(TIME_LIMIT_S)
 # Remote runs take one slot of the global dstack_slots resource (profiles/dstack caps it).
 dstack_slot = 1 if config["runner"] == "dstack" else 0
+
+
+# The Slurm route (profiles/slurm): what each training or search job asks sbatch for.
+SLURM = config["slurm"]
+slurm_executor.patch_cancelled_state()  # an externally cancelled job must end the wait
+SLURM_STATIC = slurm_resources.static_resources(SLURM)
+
+
+def slurm_mem_mb(rule):
+    """The cell's measured peak in rule's benchmarks/ TSV with a margin, else slurm.mem_mb."""
+
+    def mem_mb(wildcards):
+        if not on_slurm():
+            return SLURM["mem_mb"]
+        return slurm_resources.memory_mb(rule, wildcards.env, wildcards.algo, SLURM)
+
+    return mem_mb
+
+
+def slurm_gres(wildcards):
+    """gpu:N for a GPU cell (the dstack route's choice per env, or slurm.env_hardware)."""
+    cell = cell_of(wildcards)
+    if not on_slurm():
+        return ""
+    return slurm_resources.gres(cell.env_id, slurm_resources.spec_body(cell), SLURM)
 
 
 def plot_path(env):
@@ -194,8 +238,19 @@ def row_params(wildcards):
 
 def require_writable_results():
     """Before the first job (the Snakefile's onstart, never in a dry run): a read-only results/
-    is one line, not Snakemake's traceback from removing a job's old log or output there."""
+    is one line, not Snakemake's traceback from removing a job's old log or output there.
+    """
     try:
         require_writable("results", "every job writes its outputs and logs there")
     except BenchError as error:
         raise WorkflowError(str(error)) from None
+
+
+def check_slurm_controller():
+    """On the Slurm route (the Snakefile's onstart), a controller that does not answer is one
+    line before any submission."""
+    if on_slurm() and workflow.executor_plugin.name == "slurm":
+        try:
+            slurm_cluster.check_controller(SLURM["controller_timeout_s"])
+        except slurm_cluster.SlurmError as error:
+            raise WorkflowError(f"{error}; nothing was submitted") from None

@@ -14,9 +14,12 @@ rule run_cell:
         "results/benchmarks/run_cell/{env}/{algo}.tsv"
     threads: session_threads
     resources:
-        runtime=time_limit_minutes,
+        **SLURM_STATIC,
+        runtime=job_runtime,
         dstack_slots=dstack_slot,
         train_cores=train_cores,
+        mem_mb=slurm_mem_mb("run_cell"),
+        gres=slurm_gres,
     params:
         cell=run_params,
     script:

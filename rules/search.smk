@@ -16,9 +16,12 @@ rule search_cell:
         "results/benchmarks/search_cell/{env}/{algo}.tsv"
     threads: search_threads
     resources:
-        runtime=time_limit_minutes,
+        **SLURM_STATIC,
+        runtime=job_runtime,
         dstack_slots=dstack_slot,
         train_cores=train_cores,
+        mem_mb=slurm_mem_mb("search_cell"),
+        gres=slurm_gres,
     params:
         cell=run_params,
         # How the search picks (the best trials re-evaluated on fresh seeds) is part of its result.

@@ -3,8 +3,9 @@ import json
 
 
 def search_threads(wildcards):
-    """Trials run in parallel within the rule's threads (all the cores Snakemake was given)."""
-    return TRAIN_CORES
+    """Trials run in parallel within the rule's threads (all the cores Snakemake was given; on
+    Slurm, one CPU per session of the cell)."""
+    return session_threads(wildcards) if on_slurm() else TRAIN_CORES
 
 
 def all_cell_keys(wildcards):

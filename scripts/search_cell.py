@@ -11,4 +11,5 @@ run_step(
     snakemake.output.patch,
     snakemake.output.search_log,
     snakemake.threads,
+    cluster=True,
 )

@@ -34,6 +34,7 @@ from slm_bench.identifiers import (
 from slm_bench.naming import env_base
 from slm_bench.seeds import cell_seed
 from slm_bench.settings import Settings, parse_target
+from slm_bench.slurm.resources import check_extra
 from slm_bench.validation import validate_against
 
 if TYPE_CHECKING:
@@ -290,6 +291,7 @@ def load_config(config: dict, source: str = DEFAULT_CONFIG) -> dict:
     if config["max_frame_policy"] is None:
         config["max_frame_policy"] = "warn" if config.get("checkout") else "error"
     parse_duration(config["time_limit"], f"{source_of(source, ['time_limit'])}: time_limit")
+    check_extra(config["slurm"]["extra"], source_of(source, ["slurm", "extra"]))
     if config["runner"] == "dstack" and config["store"] != "hf":
         raise BenchError(
             f"{source_of(source, ['store'])}: store: runner dstack uploads from remote "

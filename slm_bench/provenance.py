@@ -92,11 +92,17 @@ def local_gpus() -> list[str]:
 
 
 def machine_info() -> dict:
-    """This machine: OS, CPU model, logical cores (and how many this process may use), GPUs."""
+    """This machine: OS, CPU model, logical cores (and how many this process may use), GPUs;
+    under Slurm also the job id, node and attempt."""
+    from slm_bench.slurm.job import current_job
+
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     gpus = local_gpus()
+    job = current_job()
     return {
-        "where": "local",
+        "where": "slurm" if job else "local",
+        # the Slurm job that trained (id, node, attempt), when it ran under Slurm
+        **({"slurm": job.as_record()} if job else {}),
         "system": platform.platform(),
         "cpu_model": cpu_model(),
         "cpu_cores": os.cpu_count(),

@@ -94,9 +94,20 @@ def job_context(smk) -> Iterator[Say]:
                 log.close()
 
 
-def run_step(smk, step: Callable, *args, **kwargs) -> None:
-    """Run ``step(*args, **kwargs)`` in ``job_context``; a ``log`` parameter receives ``say``."""
-    with job_context(smk) as say:
+@contextmanager
+def cluster_job_context(smk) -> Iterator[Say]:
+    """``job_context`` for a training or search job, which may run as a Slurm job: it records
+    the job in its cell and turns Slurm's stop (time limit, cancel, requeue) into its line."""
+    from slm_bench.slurm.job import slurm_job
+
+    with job_context(smk) as say, slurm_job(job_failure_dir(smk), smk.rule, say):
+        yield say
+
+
+def run_step(smk, step: Callable, *args, cluster: bool = False, **kwargs) -> None:
+    """Run ``step(*args, **kwargs)`` in ``job_context`` (``cluster_job_context`` for a cluster
+    job); a ``log`` parameter receives ``say``."""
+    with (cluster_job_context if cluster else job_context)(smk) as say:
         if "log" in inspect.signature(step).parameters:
             kwargs["log"] = say
         step(*args, **kwargs)

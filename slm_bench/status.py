@@ -34,6 +34,7 @@ from slm_bench.runners.dstack import (
     waiting_reason,
 )
 from slm_bench.settings import status_label
+from slm_bench.slurm.jobs import slurm_report
 
 STATES = ("planned", "submitted", "running", "done", "failed")
 ACTIVE = ("submitted", "running")
@@ -351,8 +352,11 @@ def cost_report(matrix, config: dict) -> str:
     return render_costs(costs)
 
 
-def status_report(matrix, config: dict, results: str | Path = "results") -> str:
-    """The status table for every cell of ``matrix`` (and, with dstack, the cost plan)."""
+def status_report(
+    matrix, config: dict, results: str | Path = "results", on_slurm: bool = False
+) -> str:
+    """The status table for every cell of ``matrix`` (with dstack, the cost plan; on the Slurm
+    route, each cell's Slurm job)."""
     live, note = None, ""
     if config["runner"] == "dstack":
         try:
@@ -380,6 +384,8 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
             row = add_remote_progress(row, cell, dstack_bin)
         rows.append(row)
     text = note + render_status_table(rows) + render_orphans(orphans)
+    if slurm_text := slurm_report(matrix, on_slurm, Path(results)):
+        text += "\n" + slurm_text
     if config["runner"] == "dstack":
         try:
             text += "\n" + cost_report(matrix, config)
@@ -388,8 +394,8 @@ def status_report(matrix, config: dict, results: str | Path = "results") -> str:
     return text
 
 
-def print_status(matrix, config: dict, log) -> None:
+def print_status(matrix, config: dict, log, on_slurm: bool = False) -> None:
     """The ``status`` target: print the table (and keep a copy in results/status.txt)."""
-    text = status_report(matrix, config)
+    text = status_report(matrix, config, on_slurm=on_slurm)
     log(text.rstrip("\n"))
     write_text(Path(STATUS_FILE), text)

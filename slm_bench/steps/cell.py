@@ -24,6 +24,7 @@ from slm_bench.provenance import collect_provenance, write_provenance
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
 from slm_bench.runners import RunRequest, make_runner
 from slm_bench.settings import parse_target, status
+from slm_bench.slurm.job import watchdog_grace_s
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
 from slm_bench.stores import Store
@@ -102,7 +103,7 @@ def cell_run_request(
         workdir=workdir,
         log_path=log_path,
         journal_path=journal_path,
-        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE),
+        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE) + watchdog_grace_s(),
         threads=threads,
         mode=mode,
         cell=cell.key if train else f"{cell.key} {mode}",
