@@ -2,6 +2,7 @@
 # spec validated -> run marker + log -> metrics.json -> hf_data folder -> plot -> row -> BENCHMARKS.md
 from snakemake.utils import min_version
 
+from slm_bench.snakemake_io import CLUSTER_RULES
 from slm_bench.stop_signals import forward_stop_signals
 
 min_version("9.19")
@@ -50,7 +51,6 @@ rule all:
 
 # On a cluster (profiles/slurm) only training and search are cluster jobs: every other rule
 # (spec checks, uploads, metrics, rows, tables, plots, status, cancel) is light and runs here.
-CLUSTER_RULES = ("run_cell", "search_cell")
 workflow.localrules(
     *(rule.name for rule in workflow.rules if rule.name not in CLUSTER_RULES)
 )

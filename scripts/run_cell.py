@@ -1,7 +1,7 @@
-from slm_bench.snakemake_io import cell, cluster_job_context
+from slm_bench.snakemake_io import cell, job_context
 from slm_bench.steps import run_cell
 
-with cluster_job_context(snakemake):
+with job_context(snakemake):
     run_cell(
         cell(snakemake),
         snakemake.config,

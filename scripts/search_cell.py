@@ -11,5 +11,4 @@ run_step(
     snakemake.output.patch,
     snakemake.output.search_log,
     snakemake.threads,
-    cluster=True,
 )

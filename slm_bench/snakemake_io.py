@@ -55,9 +55,28 @@ def _open_log(path: Path) -> TextIO | None:
         return None  # e.g. a full disk: the error line still reaches stderr
 
 
+# Training and search, the jobs a cluster profile sends away (profiles/slurm). On a Slurm node
+# they record their job in the cell and turn Slurm's stop into their line. Decided here, not in
+# scripts/: Snakemake reruns every existing job of a rule whose script file changes.
+CLUSTER_RULES = ("run_cell", "search_cell")
+
+
 @contextmanager
 def job_context(smk) -> Iterator[Say]:
-    """Run a job's stage: yields ``say`` (a line to the log and stderr); one line on failure."""
+    """Run a job's stage: yields ``say`` (a line to the log and stderr); one line on failure.
+    A training or search job is also a Slurm job's own side when it runs under Slurm."""
+    with _stage_context(smk) as say:
+        if smk.rule not in CLUSTER_RULES:
+            yield say
+            return
+        from slm_bench.slurm.job import slurm_job
+
+        with slurm_job(job_failure_dir(smk), smk.rule, say):
+            yield say
+
+
+@contextmanager
+def _stage_context(smk) -> Iterator[Say]:
     log_path = Path(smk.log[0])
     rule = smk.rule
     record_dir = job_failure_dir(smk)
@@ -94,20 +113,9 @@ def job_context(smk) -> Iterator[Say]:
                 log.close()
 
 
-@contextmanager
-def cluster_job_context(smk) -> Iterator[Say]:
-    """``job_context`` for a training or search job, which may run as a Slurm job: it records
-    the job in its cell and turns Slurm's stop (time limit, cancel, requeue) into its line."""
-    from slm_bench.slurm.job import slurm_job
-
-    with job_context(smk) as say, slurm_job(job_failure_dir(smk), smk.rule, say):
-        yield say
-
-
-def run_step(smk, step: Callable, *args, cluster: bool = False, **kwargs) -> None:
-    """Run ``step(*args, **kwargs)`` in ``job_context`` (``cluster_job_context`` for a cluster
-    job); a ``log`` parameter receives ``say``."""
-    with (cluster_job_context if cluster else job_context)(smk) as say:
+def run_step(smk, step: Callable, *args, **kwargs) -> None:
+    """Run ``step(*args, **kwargs)`` in ``job_context``; a ``log`` parameter receives ``say``."""
+    with job_context(smk) as say:
         if "log" in inspect.signature(step).parameters:
             kwargs["log"] = say
         step(*args, **kwargs)

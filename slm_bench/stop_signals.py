@@ -9,7 +9,9 @@ waits for them. A cell would then go on training, or waiting on a remote run, fo
 ``forward_stop_signals`` (the Snakefile's ``onstart``, so it runs in the Snakemake process after
 its scheduler set its own SIGTERM handler) wraps Snakemake's handlers: on SIGINT or SIGTERM it
 sends SIGINT to every process of Snakemake's jobs in its own process group (the job shells and
-scripts; a runner's own group is its job's to stop), then lets Snakemake do what it does. A job
+scripts; a runner's own group is its job's to stop), then lets Snakemake handle it as a SIGINT
+(for SIGTERM too: Snakemake's own SIGTERM handling waits for the running jobs, which on a
+cluster are Slurm jobs that would train on; its SIGINT handling cancels them). A job
 started in the moment after is signalled too, each job once. After a real Ctrl-C a job thus
 gets SIGINT twice: ``stop_on_signals`` makes a job's stop run once, later signals ignored.
 """
@@ -84,17 +86,20 @@ def forward_stop_signals() -> None:
     """In the Snakemake process: pass SIGINT and SIGTERM on to the running jobs, then let
     Snakemake's own handler run (see the module doc)."""
     forwarder = _Forwarder()
+    # SIGTERM gets Snakemake's SIGINT handling, as after a Ctrl-C: its own SIGTERM handling waits
+    # for the running jobs, which on a cluster (profiles/slurm) would train on for hours; its
+    # SIGINT handling cancels them through the executor (scancel).
+    on_interrupt = signal.getsignal(signal.SIGINT)
+
+    def handler(_signum: int, frame: FrameType | None) -> None:
+        forwarder.start()
+        if callable(on_interrupt):
+            on_interrupt(signal.SIGINT, frame)
+        elif on_interrupt == signal.SIG_DFL:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+
     for signum in STOP_SIGNALS:
-        previous = signal.getsignal(signum)
-
-        def handler(signum: int, frame: FrameType | None, previous=previous) -> None:
-            forwarder.start()
-            if callable(previous):
-                previous(signum, frame)
-            elif previous == signal.SIG_DFL:
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
-
         signal.signal(signum, handler)
 
 

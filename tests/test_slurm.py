@@ -191,12 +191,15 @@ def test_requeue_relaunches_and_scancel_fails_only_its_cell(slurm, tmp_path):
     assert json.loads((workdir / "results/CartPole-v1/a2c/slurm.json").read_text()) == record
 
 
-def test_ctrl_c_cancels_the_slurm_jobs(slurm, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_snakemake_cancels_the_slurm_jobs(slurm, tmp_path, signum):
+    """Ctrl-C, or SIGINT or SIGTERM to the Snakemake process alone (kill PID, timeout, a batch
+    system): the cell's Slurm job is cancelled and the cell says so."""
     workdir = slurm_workdir(tmp_path / "w", algos=("ppo",), max_frame=400000)
     run = start_profile(workdir, "results/BENCHMARKS.md")
     try:
         job_id = job_record(workdir, "ppo")["job_id"]
-        run.send_signal(signal.SIGINT)
+        run.send_signal(signum)
         output, _ = run.communicate(timeout=120)
     finally:
         if run.poll() is None:
