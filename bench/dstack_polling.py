@@ -36,7 +36,7 @@ from standins import StandinDstack  # noqa: E402
 
 from slm_bench.runners import RunRequest  # noqa: E402
 from slm_bench.runners.dstack import DstackRunner, SharedListing, validate_options  # noqa: E402
-from slm_bench.runners.dstack.runner import FIRST_POLL_S  # noqa: E402
+from slm_bench.runners.dstack.cell_run import FIRST_POLL_S  # noqa: E402
 
 DEFAULTS = validate_options({})
 DEFAULT_INTERVAL = float(DEFAULTS["poll_interval_s"])

@@ -32,7 +32,7 @@ from slm_bench.runners.dstack import (
     read_journal,
     validate_options,
 )
-from slm_bench.runners.dstack import runner as dstack_runner_module
+from slm_bench.runners.dstack import cell_run as dstack_cell_run_module
 from slm_bench.runners.dstack import task as dstack_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -594,7 +594,7 @@ def test_other_work_in_the_journal_is_kept_but_not_reattached(tmp_path, standin)
 
 
 def test_a_run_beyond_the_ps_page_is_followed_through_its_events(tmp_path, standin, monkeypatch):
-    monkeypatch.setattr(dstack_runner_module, "PS_PAGE_SIZE", 2)
+    monkeypatch.setattr(dstack_cell_run_module, "PS_PAGE_SIZE", 2)
     standin.scenario(
         {
             "ps_limit": 2,

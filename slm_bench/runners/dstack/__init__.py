@@ -24,6 +24,7 @@ cost as planned vs SLM-Lab's choice). This package's public API is what it impor
 """
 
 from slm_bench.runners.dstack.cancel import cancel_cells, cancel_recorded_runs
+from slm_bench.runners.dstack.cell_run import log_tail
 from slm_bench.runners.dstack.cli import DstackCli, DstackCliError, SharedListing
 from slm_bench.runners.dstack.cost import CellCost, cell_cost, render_costs
 from slm_bench.runners.dstack.diagnosis import (
@@ -35,7 +36,7 @@ from slm_bench.runners.dstack.diagnosis import (
 from slm_bench.runners.dstack.journal import Attempt, journal_run_names, read_journal
 from slm_bench.runners.dstack.options import PIPELINE_KEYS, Sources, StoreTarget, validate_options
 from slm_bench.runners.dstack.progress import CANCEL_COMMAND, left_running_line
-from slm_bench.runners.dstack.runner import DstackRunner, log_tail
+from slm_bench.runners.dstack.runner import DstackRunner
 from slm_bench.runners.dstack.runs import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,

@@ -36,7 +36,7 @@ def _stop_journal(path: Path, dstack_bin: str | None, listings: dict, sent: dict
     does not list that the journal does not record as finished), mark the unfinished entries
     ``cancelled``. Each run a stop was sent to goes into ``sent[dstack_bin][name]`` (its id)."""
     # Held across read, stop and write: a runner saving a relaunch meanwhile waits, then sees
-    # the cancelled marks (DstackRunner._save) instead of overwriting them.
+    # the cancelled marks (journal.save_journal) instead of overwriting them.
     with journal_lock(path):
         journal = read_journal(path)
         if not journal:
