@@ -267,39 +267,51 @@ def _duration(value, source: str) -> int:
 def apply_overrides(task: dict, opts: dict, time_limit_s: float) -> list[str]:
     """Put the options' overrides on ``task`` (in place); one line per change."""
     changes: list[str] = []
-
-    def put(key: str, value) -> None:
-        old = task.get(key)
-        if value != old:
-            task[key] = value
-            changes.append(f"{key}: {_flow(old)} -> {_flow(value)}")
-
     for key in ("resources", "spot_policy", "max_price"):
         if opts[key] is not None:
-            put(key, copy.deepcopy(opts[key]))
+            _put(task, changes, key, copy.deepcopy(opts[key]))
     if opts["max_duration"] is not None:
-        put("max_duration", format_duration(_duration(opts["max_duration"], "dstack.max_duration")))
+        seconds = _duration(opts["max_duration"], "dstack.max_duration")
+        _put(task, changes, "max_duration", format_duration(seconds))
     if opts["retry_events"] is not None or opts["retry_duration"] is not None:
-        retry = dict(task.get("retry") or {})
-        if opts["retry_events"] is not None:
-            retry["on_events"] = list(opts["retry_events"])
-        if opts["retry_duration"] is not None:
-            seconds = _duration(opts["retry_duration"], "config.yaml: dstack.retry_duration")
-            retry["duration"] = format_duration(seconds)
-        if not retry.get("on_events"):
-            if "retry" in task:
-                changes.append(f"retry: {_flow(task.pop('retry'))} -> none")
-        else:
-            retry.setdefault("duration", "1h")
-            put("retry", retry)
+        _override_retry(task, changes, opts)
     if time_limit_s and time_limit_s > 0:
-        own = task.get("max_duration")
-        own_s = _duration(own, "the task's max_duration") if own not in (None, "off") else None
-        if own_s is None or own_s > time_limit_s:
-            limit = format_duration(max(60, int(time_limit_s)))
-            changes.append(f"max_duration: {_flow(own)} -> {limit} (the pipeline's time_limit)")
-            task["max_duration"] = limit
+        _cap_at_time_limit(task, changes, time_limit_s)
     return changes
+
+
+def _put(task: dict, changes: list[str], key: str, value) -> None:
+    """Set ``task[key]``, recording the change when it is one."""
+    old = task.get(key)
+    if value != old:
+        task[key] = value
+        changes.append(f"{key}: {_flow(old)} -> {_flow(value)}")
+
+
+def _override_retry(task: dict, changes: list[str], opts: dict) -> None:
+    """The options' retry events and duration over the task's; no events: no retry at all."""
+    retry = dict(task.get("retry") or {})
+    if opts["retry_events"] is not None:
+        retry["on_events"] = list(opts["retry_events"])
+    if opts["retry_duration"] is not None:
+        seconds = _duration(opts["retry_duration"], "config.yaml: dstack.retry_duration")
+        retry["duration"] = format_duration(seconds)
+    if not retry.get("on_events"):
+        if "retry" in task:
+            changes.append(f"retry: {_flow(task.pop('retry'))} -> none")
+    else:
+        retry.setdefault("duration", "1h")
+        _put(task, changes, "retry", retry)
+
+
+def _cap_at_time_limit(task: dict, changes: list[str], time_limit_s: float) -> None:
+    """A task may run no longer than the pipeline's time_limit (at least a minute)."""
+    own = task.get("max_duration")
+    own_s = _duration(own, "the task's max_duration") if own not in (None, "off") else None
+    if own_s is None or own_s > time_limit_s:
+        limit = format_duration(max(60, int(time_limit_s)))
+        changes.append(f"max_duration: {_flow(own)} -> {limit} (the pipeline's time_limit)")
+        task["max_duration"] = limit
 
 
 def _flow(value) -> str:
