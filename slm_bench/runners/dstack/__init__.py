@@ -18,9 +18,10 @@ Modules: ``options`` (the schema's options, the pipeline's store and checkout), 
 output -> RunState), ``cli`` (the CLI wrapper and the shared listing), ``task`` (run names, the
 task: SLM-Lab's own or the embedded one, hardware per cell, overrides), ``diagnosis`` (no fleets,
 no offers, no server: what to do), ``progress`` (state-change lines, heartbeats, what Ctrl-C
-leaves running), ``journal``, ``runner`` (the state machine), ``stopping`` (a stop counts once the
-server reports the run finished), ``cancel``, ``cost`` (per-hour
-cost as planned vs SLM-Lab's choice). This package's public API is what it imports here.
+leaves running), ``journal``, ``cell_run`` (one cell's attempts and the steps they go through:
+start, wait, finish, relaunch, fail), ``runner`` (the loop over a cell's attempts), ``stopping``
+(a stop counts once the server reports the run finished), ``cancel``, ``cost`` (per-hour cost as
+planned vs SLM-Lab's choice). This package's public API is what it imports here.
 """
 
 from slm_bench.runners.dstack.cancel import cancel_cells, cancel_recorded_runs
