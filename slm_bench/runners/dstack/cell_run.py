@@ -80,6 +80,16 @@ class CellRun:
     attempts: list[Attempt]
     attempt: Attempt | None = None  # the attempt followed now
 
+    @property
+    def opts(self) -> dict:
+        """The runner's validated options."""
+        return self.route.opts
+
+    @property
+    def invocation(self) -> str:
+        """This pipeline run (the runner's process), which the attempt counts tell apart."""
+        return self.route.invocation
+
     # -- the steps, in order ----------------------------------------------------------------
 
     def start(self) -> bool:
@@ -206,14 +216,6 @@ class CellRun:
         )
 
     # -- submitting -------------------------------------------------------------------------
-
-    @property
-    def opts(self) -> dict:
-        return self.route.opts
-
-    @property
-    def invocation(self) -> str:
-        return self.route.invocation
 
     def _followed(self) -> Attempt:
         if self.attempt is None:
