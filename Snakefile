@@ -1,5 +1,6 @@
 # slm-bench: SLM-Lab benchmarks as a build graph.
-# spec validated -> run marker + log -> metrics.json -> hf_data folder -> plot -> row -> BENCHMARKS.md
+# spec.json -> run.json + train.log -> metrics.json + upload.json -> hf_data/ -> row.json + plot.png
+# -> BENCHMARKS.md (docs/architecture.md draws the graph)
 from snakemake.utils import min_version
 
 from slm_bench.snakemake_io import CLUSTER_RULES

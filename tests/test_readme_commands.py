@@ -1,6 +1,7 @@
-"""Every `snakemake` command in README.md runs as written (as a dry run), so the README cannot rot.
+"""Every `snakemake` command in README.md and docs/*.md runs as written (as a dry run), so the
+documentation cannot rot.
 
-The commands are read from the README itself: each line of a code block, and each inline code
+The commands are read from the pages themselves: each line of a code block, and each inline code
 span, that starts with ``snakemake``. Each runs from a copy of the project (the README's commands
 are run from the project root, with its profiles) next to an SLM-Lab checkout built from the
 test fixtures; ``my-slm-lab.yaml`` is the README's own example, pointed at that checkout. ``-n``
@@ -23,6 +24,8 @@ from slm_lab_checkout import build_checkout
 from workflow_helpers import REPO, planned_jobs
 
 README = REPO / "README.md"
+# The front door and every page it leads to.
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 CHECKOUT_PLACEHOLDER = "/path/to/SLM-Lab"
 # What a copy of the project leaves out: version control, virtual environments, outputs.
 _NOT_COPIED = shutil.ignore_patterns(
@@ -56,21 +59,45 @@ def readme_commands(text: str) -> list[str]:
     return list(dict.fromkeys(commands))
 
 
+def checkout_configs(text: str) -> list[str]:
+    """The example checkout configs (YAML blocks headed ``# my-slm-lab.yaml``) of one page."""
+    return [
+        body
+        for info, body in _fenced_blocks(text)
+        if info.strip() == "yaml" and body.startswith("# my-slm-lab.yaml")
+    ]
+
+
 def readme_checkout_config(text: str) -> str:
-    """The README's example checkout config (the YAML block headed ``# my-slm-lab.yaml``)."""
-    for info, body in _fenced_blocks(text):
-        if info.strip() == "yaml" and body.startswith("# my-slm-lab.yaml"):
-            return body
-    raise AssertionError("README.md has no YAML block headed '# my-slm-lab.yaml'")
+    """The README's example checkout config, the one every page's commands run with."""
+    configs = checkout_configs(text)
+    assert configs, "README.md has no YAML block headed '# my-slm-lab.yaml'"
+    return configs[0]
 
 
-COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
+COMMANDS = list(
+    dict.fromkeys(
+        command for page in PAGES for command in readme_commands(page.read_text(encoding="utf-8"))
+    )
+)
 
 
-def test_the_readme_has_commands_to_check():
+def test_the_pages_have_commands_to_check():
     assert len(COMMANDS) >= 10, COMMANDS
     assert any("--configfile" in command for command in COMMANDS)
     assert any("--workflow-profile profiles/dstack" in command for command in COMMANDS)
+    pages_with_commands = {
+        page.name for page in PAGES if readme_commands(page.read_text(encoding="utf-8"))
+    }
+    assert {"README.md", "checkout.md", "remote-runs.md", "search.md"} <= pages_with_commands
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_example_checkout_config_is_the_readmes(page):
+    """A page that repeats the checkout example repeats it exactly: the commands run with it."""
+    expected = readme_checkout_config(README.read_text(encoding="utf-8"))
+    for config in checkout_configs(page.read_text(encoding="utf-8")):
+        assert config == expected, f"{page.name}: its '# my-slm-lab.yaml' differs from README.md's"
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +136,28 @@ def test_readme_command_plans(project, command):
         # the checkout's rows only: none of the demo config's algorithm folders
         assert not re.search(r"results/CartPole-v1/(ppo|a2c|dqn)/", result.stdout), command
         assert jobs, result.stdout[-3000:]
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#{1,6} (.+)$", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_relative_link_of_the_pages_resolves(page):
+    """A link to a file of the project (or an anchor in it) resolves from the page that holds it."""
+    text = page.read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+        if re.match(r"[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            broken.append(target)
+        elif anchor and resolved.suffix == ".md":
+            if anchor not in _anchors(resolved.read_text(encoding="utf-8")):
+                broken.append(target)
+    assert not broken, f"{page.name}: broken links {broken}"
