@@ -86,6 +86,9 @@ def test_second_nolock_build_gives_short_lines_that_name_a_path(tmp_path):
     config = tiny_config()
     cartpole = config["envs"]["CartPole-v1"]
     cartpole["algorithms"] = {"ppo": cartpole["algorithms"]["ppo"]}
+    # Long enough that the second build reaches the cell while the first still trains, even on
+    # a loaded machine (at 2,000 frames the first could finish before the second had planned).
+    cartpole["settings"] = {**cartpole["settings"], "max_frame": 20000}
     workdir = make_workdir(tmp_path / "work", config)
     argv = snakemake_argv(workdir, cores=1)
     first = subprocess.Popen(
