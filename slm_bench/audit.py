@@ -175,7 +175,11 @@ def render_audit(
     )
     if differences is not None:
         lines += ["", "## Status: hand-set vs computed", ""]
-        lines += [f"{len(differences)} rows differ from the computed rule (see docs/configuration.md, "Status").", ""]
+        lines += [
+            f"{len(differences)} rows differ from the computed rule "
+            "(see docs/configuration.md, Status).",
+            "",
+        ]
         header = ("Env", "Algorithm", "MA", "Target", "Hand-set", "Computed")
         lines += _table(header, differences)
     if sessions is not None:
