@@ -140,7 +140,8 @@ def test_readme_command_plans(project, command):
 
 def _anchors(text: str) -> set[str]:
     """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
-    headings = re.findall(r"^#{1,6} (.+)$", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S), re.M)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    headings = re.findall(r"^#{1,6} (.+)$", prose, re.M)
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
@@ -155,9 +156,12 @@ def test_every_relative_link_of_the_pages_resolves(page):
             continue  # https:, mailto:
         path, _, anchor = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page
-        if not resolved.exists():
+        missing_anchor = (
+            resolved.exists()
+            and anchor
+            and resolved.suffix == ".md"
+            and anchor not in _anchors(resolved.read_text(encoding="utf-8"))
+        )
+        if not resolved.exists() or missing_anchor:
             broken.append(target)
-        elif anchor and resolved.suffix == ".md":
-            if anchor not in _anchors(resolved.read_text(encoding="utf-8")):
-                broken.append(target)
     assert not broken, f"{page.name}: broken links {broken}"
