@@ -50,16 +50,11 @@ RULE = {
 @lru_cache(maxsize=64)
 def action_space(env_id: str) -> tuple[str, int] | None:
     """("discrete", n) or ("continuous", dims) of a gymnasium env; None when it cannot be made
-    here (an ALE env without ale_py, say): the entropy check is then reported as not run."""
+    here (an ALE env: ale_py is not a dependency of slm-bench): the entropy check is then
+    reported as not run, and the return check still applies."""
     try:
         import gymnasium as gym
 
-        try:  # registers the ALE envs when ale_py is installed
-            import ale_py
-
-            gym.register_envs(ale_py)
-        except ImportError:
-            pass
         env = gym.make(env_id)
     except Exception:  # noqa: BLE001 - any failure to build the env only disables this check
         return None
