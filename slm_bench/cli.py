@@ -74,7 +74,7 @@ def run_command(args: argparse.Namespace) -> int:
     sets = dict(args.sets)
     spec = resolve_spec(Path(args.spec_file), args.spec_name, sets)
     if args.mode == "search":
-        from slm_bench.search.driver import run_search
+        from slm_bench.runners.embedded.search import run_search
 
         run_search(
             spec,

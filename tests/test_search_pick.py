@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from slm_bench.errors import BenchError
-from slm_bench.search.evaluate import check_session_count, reevaluate
+from slm_bench.runners.embedded.reevaluate import check_session_count, reevaluate
 from slm_bench.search.results import (
     CHOSEN_BY_DRAW,
     CHOSEN_BY_FRESH,

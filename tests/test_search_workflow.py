@@ -17,7 +17,7 @@ from workflow_helpers import make_workdir, planned_jobs, snakemake
 from slm_bench.errors import BenchError
 from slm_bench.progress import SummaryParser
 from slm_bench.run_folder import read_run_folder, require_train
-from slm_bench.search.driver import TrialRelay, trial_seed
+from slm_bench.runners.embedded.search_trial import TrialRelay, trial_seed
 from slm_bench.seeds import cell_seed
 
 TINY = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"

@@ -4,16 +4,16 @@ Both runners write ``info/{name}_experiment_df.csv``: a ``trial`` column, the se
 (sorted), then the trial metrics. That file is the source, so a search by the real SLM-Lab and
 one by the embedded runner give the same trials.
 
-The pick. The embedded runner also writes ``info/{name}_evaluations.json``: its best trials
-trained again with every session on fresh seeds (``evaluate.py``). The chosen trial is the one
-whose fresh sessions have the highest mean final MA, ties going to the higher lower end of the
-95% bootstrap CI of that mean. The mean because it is the number the table will print (SLM-Lab's
-MA is the mean over sessions), so a session left at the random policy costs a candidate exactly
-what it would cost the row; only fresh sessions, because the trial's own draw is what put it in
-the top (counting it would favour the luckiest draw again). The lower CI end alone would rank by
-spread as much as by level, and with 4 sessions its bootstrap is coarse. A search folder without
-evaluations (SLM-Lab's own search, or ``search_reevaluate_top: 0``) is picked as SLM-Lab picks:
-the single best trial MA, and best.json says so.
+The pick. The embedded runner also writes ``info/{name}_evaluations.json``: its best trials trained
+again with every session on fresh seeds (``runners/embedded/reevaluate.py``). The chosen trial is
+the one whose fresh sessions have the highest mean final MA, ties going to the higher lower end of
+the 95% bootstrap CI of that mean. The mean because it is the number the table will print (SLM-Lab's
+MA is the mean over sessions), so a session left at the random policy costs a candidate
+exactly what it would cost the row; only fresh sessions, because the trial's own draw is what put
+it in the top (counting it would favour the luckiest draw again). The lower CI end alone would rank
+by spread as much as by level, and with 4 sessions its bootstrap is coarse. A search folder without
+evaluations (SLM-Lab's own search, or ``search_reevaluate_top: 0``) is picked as SLM-Lab picks: the
+single best trial MA, and best.json says so.
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ import pandas as pd
 from slm_bench.errors import BenchError
 from slm_bench.metrics import SCALAR_KEYS
 from slm_bench.run_folder import folder_prefix, load_json
-from slm_bench.search.evaluate import evaluations_path
 from slm_bench.search.space import SearchSpace, rule_budget
 from slm_bench.stats import CONFIDENCE, percentile_ci, pooled_mean
+
+EVALUATIONS_SUFFIX = "_evaluations.json"
+
+
+def evaluations_path(search_folder: Path) -> Path:
+    """Where a search folder keeps its fresh-seed evaluations (the embedded runner writes it)."""
+    return Path(search_folder) / "info" / f"{folder_prefix(search_folder)}{EVALUATIONS_SUFFIX}"
 
 
 def read_trials(folder: Path, space: SearchSpace) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 ``cell``: the per-cell chain (spec, run, upload, metrics, pulled folder, row) and the plot;
 ``tables``: BENCHMARKS.md, staged and cross-checked; ``ondemand``: audit, checkout write-back,
-and publishing (status and cancel live in ``slm_bench.status`` and the dstack runner).
+and publishing; ``search``: search a cell, apply its best values, pick the cells to search
+(imported from there, since it needs Optuna). Status and cancel live in ``slm_bench.status`` and
+the dstack runner.
 """
 
 from slm_bench.steps.cell import (

@@ -22,7 +22,7 @@ from slm_bench.failures import now_iso
 from slm_bench.logs import read_score
 from slm_bench.provenance import collect_provenance, write_provenance
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
-from slm_bench.runners import RunRequest, make_runner
+from slm_bench.runners import RunRequest, RunResult, make_runner
 from slm_bench.settings import parse_target, status
 from slm_bench.slurm.job import watchdog_grace_s
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
@@ -128,6 +128,34 @@ def run_fingerprint(spec_json: Path, seed: int | None) -> str:
     return work_fingerprint(Path(spec_json).read_bytes(), seed)
 
 
+def run_with_runner(
+    cell: Cell,
+    config: dict,
+    folder: Path,
+    out_log: Path,
+    threads: int,
+    fingerprint: str,
+    mode: str = "train",
+) -> RunResult:
+    """One of the cell's runs (its training, or its search) through the configured runner, in
+    ``folder/work`` with its journal in ``folder/journal.json``; the log streams to
+    ``out_log.partial``, which the caller renames once its outputs are written."""
+    workdir = folder / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    partial_log = Path(f"{out_log}.partial")
+    request = cell_run_request(
+        cell,
+        config,
+        workdir,
+        partial_log,
+        folder / "journal.json",
+        threads,
+        fingerprint=fingerprint,
+        mode=mode,
+    )
+    return make_runner(config["runner"], runner_options(config, threads)).run(request)
+
+
 def run_cell(
     cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
 ) -> None:
@@ -147,22 +175,12 @@ def _run_cell(
     cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
 ) -> None:
     cell_dir = out_marker.parent
-    workdir = cell_dir / "work"
     if config["runner"] != "dstack":  # a local rerun starts clean; remote state is journalled
-        shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    partial_log = Path(f"{out_log}.partial")
-    request = cell_run_request(
-        cell,
-        config,
-        workdir,
-        partial_log,
-        cell_dir / "journal.json",
-        threads,
-        fingerprint=run_fingerprint(spec_json, cell.seed),
-    )
+        shutil.rmtree(cell_dir / "work", ignore_errors=True)
     started = now_iso()
-    result = make_runner(config["runner"], runner_options(config, threads)).run(request)
+    fingerprint = run_fingerprint(spec_json, cell.seed)
+    result = run_with_runner(cell, config, cell_dir, out_log, threads, fingerprint)
+    partial_log = Path(f"{out_log}.partial")
     provenance = collect_provenance(
         result.runner,
         run_folder=result.folder_path,

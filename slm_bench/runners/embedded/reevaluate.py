@@ -1,4 +1,4 @@
-"""Fresh-seed re-evaluation of a search's best trials, before anything is picked.
+"""The embedded search's fresh-seed re-evaluation of its best trials, before anything is picked.
 
 A trial's MA is one draw: with 2 trials in 8 leaving a session at the random policy, the best of
 N trials is an optimistic draw, and one retrain is one more draw. So the ``top`` trials by their
@@ -22,10 +22,8 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.provenance import session_seeds
-from slm_bench.run_folder import folder_prefix
 from slm_bench.stats_files import session_mas
 
-EVALUATIONS_SUFFIX = "_evaluations.json"
 MAX_SESSIONS = 100  # 1e3 * session must stay below the 1e5 between trials' seeds
 
 
@@ -49,10 +47,6 @@ class Evaluation:
             "total_reward_ma": self.total_reward_ma,
             **({"error": self.error} if self.error else {}),
         }
-
-
-def evaluations_path(search_folder: Path) -> Path:
-    return Path(search_folder) / "info" / f"{folder_prefix(search_folder)}{EVALUATIONS_SUFFIX}"
 
 
 def run_sessions(folder: Path) -> tuple[list[float], list[int] | None]:
