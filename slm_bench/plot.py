@@ -23,8 +23,9 @@ from matplotlib.figure import Figure
 from slm_bench.atomic import open_atomic
 from slm_bench.errors import BenchError
 from slm_bench.metrics import MA_WINDOW, mean_std
-from slm_bench.run_folder import read_run_folder, require_complete, require_train, spec_settings
-from slm_bench.spec import algorithm_label, algorithm_rank
+from slm_bench.naming import algorithm_label, algorithm_rank
+from slm_bench.run_folder import read_run_folder, require_complete, require_train
+from slm_bench.spec import spec_settings
 
 FIGURE_INCHES, FIGURE_DPI = 10, 100  # 1000 x 1000 pixels, as plotly's 500 x 500 at scale 2
 LINE_WIDTH = 1.5  # plotly's width 1 at scale 2 is 2 px; 1.5 pt at 100 dpi is about 2 px

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from slm_bench.errors import BenchError
-from slm_bench.spec import spec_settings as body_settings
+from slm_bench.spec import spec_settings
 
 # The timestamp SLM-Lab appends to a run folder name (local time).
 FOLDER_TS_RE = re.compile(r"(\d{4}_\d{2}_\d{2}_\d{6})$")
@@ -258,20 +258,6 @@ def require_train(folder: RunFolder) -> None:
 
 class _SettingsLike(Protocol):
     def mismatches(self, spec_values: dict[str, object]) -> list[str]: ...
-
-
-def spec_settings(spec: dict) -> dict[str, object]:
-    """The four benchmark Settings values of a run folder's resolved spec, keyed by Settings
-    field name: ``slm_bench.spec.spec_settings`` (SLM-Lab's defaults included) on its env and
-    meta sections, the first env of an older spec's list of envs."""
-    meta = spec.get("meta") if isinstance(spec.get("meta"), dict) else {}
-    return body_settings({"env": _env_spec(spec), "meta": meta})
-
-
-def _env_spec(spec: dict) -> dict:
-    env = spec.get("env")
-    env = env[0] if isinstance(env, list) and env else env  # older specs hold a list of envs
-    return env if isinstance(env, dict) else {}
 
 
 def check_settings(folder: RunFolder, settings: _SettingsLike) -> None:

@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 SLM_LAB_SPEC_DIR = "slm_lab/spec"
 AUDIT_POLICIES = ("error", "warn")
 
-ALGORITHM_ORDER = ("REINFORCE", "SARSA", "DQN", "DDQN+PER", "A2C", "PPO", "SAC", "CrossQ")
-_ALGORITHM_LABELS = {
-    "VanillaDQN": "DQN",
-    "DQN": "DQN",
-    "ActorCritic": "A2C",
-    "SoftActorCritic": "SAC",
-    "Reinforce": "REINFORCE",
-}
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 # Two distinct budgets that no spec hard-codes, used to see whether env.max_frame follows -s.
 _PROBE_FRAMES = (1_000_003, 2_000_003)
@@ -207,11 +199,11 @@ def _resolve_cached(source: str, version, name: str, sets: tuple) -> dict:
         frames = env.get("max_frame")
         if isinstance(frames, float) and frames.is_integer():
             env["max_frame"] = int(frames)
-    validate_spec(body, f"{source}: {name}")
+    check_spec_schema(body, f"{source}: {name}")
     return body
 
 
-def validate_spec(body: object, source: str) -> None:
+def check_spec_schema(body: object, source: str) -> None:
     """Check a spec body against schemas/spec.schema.yaml; BenchError names the failing field."""
     validate_against(body, "spec.schema.yaml", source, fill_defaults=False)
 
@@ -273,8 +265,16 @@ def spec_default(body: Mapping, dotted: str) -> object:
 
 
 def spec_settings(body: Mapping) -> dict[str, int | None]:
-    """The four Settings values a spec body runs with (SLM-Lab's defaults where it leaves one
-    out; None for max_frame or max_session, which SLM-Lab has no default for)."""
+    """The four Settings values a spec body runs with, keyed by Settings field name (SLM-Lab's
+    defaults where it leaves one out; None for max_frame or max_session, which SLM-Lab has no
+    default for). A run folder's older spec holds a list of envs: the first one counts."""
+    env = body.get("env")
+    env = env[0] if isinstance(env, list) and env else env
+    meta = body.get("meta")
+    body = {
+        "env": env if isinstance(env, Mapping) else {},
+        "meta": meta if isinstance(meta, Mapping) else {},
+    }
     return {
         "max_frame": _whole(spec_default(body, "env.max_frame")),
         "num_envs": _whole(spec_default(body, "env.num_envs")),
@@ -369,18 +369,6 @@ def audit_spec(
     return [message]
 
 
-def env_short(env_id: str) -> str:
-    """SLM-Lab's run-name suffix for an env: ``ALE/Pong-v5`` -> ``pong``."""
-    return env_id.split("/")[-1].split("-")[0].lower()
-
-
-def run_name(spec_name: str, sets: Mapping[str, object] | None) -> str:
-    """The name SLM-Lab gives a run: the spec name, plus ``_{envshort}`` when ``-s env=`` is set."""
-    if sets and "env" in sets:
-        return f"{spec_name}_{env_short(str(sets['env']))}"
-    return spec_name
-
-
 def locate_spec_file(spec_file: str, root: Path) -> Path:
     """Where SLM-Lab reads SPEC_FILE from, given the SLM-Lab repo ``root``.
 
@@ -396,21 +384,3 @@ def locate_spec_file(spec_file: str, root: Path) -> Path:
     if relative.startswith(SLM_LAB_SPEC_DIR + "/"):
         relative = relative[len(SLM_LAB_SPEC_DIR) + 1 :]
     return spec_dir / relative
-
-
-def algorithm_label(body: Mapping) -> str:
-    """The algorithm name SLM-Lab's plots and BENCHMARKS.md use for a spec body."""
-    agent = body.get("agent") or {}
-    name = str((agent.get("algorithm") or {}).get("name", ""))
-    if name == "DoubleDQN":
-        memory = str((agent.get("memory") or {}).get("name", ""))
-        return "DDQN+PER" if memory == "PrioritizedReplay" else "DDQN"
-    return _ALGORITHM_LABELS.get(name, name)
-
-
-def algorithm_rank(label: str) -> int:
-    """Position of ``label`` in ALGORITHM_ORDER; unknown labels sort after the known ones."""
-    try:
-        return ALGORITHM_ORDER.index(label)
-    except ValueError:
-        return len(ALGORITHM_ORDER)

@@ -17,7 +17,8 @@ import pytest
 from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
-from slm_bench.spec import check_env_name, resolve_spec, run_name
+from slm_bench.naming import run_name
+from slm_bench.spec import check_env_name, resolve_spec
 from slm_bench.steps import validate_spec
 
 SLM_LAB_SRC = Path(

@@ -25,10 +25,10 @@ from slm_bench.run_folder import (
     require_complete,
     require_train,
     run_budget,
-    spec_settings,
     trial_score,
 )
 from slm_bench.settings import parse_settings_line
+from slm_bench.spec import spec_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "run_folders"
 TRAIN = FIXTURES / "ppo_cartpole_2025_03_14_092653"

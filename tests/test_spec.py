@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slm_bench import spec
+from slm_bench import naming, spec
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, Settings
 
@@ -163,10 +163,10 @@ def test_schema_errors_are_one_line_with_dotted_path(name, expected):
 
 def test_validate_spec_accepts_null_max_trial_and_rejects_text():
     body = spec.resolve_spec(TEMPLATED_JSON, "sac_float_frames")
-    spec.validate_spec(body, "x")
+    spec.check_spec_schema(body, "x")
     body["meta"]["max_trial"] = "many"
     with pytest.raises(BenchError, match=r"^x: meta\.max_trial: expected integer or null"):
-        spec.validate_spec(body, "x")
+        spec.check_spec_schema(body, "x")
 
 
 def test_every_real_spec_resolves_and_validates():
@@ -345,15 +345,15 @@ def test_audit_range_and_unknown_policy():
     ],
 )
 def test_env_short(env_id, short):
-    assert spec.env_short(env_id) == short
+    assert naming.env_short(env_id) == short
 
 
 def test_run_name():
     assert (
-        spec.run_name("ppo_mujoco_arc", {"env": "HalfCheetah-v5"}) == "ppo_mujoco_arc_halfcheetah"
+        naming.run_name("ppo_mujoco_arc", {"env": "HalfCheetah-v5"}) == "ppo_mujoco_arc_halfcheetah"
     )
-    assert spec.run_name("ppo_cartpole_arc", {"max_frame": 5}) == "ppo_cartpole_arc"
-    assert spec.run_name("ppo_cartpole_arc", None) == "ppo_cartpole_arc"
+    assert naming.run_name("ppo_cartpole_arc", {"max_frame": 5}) == "ppo_cartpole_arc"
+    assert naming.run_name("ppo_cartpole_arc", None) == "ppo_cartpole_arc"
 
 
 def test_locate_spec_file_in_an_slm_lab_checkout(tmp_path):
@@ -384,11 +384,11 @@ def test_locate_spec_file_outside_slm_lab(tmp_path):
 )
 def test_algorithm_label(algorithm, memory, label):
     body = {"agent": {"algorithm": {"name": algorithm}, "memory": {"name": memory}}}
-    assert spec.algorithm_label(body) == label
+    assert naming.algorithm_label(body) == label
 
 
 def test_algorithm_rank_orders_known_labels_then_unknown():
     labels = ["SAC", "Mystery", "REINFORCE", "DDQN+PER", "PPO", "DDQN"]
-    ordered = sorted(labels, key=spec.algorithm_rank)
+    ordered = sorted(labels, key=naming.algorithm_rank)
     assert ordered == ["REINFORCE", "DDQN+PER", "PPO", "SAC", "Mystery", "DDQN"]
-    assert spec.algorithm_rank("CrossQ") == len(spec.ALGORITHM_ORDER) - 1
+    assert naming.algorithm_rank("CrossQ") == len(naming.ALGORITHM_ORDER) - 1

@@ -18,7 +18,7 @@ from slm_bench.checkout import _algo_key
 from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
-from slm_bench.run_folder import spec_settings
+from slm_bench.spec import spec_settings
 from slm_bench.steps import runner_options, validate_spec, write_audit
 from slm_bench.steps.cell import cell_run_request, derive_row, pull_run_folder
 from slm_bench.steps.tables import render_benchmarks

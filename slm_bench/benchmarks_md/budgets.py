@@ -23,8 +23,8 @@ from slm_bench.benchmarks_md.document import Document
 from slm_bench.benchmarks_md.model import TABLE_OTHER, EnvSection
 from slm_bench.benchmarks_md.rows import ResultRow, split_cells
 from slm_bench.errors import BenchError
+from slm_bench.naming import ALGORITHM_ORDER
 from slm_bench.settings import Range, format_number, parse_number
-from slm_bench.spec import ALGORITHM_ORDER
 
 # How rows whose spec's max_frame is below the Settings line are treated (checkout.frame_budgets).
 BUDGET_POLICIES = ("documented", "settings", "spec")

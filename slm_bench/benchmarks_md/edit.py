@@ -35,9 +35,8 @@ from slm_bench.benchmarks_md.rows import (
     split_ma,
 )
 from slm_bench.errors import BenchError
-from slm_bench.naming import env_base
+from slm_bench.naming import algorithm_rank, env_base
 from slm_bench.settings import STATUS_FAILED, Settings, parse_settings_line, status_label
-from slm_bench.spec import algorithm_rank
 
 # The max_frame a document states for a row of a section as its own budget (an exact number),
 # or None: ``slm_bench.benchmarks_md.budgets.documented_frames``.
