@@ -17,8 +17,9 @@ from slm_bench.baseline import random_return
 from slm_bench.benchmarks_md import FORM_GROUP
 from slm_bench.errors import BenchError
 from slm_bench.never_learned import cell_flag, note_of
-from slm_bench.settings import Range, format_number, parse_target, status, status_label
+from slm_bench.settings import Range, format_number, parse_target
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
+from slm_bench.status_rule import computed_status, status_label
 
 COLUMNS = ("Env", "Algorithm", "SPEC_FILE", "SPEC_NAME", "Verdict", "Detail")
 # Most actionable first.
@@ -96,7 +97,7 @@ def status_differences(
                 score = float(row.ma)
             except ValueError:
                 continue
-            computed = status(score, target, baseline, rule)
+            computed = computed_status(score, target, baseline, rule)
             hand_set = legend.canonical(row.status)
             if hand_set != computed:
                 differences.append(

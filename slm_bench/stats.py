@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slm_bench.settings import Target, progress_from
+from slm_bench.settings import Target
+from slm_bench.status_rule import progress_from
 
 CONFIDENCE = 0.95
 BOOTSTRAP_REPS = 2000

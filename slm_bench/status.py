@@ -33,8 +33,8 @@ from slm_bench.runners.dstack import (
     read_journal,
     waiting_reason,
 )
-from slm_bench.settings import status_label
 from slm_bench.slurm.jobs import slurm_report
+from slm_bench.status_rule import status_label
 
 STATES = ("planned", "submitted", "running", "done", "failed")
 ACTIVE = ("submitted", "running")

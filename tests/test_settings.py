@@ -6,19 +6,21 @@ import pytest
 
 from slm_bench.errors import BenchError
 from slm_bench.settings import (
-    STATUS_CLOSE,
-    STATUS_FAILED,
-    STATUS_SOLVED,
-    Legend,
     Range,
     Settings,
     Target,
     format_number,
-    parse_legend,
     parse_number,
     parse_settings_line,
     parse_target,
-    status,
+)
+from slm_bench.status_rule import (
+    STATUS_CLOSE,
+    STATUS_FAILED,
+    STATUS_SOLVED,
+    Legend,
+    computed_status,
+    parse_legend,
     status_label,
 )
 
@@ -264,7 +266,7 @@ CARTPOLE, ACROBOT, PENDULUM = Target(">", 400), Target(">", -100), Target(">", -
     ],
 )
 def test_baseline_status_rule(score, target, random, expected):
-    assert status(score, target, random, rule="baseline") == expected
+    assert computed_status(score, target, random, rule="baseline") == expected
 
 
 @pytest.mark.parametrize(
@@ -291,17 +293,17 @@ def test_baseline_status_rule(score, target, random, expected):
     ],
 )
 def test_legend_status_rule(score, target, random, expected):
-    assert status(score, target, random) == expected
-    assert status(score, target, random, rule="legend") == expected
+    assert computed_status(score, target, random) == expected
+    assert computed_status(score, target, random, rule="legend") == expected
 
 
 def test_status_without_target_is_empty():
-    assert status(1e9, None, 0.0) == ""
+    assert computed_status(1e9, None, 0.0) == ""
 
 
 def test_unknown_status_rule_is_one_line():
     with pytest.raises(BenchError, match="status_rule 'vibes': expected one of legend, baseline"):
-        status(1.0, CARTPOLE, 0.0, rule="vibes")
+        computed_status(1.0, CARTPOLE, 0.0, rule="vibes")
 
 
 def test_legend_symbols_today_and_older():

@@ -24,7 +24,7 @@ from slm_bench.benchmarks_md import (
 )
 from slm_bench.errors import BenchError
 from slm_bench.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
-from slm_bench.settings import STATUS_CLOSE
+from slm_bench.status_rule import STATUS_CLOSE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 SLM_LAB = Path(__file__).resolve().parent / "fixtures" / "slm-lab"

@@ -36,7 +36,7 @@ from slm_bench.benchmarks_md.rows import (
     split_cells,
 )
 from slm_bench.errors import BenchError
-from slm_bench.settings import Legend, parse_legend
+from slm_bench.status_rule import Legend, parse_legend
 
 _LEGEND_PREFIX = "**Legend**:"
 

@@ -36,7 +36,8 @@ from slm_bench.benchmarks_md.rows import (
 )
 from slm_bench.errors import BenchError
 from slm_bench.naming import algorithm_rank, env_base
-from slm_bench.settings import STATUS_FAILED, Settings, parse_settings_line, status_label
+from slm_bench.settings import Settings, parse_settings_line
+from slm_bench.status_rule import STATUS_FAILED, status_label
 
 # The max_frame a document states for a row of a section as its own budget (an exact number),
 # or None: ``slm_bench.benchmarks_md.budgets.documented_frames``.

@@ -23,9 +23,10 @@ from slm_bench.logs import read_score
 from slm_bench.provenance import collect_provenance, write_provenance
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
 from slm_bench.runners import RunRequest, RunResult, make_runner
-from slm_bench.settings import parse_target, status
+from slm_bench.settings import parse_target
 from slm_bench.slurm.job import watchdog_grace_s
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
+from slm_bench.status_rule import computed_status
 from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
 from slm_bench.stores import Store
 from slm_bench.validation import validate_against
@@ -403,7 +404,7 @@ def derive_row(cell: Cell, config: dict, folder: str, score: float, store: Store
     return {
         "env_id": cell.env_id,
         "algorithm": cell.label,
-        "status": status(score, target, baseline, config["status_rule"]),
+        "status": computed_status(score, target, baseline, config["status_rule"]),
         "ma": score,
         "spec_file": cell.spec_file,
         "spec_name": cell.spec_name,
