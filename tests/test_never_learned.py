@@ -20,7 +20,7 @@ from slm_bench.never_learned import (
 )
 from slm_bench.run_folder import RunLayout
 from slm_bench.settings import parse_target
-from slm_bench.stats_files import cell_stats
+from slm_bench.steps.stats import cell_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SLM_LAB_RUN = FIXTURES / "slm-lab-runs" / "ppo_cartpole_arc_2026_11_29_185430"

@@ -12,6 +12,7 @@ import pytest
 from tiny_results import CELLS, tiny_benchmark
 
 from slm_bench.errors import BenchError
+from slm_bench.session_scores import session_mas
 from slm_bench.settings import parse_target
 from slm_bench.stats import (
     normalise,
@@ -23,7 +24,6 @@ from slm_bench.stats import (
     summarise,
     trimmed_mean,
 )
-from slm_bench.stats_files import session_mas
 
 scipy_stats = pytest.importorskip("scipy.stats", reason="scipy is the reference implementation")
 

@@ -1,12 +1,14 @@
 """The pipeline's stages as plain functions; ``scripts/`` only maps Snakemake's I/O onto them.
 
 ``cell``: the per-cell chain (spec, run, upload, metrics, pulled folder, row) and the plot;
-``tables``: BENCHMARKS.md, staged and cross-checked; ``ondemand``: audit, checkout write-back,
-and publishing; ``search``: search a cell, apply its best values, pick the cells to search
+``tables``: BENCHMARKS.md, staged and cross-checked; ``audit``; ``checkout``: the write-back to
+a checkout; ``publish``: publishing; ``stats``: the statistics files; ``records``: reading the
+pipeline's own records; ``search``: search a cell, apply its best values, pick the cells to search
 (imported from there, since it needs Optuna). Status and cancel live in ``slm_bench.status`` and
 the dstack runner.
 """
 
+from slm_bench.steps.audit import write_audit
 from slm_bench.steps.cell import (
     extract_metrics,
     plot_env,
@@ -18,14 +20,9 @@ from slm_bench.steps.cell import (
     validate_spec,
     write_row,
 )
-from slm_bench.steps.common import read_record, store_from_config
-from slm_bench.steps.ondemand import (
-    commit_checkout,
-    publish_results,
-    update_checkout_docs,
-    write_audit,
-    write_publish_manifest,
-)
+from slm_bench.steps.checkout import commit_checkout, update_checkout_docs
+from slm_bench.steps.publish import publish_results, write_publish_manifest
+from slm_bench.steps.records import read_record
 from slm_bench.steps.tables import (
     CellFiles,
     base_benchmarks,
@@ -33,6 +30,7 @@ from slm_bench.steps.tables import (
     docs_line,
     write_benchmarks,
 )
+from slm_bench.stores import store_from_config
 
 __all__ = [
     "CellFiles",

@@ -27,8 +27,8 @@ from slm_bench.settings import parse_target
 from slm_bench.slurm.job import watchdog_grace_s
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.status_rule import computed_status
-from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
-from slm_bench.stores import Store
+from slm_bench.steps.records import finite_score, read_record, same_score
+from slm_bench.stores import Store, store_from_config
 from slm_bench.validation import validate_against
 
 RUN_FIELDS = ("cell", "runner", "run_name", "data_folder", "started_at", "ended_at", "extra")

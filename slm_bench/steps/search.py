@@ -22,7 +22,8 @@ from slm_bench.search.results import best_trial, read_evaluations, read_trials
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
 from slm_bench.spec import resolve_spec
 from slm_bench.steps.cell import run_with_runner, work_fingerprint
-from slm_bench.steps.common import read_record, store_from_config
+from slm_bench.steps.records import read_record
+from slm_bench.stores import store_from_config
 
 SOLVED = "✅"
 

@@ -25,8 +25,8 @@ from slm_bench.naming import plot_png_name
 from slm_bench.run_folder import read_run_folder, trial_score
 from slm_bench.settings import parse_settings_line, parse_target
 from slm_bench.steps.cell import derive_row, pulled_folder, uploaded_folder
-from slm_bench.steps.common import finite_score, read_record, same_score, store_from_config
-from slm_bench.stores import Store, require_folders
+from slm_bench.steps.records import finite_score, read_record, same_score
+from slm_bench.stores import Store, require_folders, store_from_config
 
 
 @dataclass(frozen=True)

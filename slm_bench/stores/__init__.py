@@ -68,6 +68,13 @@ def make_store(name: str, options: dict | None = None, repo: str | None = None) 
     raise BenchError(f"config.yaml: store: unknown store '{name}' (expected local or hf)")
 
 
+def store_from_config(config: dict, repo: str | None = None) -> Store:
+    """The store the config names, with its options."""
+    name = config["store"]
+    options = config["local_store"] if name == "local" else config["hf"]
+    return make_store(name, options, repo=repo)
+
+
 def make_public_store(name: str, options: dict | None = None) -> Store:
     """The store for the public repo (option ``public_repo``, default ``SLM-Lab/benchmark``)."""
     options = options or {}

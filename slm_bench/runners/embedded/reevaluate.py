@@ -22,7 +22,7 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.provenance import session_seeds
-from slm_bench.stats_files import session_mas
+from slm_bench.session_scores import session_mas
 
 MAX_SESSIONS = 100  # 1e3 * session must stay below the 1e5 between trials' seeds
 

@@ -1,4 +1,5 @@
-"""What every stage shares: reading the pipeline's own JSON records, the store, finite scores."""
+"""The pipeline's own JSON records (run.json, upload.json, metrics.json, row.json, best.json):
+reading them strictly, and the finite scores they hold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from slm_bench.errors import BenchError
 from slm_bench.run_folder import load_json
-from slm_bench.stores import Store, make_store
 
 
 def redo(path: str | Path) -> str:
@@ -54,9 +54,3 @@ def same_score(a: float, b: float) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return f"{a:.2f}" == f"{b:.2f}"
-
-
-def store_from_config(config: dict, repo: str | None = None) -> Store:
-    name = config["store"]
-    options = config["local_store"] if name == "local" else config["hf"]
-    return make_store(name, options, repo=repo)

@@ -1,55 +1,12 @@
-"""On-demand stages: the audit, the checkout write-back and publishing."""
+"""The publishing stages (opt-in, final): the dry run's manifest, and the promotion of the table's
+runs from the dev repo to the public one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
-from slm_bench.steps.common import read_record, store_from_config
-
-# -- audit ------------------------------------------------------------------------------------
-
-
-def write_audit(matrix, config: dict, out_md: Path) -> None:
-    """Report every row whose spec disagrees with its Settings line; never fails on a row."""
-    from slm_bench.audit import (
-        audit_matrix,
-        never_learned_rows,
-        render_audit,
-        status_differences,
-    )
-    from slm_bench.baseline import baseline_path
-
-    differences = None
-    if config.get("checkout"):
-        from slm_bench.checkout import read_checkout_benchmarks
-
-        doc = read_checkout_benchmarks(config["checkout"])
-        # The checkout's own random baseline and the configured status rule, as write_row uses.
-        differences = status_differences(doc, baseline_path(config), config["status_rule"])
-    rows = audit_matrix(matrix, config["max_frame_policy"])
-    write_text(out_md, render_audit(rows, differences, never_learned_rows(matrix)))
-
-
-# -- the checkout (opt-in) --------------------------------------------------------------------
-
-
-def update_checkout_docs(config: dict, table: Path, plots: list[Path], out_json: Path) -> None:
-    from slm_bench.checkout import update_docs
-
-    write_json(out_json, update_docs(config, table, plots))
-
-
-def commit_checkout(
-    config: dict, updated_json: Path, row_paths: list[Path], out_json: Path
-) -> None:
-    from slm_bench.checkout import commit_docs
-
-    rows = [read_record(path) for path in row_paths]
-    write_json(out_json, commit_docs(config, read_record(updated_json), rows))
-
-
-# -- publish (opt-in, final) ------------------------------------------------------------------
+from slm_bench.stores import store_from_config
 
 DATASET_CARD = """---
 pretty_name: {title}

@@ -1,0 +1,28 @@
+"""The audit stage: every row's spec against its Settings line, and hand-set vs computed Status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slm_bench.atomic import write_text
+
+
+def write_audit(matrix, config: dict, out_md: Path) -> None:
+    """Report every row whose spec disagrees with its Settings line; never fails on a row."""
+    from slm_bench.audit import (
+        audit_matrix,
+        never_learned_rows,
+        render_audit,
+        status_differences,
+    )
+    from slm_bench.baseline import baseline_path
+
+    differences = None
+    if config.get("checkout"):
+        from slm_bench.checkout import read_checkout_benchmarks
+
+        doc = read_checkout_benchmarks(config["checkout"])
+        # The checkout's own random baseline and the configured status rule, as write_row uses.
+        differences = status_differences(doc, baseline_path(config), config["status_rule"])
+    rows = audit_matrix(matrix, config["max_frame_policy"])
+    write_text(out_md, render_audit(rows, differences, never_learned_rows(matrix)))
