@@ -2,10 +2,10 @@
 
 ``cell``: the per-cell chain (spec, run, upload, metrics, pulled folder, row) and the plot;
 ``tables``: BENCHMARKS.md, staged and cross-checked; ``audit``; ``checkout``: the write-back to
-a checkout; ``publish``: publishing; ``stats``: the statistics files; ``records``: reading the
-pipeline's own records; ``search``: search a cell, apply its best values, pick the cells to search
-(imported from there, since it needs Optuna). Status and cancel live in ``slm_bench.status`` and
-the dstack runner.
+a checkout; ``publish``: publishing; ``cancel``: the remote work stopped; ``stats``: the
+statistics files; ``records``: reading the pipeline's own records; ``search``: search a cell,
+apply its best values, pick the cells to search (imported from there, since it needs Optuna).
+The status table lives in ``slm_bench.status``.
 """
 
 from slm_bench.steps.audit import write_audit

@@ -89,13 +89,3 @@ def publish_results(
             "links_rewritten": report.links_rewritten,
         },
     )
-
-
-def cancel_remote(matrix, on_slurm: bool, log) -> None:
-    """The ``cancel`` target: every dstack run the journals record, then (on the Slurm route or
-    when cells ran there) every Slurm job of this project that still runs or waits."""
-    from slm_bench.runners.dstack import cancel_cells
-    from slm_bench.slurm.jobs import cancel_jobs
-
-    cancel_cells(matrix.cells, log)
-    cancel_jobs(matrix, on_slurm, log)
