@@ -17,6 +17,9 @@ DSTACK_VENV ?= .venv-dstack
 # Setup says what it is doing: one line per step; pip's own output goes to a log, whose last
 # lines are shown if a step fails.
 SETUP_LOG ?= $(VENV)-setup.log
+# The project with its test and Slurm extras; a variable, since a comma would split $(call ...)'s
+# arguments.
+EDITABLE := .[test,slurm]
 define setup_step
 	@echo "setup: $(1)"
 	@$(2) >> $(SETUP_LOG) 2>&1 || { echo "setup: failed: $(1); last lines of $(SETUP_LOG):"; \
@@ -27,7 +30,7 @@ $(BIN)/snakemake: pyproject.toml setup.py constraints.txt
 	@: > $(SETUP_LOG)
 	$(call setup_step,1/3 creating $(VENV) with $(PYTHON) (log: $(SETUP_LOG)),$(PYTHON) -m venv $(VENV))
 	$(call setup_step,2/3 upgrading pip,$(BIN)/pip install --upgrade pip)
-	$(call setup_step,3/3 installing slm-bench with its pinned dependencies (torch included: a few minutes),$(BIN)/pip install $(PIP_ARGS) -c constraints.txt -e '.[test,slurm]')
+	$(call setup_step,3/3 installing slm-bench with its pinned dependencies (torch included: a few minutes),$(BIN)/pip install $(PIP_ARGS) -c constraints.txt -e '$(EDITABLE)')
 	@touch $@
 	@echo "setup: done: $(VENV) ready"
 

@@ -64,5 +64,5 @@ def test_a_failed_step_names_itself_and_shows_the_logs_last_lines(tmp_path):
     assert lines[at].startswith("setup: failed: 3/3 installing slm-bench")
     assert lines[at].endswith(f"last lines of {tmp_path / 'venv-setup.log'}:")
     assert lines[at + 1 :] == (tmp_path / "venv-setup.log").read_text().splitlines()[-20:]
-    assert lines[-1].startswith("Successfully installed") and "-e .[test]" in lines[-1]
+    assert lines[-1].startswith("Successfully installed") and "-e .[test,slurm]" in lines[-1]
     assert not (tmp_path / "venv" / "bin" / "snakemake").exists()  # setup is not marked done

@@ -164,7 +164,8 @@ def test_constraints_pin_every_declared_dependency_within_its_range() -> None:
 
 def test_makefile_installs_with_the_constraints() -> None:
     makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"pip install .*-c constraints\.txt -e '\.\[test,slurm\]'", makefile)
+    assert re.search(r"^EDITABLE := \.\[test,slurm\]$", makefile, re.M)
+    assert re.search(r"pip install .*-c constraints\.txt -e '\$\(EDITABLE\)'", makefile)
     assert re.search(r"pip install .*-c constraints-dstack\.txt ", makefile)
 
 
