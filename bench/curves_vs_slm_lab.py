@@ -38,6 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from slm_lab_args import add_slm_lab_arguments  # noqa: E402
+
 from slm_bench.logs import read_run_log  # noqa: E402
 from slm_bench.runners.slm_lab import budget_variant, command_of, working_copy  # noqa: E402
 from slm_bench.settings import parse_number  # noqa: E402
@@ -153,16 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-real", action="store_true", help="reuse --out/real")
     parser.add_argument("--skip-embedded", action="store_true", help="reuse --out/embedded")
     parser.add_argument("--graphs", action="store_true", help="let SLM-Lab render its graphs")
-    parser.add_argument(
-        "--slm-lab-src",
-        type=Path,
-        default=Path(os.environ.get("SLM_BENCH_SLM_LAB_SRC") or REPO.parent / "shared/slm-lab"),
-    )
-    parser.add_argument(
-        "--slm-lab-venv",
-        type=Path,
-        default=Path(os.environ.get("SLM_BENCH_SLM_LAB_VENV") or REPO / ".venv-slm-lab"),
-    )
+    add_slm_lab_arguments(parser, REPO)
     args = parser.parse_args(argv)
     frames = int(parse_number(args.frames))
     args.out.mkdir(parents=True, exist_ok=True)

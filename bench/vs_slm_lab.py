@@ -21,7 +21,6 @@ side by side, with the ratios. What of the spec the embedded runner cannot map i
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from slm_lab_args import add_slm_lab_arguments  # noqa: E402
 
 from slm_bench.logs import read_run_log  # noqa: E402
 from slm_bench.runners.embedded import plan_training  # noqa: E402
@@ -76,16 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="embedded sessions at once (0: all)")
     parser.add_argument("--spec-file", default=SPEC_FILE)
     parser.add_argument("--spec-name", default=SPEC_NAME)
-    parser.add_argument(
-        "--slm-lab-src",
-        type=Path,
-        default=Path(os.environ.get("SLM_BENCH_SLM_LAB_SRC") or REPO.parent / "shared/slm-lab"),
-    )
-    parser.add_argument(
-        "--slm-lab-venv",
-        type=Path,
-        default=Path(os.environ.get("SLM_BENCH_SLM_LAB_VENV") or REPO / ".venv-slm-lab"),
-    )
+    add_slm_lab_arguments(parser, REPO)
     args = parser.parse_args(argv)
     frames = int(parse_number(args.frames))
     workers = args.workers or args.sessions
