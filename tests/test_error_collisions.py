@@ -8,31 +8,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from runner_helpers import python_runner, request
 from workflow_helpers import error_lines, make_workdir, snakemake_argv, tiny_config
 
 from slm_bench.errors import BenchError
-from slm_bench.runners import RunRequest
-from slm_bench.runners.process import ProcessRunner
-
-
-def request(tmp_path: Path) -> RunRequest:
-    return RunRequest(
-        spec_file="specs/x.yaml",
-        spec_name="x",
-        sets={"max_frame": "2000"},
-        workdir=tmp_path / "work",
-        log_path=tmp_path / "train.log.partial",
-        journal_path=tmp_path / "journal.json",
-        time_limit_s=60.0,
-        cell="CartPole-v1/ppo",
-    )
-
-
-def python_runner(code: str) -> ProcessRunner:
-    return ProcessRunner(name="embedded", command=[sys.executable, "-c", code])
 
 
 def test_a_run_whose_folder_another_build_replaced_says_so_naming_it(tmp_path):
@@ -57,7 +38,7 @@ def test_a_run_whose_folder_another_build_replaced_says_so_naming_it(tmp_path):
     thread = threading.Thread(target=replace_folder)
     thread.start()
     with pytest.raises(BenchError) as error:
-        python_runner(code).run(request(tmp_path))
+        python_runner(code).run(request(tmp_path, time_limit_s=60.0))
     thread.join()
     assert str(error.value) == (
         f"CartPole-v1/ppo: the run's folder {work} was removed while it ran (by another build "
@@ -74,7 +55,7 @@ def test_a_failed_run_reports_its_own_error_line_not_the_lines_before_it(tmp_pat
         "sys.exit(1)\n"
     )
     with pytest.raises(BenchError) as error:
-        python_runner(code).run(request(tmp_path))
+        python_runner(code).run(request(tmp_path, time_limit_s=60.0))
     assert str(error.value) == (
         f"CartPole-v1/ppo: {sys.executable} exited with 1: specs/x.yaml: x: session 0 failed: "
         "FileNotFoundError: work/a: No such file or directory"

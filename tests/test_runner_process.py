@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -13,31 +12,13 @@ from pathlib import Path
 
 import pytest
 from run_folder_helpers import slm_lab_python
+from runner_helpers import python_runner, request
 
 from slm_bench.errors import BenchError
-from slm_bench.runners import RunRequest
 from slm_bench.runners import process as process_module
-from slm_bench.runners.process import ProcessRunner, embedded_runner, slm_lab_runner
+from slm_bench.runners.process import embedded_runner, slm_lab_runner
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def request(tmp_path: Path, time_limit_s: float = 30.0) -> RunRequest:
-    return RunRequest(
-        spec_file="specs/x.yaml",
-        spec_name="x",
-        sets={"max_frame": "2000"},
-        workdir=tmp_path / "work",
-        log_path=tmp_path / "train.log.partial",
-        journal_path=tmp_path / "journal.json",
-        time_limit_s=time_limit_s,
-        cell="CartPole-v1/ppo",
-    )
-
-
-def python_runner(code: str) -> ProcessRunner:
-    """A runner whose command is a small Python program (it ignores the SLM-Lab arguments)."""
-    return ProcessRunner(name="embedded", command=[sys.executable, "-c", code])
 
 
 def test_time_limit_stops_the_run_and_its_children(tmp_path):
