@@ -26,7 +26,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 DSTACK_VERSION = "0.22.5"
 TOKEN = "slm-bench-test-token"
@@ -199,6 +204,30 @@ class DstackServer:
             text=True,
             timeout=120,
         )
+
+
+def served(root: Path, race_hold_s: float | None = None) -> Iterator[DstackServer]:
+    """A started server for a fixture to ``yield from``, stopped after; the test skips without
+    the dstack venv."""
+    import pytest  # here: the recorder below runs without pytest
+
+    venv = dstack_venv()
+    if venv is None:
+        pytest.skip(
+            "no dstack venv: set SLM_BENCH_DSTACK_VENV (pip install 'dstack[server]==0.22.5')"
+        )
+    server = DstackServer(venv, root, race_hold_s=race_hold_s).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def use_server(server: DstackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point this process's dstack CLI calls at ``server`` (what ``server.env`` changes)."""
+    for key, value in server.env.items():
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
 
 
 # -- recording --------------------------------------------------------------------------------

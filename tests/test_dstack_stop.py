@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dstack_server import DstackServer, dstack_venv
+from dstack_server import DstackServer, served, use_server
 from test_runner_dstack import SECRET, make_request, real_options
 
 from slm_bench.errors import BenchError
@@ -42,21 +42,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    venv = dstack_venv()
-    if venv is None:
-        pytest.skip(
-            "no dstack venv: set SLM_BENCH_DSTACK_VENV (pip install 'dstack[server]==0.22.5')"
-        )
-    real = DstackServer(venv, tmp_path_factory.mktemp("dstack-race"), race_hold_s=60).start()
-    yield real
-    real.stop()
+    yield from served(tmp_path_factory.mktemp("dstack-race"), race_hold_s=60)
 
 
 @pytest.fixture
 def env(server, monkeypatch, tmp_path):
-    for key, value in server.env.items():
-        if os.environ.get(key) != value:
-            monkeypatch.setenv(key, value)
+    use_server(server, monkeypatch)
     monkeypatch.setenv("HF_TOKEN", SECRET)
     return server
 

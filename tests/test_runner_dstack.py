@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dstack_server import RECORDED, DstackServer, dstack_venv, redact_ps
+from dstack_server import RECORDED, DstackServer, dstack_venv, redact_ps, served, use_server
 from standins import StandinDstack, default_sigint, use_standin
 
 from slm_bench.errors import BenchError
@@ -910,21 +910,12 @@ def test_unreachable_server_fails_within_the_bound_with_the_url(tmp_path, standi
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    venv = dstack_venv()
-    if venv is None:
-        pytest.skip(
-            "no dstack venv: set SLM_BENCH_DSTACK_VENV (pip install 'dstack[server]==0.22.5')"
-        )
-    real = DstackServer(venv, tmp_path_factory.mktemp("dstack-server")).start()
-    yield real
-    real.stop()
+    yield from served(tmp_path_factory.mktemp("dstack-server"))
 
 
 @pytest.fixture
 def real_env(server, monkeypatch):
-    for key, value in server.env.items():
-        if os.environ.get(key) != value:
-            monkeypatch.setenv(key, value)
+    use_server(server, monkeypatch)
     monkeypatch.setenv("HF_TOKEN", SECRET)
     return server
 

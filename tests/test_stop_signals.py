@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dstack_server import DstackServer, dstack_venv
+from dstack_server import DstackServer, served
 from process_helpers import Build, owned_builds, processes_under, train_config
 from workflow_helpers import REPO, SNAKEFILE, make_workdir
 
@@ -81,14 +81,7 @@ def test_a_signal_to_snakemake_alone_stops_local_training(sig, tmp_path, builds)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    venv = dstack_venv()
-    if venv is None:
-        pytest.skip(
-            "no dstack venv: set SLM_BENCH_DSTACK_VENV (pip install 'dstack[server]==0.22.5')"
-        )
-    real = DstackServer(venv, tmp_path_factory.mktemp("dstack-server")).start()
-    yield real
-    real.stop()
+    yield from served(tmp_path_factory.mktemp("dstack-server"))
 
 
 def dstack_build(server: DstackServer, workdir: Path) -> Build:
