@@ -135,12 +135,12 @@ def test_a_stuck_training_is_flagged_in_stats_status_audit_and_report(tmp_path):
     stats = json.loads((workdir / CELL / "stats.json").read_text())
     flagged = stats["never_learned"]
     assert flagged["count"] == 2 and flagged["note"] == "2 of 2 sessions never learned"
-    for session in flagged["sessions"]:  # lr 0: the initial near-uniform policy, both ways
+    # lr 0: the policy stays as initialised. With SLM-Lab's init (orthogonal, the activation's
+    # gain on the output head too) that policy is not uniform, so the return band flags every
+    # session; the entropy rule is checked on its own in the unit tests above.
+    for session in flagged["sessions"]:
         assert session["reasons"][0].startswith("final MA ")
-        assert (
-            session["reasons"][1].startswith("entropy 0.69")
-            and "ln 2 = 0.693" in session["reasons"][1]
-        )
+        assert "at the random policy's 22.97" in session["reasons"][0]
     metrics = json.loads((workdir / CELL / "metrics.json").read_text())
     assert stats["trial_ma"] == pytest.approx(metrics["total_reward_ma"], abs=1e-3)  # MA kept
     summary = json.loads((workdir / "results/stats/summary.json").read_text())

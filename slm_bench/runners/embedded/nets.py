@@ -104,9 +104,11 @@ def _parameter_groups(policy: Any, nets: ActorCriticNets) -> list[dict[str, Any]
         raise ValueError(f"parameters outside the actor and critic nets: {missing}")
     if not nets.separate:
         return [{"params": actor + critic, "lr_scale": 1.0, "clip": nets.clip_grad_val}]
+    # The schedule sets the actor's rate; the critic's is that times its ratio (both 0: any).
+    scale = nets.critic_lr / nets.actor_lr if nets.actor_lr else 1.0
     return [
         {"params": actor, "lr_scale": 1.0, "clip": nets.clip_grad_val},
-        {"params": critic, "lr_scale": nets.critic_lr / nets.actor_lr, "clip": nets.clip_grad_val},
+        {"params": critic, "lr_scale": scale, "clip": nets.clip_grad_val},
     ]
 
 

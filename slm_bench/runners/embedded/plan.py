@@ -209,6 +209,11 @@ def _actor_critic_nets(reader: SpecReader, optim: str, lr: float) -> ActorCritic
                 "agent.net.critic_optim_spec.name",
                 f"expected the actor's optimizer ({optim}) in the embedded runner, got {name!r}",
             )
+    if lr == 0 and critic_lr != 0:  # the critic's rate is applied as a multiple of the actor's
+        raise reader.error(
+            "agent.net.critic_optim_spec.lr",
+            "expected 0 with an actor learning rate of 0 in the embedded runner",
+        )
     init_fn = reader.get("agent.net.init_fn")
     if init_fn is not None and init_fn not in INIT_FNS:
         raise reader.error("agent.net.init_fn", f"expected one of {', '.join(INIT_FNS)}")
