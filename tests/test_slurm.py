@@ -212,7 +212,9 @@ def test_a_signal_to_snakemake_cancels_the_slurm_jobs(slurm, tmp_path, signum):
 
 
 def test_time_limit_kill_fails_its_cell_with_the_line(slurm, tmp_path):
-    workdir = slurm_workdir(tmp_path / "w", algos=("ppo",), max_frame=400000, time_limit="1m")
+    # Far more frames than a minute trains, even on a quiet machine (400,000 a session finished
+    # in 63 s there, before Slurm enforced the limit).
+    workdir = slurm_workdir(tmp_path / "w", algos=("ppo",), max_frame=4000000, time_limit="1m")
     started = time.monotonic()
     result = run_profile(workdir, "results/BENCHMARKS.md", timeout=600)
     assert result.returncode != 0
