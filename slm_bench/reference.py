@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.benchmarks_md import BenchmarksDoc
+from slm_bench.benchmarks_md.rows import MA_MARKERS
 from slm_bench.errors import BenchError
 from slm_bench.run_folder import load_json
 
 _NO_RESULT = ("", "-", "—", "N/A", "n/a")
 # What may surround the number in an MA cell: SLM-Lab's bold best score, its approximate ``~``,
 # and a status symbol written into the cell (``❌ 327.79`` in tables without a Status column).
-_DECORATION = re.compile(r"^(?:\*\*)?\s*(?:❌|✅|⚠️|📊|🔄)?\s*~?(?P<number>[^*]*?)(?:\*\*)?$")
+_DECORATION = re.compile(
+    rf"^(?:\*\*)?\s*(?:{'|'.join(MA_MARKERS)})?\s*~?(?P<number>[^*]*?)(?:\*\*)?$"
+)
 
 
 @dataclass(frozen=True)

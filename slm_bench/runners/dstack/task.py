@@ -22,6 +22,7 @@ import yaml
 
 from slm_bench.durations import format_duration, parse_duration
 from slm_bench.errors import BenchError
+from slm_bench.naming import env_short
 from slm_bench.runners import RunRequest
 from slm_bench.runners.dstack.options import Sources, StoreTarget
 
@@ -100,11 +101,6 @@ EMBEDDED_UPLOAD = (
 
 def _slug(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower().replace("_", "-"))).strip("-")
-
-
-def env_short(env_id: str) -> str:
-    """SLM-Lab's run-name suffix for ``-s env=ID``: after the last ``/``, before the first ``-``."""
-    return env_id.rsplit("/", 1)[-1].split("-", 1)[0].lower()
 
 
 def base_run_name(spec_name: str, sets: dict[str, str]) -> str:
