@@ -3,7 +3,7 @@
 It is how slm-bench runs where SLM-Lab is not installed, behind ``slm-bench run``:
 
 - ``plan``: the spec -> SB3 mapping (``plan_training`` -> ``TrainingPlan``), reading the spec
-  through ``spec_reader`` (typed fields, variable schedules);
+  through ``spec_reader`` (typed fields, variable schedules) and ``net_spec`` (the net block);
 - ``session``: one session's training and its checkpoints (``train_session``);
 - ``trial``: the sessions in parallel, SLM-Lab's metrics and run folder (``run_trial``);
 - ``console``: SLM-Lab's console and log-file lines.

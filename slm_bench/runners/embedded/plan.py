@@ -13,6 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from slm_bench.runners.embedded.net_spec import (
+    activation_class,
+    hidden_layers,
+    learning_rate,
+    max_grad_norm,
+    optimizer,
+)
 from slm_bench.runners.embedded.nets import GAINS, INIT_FNS, ActorCriticNets
 from slm_bench.runners.embedded.spec_reader import Decay, FrameSchedule, SpecReader, scheduled
 
@@ -55,13 +62,6 @@ _SLM_ENV_KEYS = {
     "clip_obs",
     "clip_reward",
 }
-# hid_layers_activation / arc activation modules -> torch.nn class names.
-_ACTIVATIONS = {
-    name.lower(): name
-    for name in ("ReLU", "Tanh", "SELU", "ELU", "LeakyReLU", "Sigmoid", "GELU", "SiLU", "Mish")
-}
-_LINEAR_LAYERS = ("LazyLinear", "Linear")
-_OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD", "Adamax", "NAdam", "RAdam")
 
 
 @dataclass(frozen=True)
@@ -106,83 +106,6 @@ class TrainingPlan:
         return frames
 
 
-def _hidden_layers(reader: SpecReader) -> tuple[list[int], str | None]:
-    """Hidden layer sizes and activation: MLPNet ``hid_layers`` or a TorchArcNet MLP ``arc``."""
-    net = reader.get("agent.net", {})
-    activation = net.get("hid_layers_activation")
-    arc = net.get("arc")
-    if arc is None:
-        layers = net.get("hid_layers", [64, 64])
-        if not isinstance(layers, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers
-        ):
-            raise reader.error("agent.net.hid_layers", f"expected a list of sizes, got {layers!r}")
-        return list(layers), activation
-    modules = arc.get("modules") if isinstance(arc, Mapping) else None
-    bodies = [m.get("Sequential") for m in (modules or {}).values() if isinstance(m, Mapping)]
-    if not bodies or not isinstance(bodies[0], list):
-        raise reader.error("agent.net.arc", "expected modules with a Sequential list of layers")
-    sizes: list[int] = []
-    arc_activation = None
-    for layer in bodies[0]:
-        if isinstance(layer, Mapping):
-            kind, args = next(iter(layer.items()))
-        else:
-            kind, args = layer, None
-        if kind in _LINEAR_LAYERS:
-            sizes.append(int((args or {}).get("out_features", 0)))
-        elif str(kind).lower() in _ACTIVATIONS:
-            arc_activation = arc_activation or kind
-        else:
-            raise reader.error(
-                "agent.net.arc",
-                f"layer {kind} is not supported by the embedded runner (MLP arcs of LazyLinear "
-                "and activations only); use runner: slm-lab",
-            )
-    if not sizes or min(sizes) <= 0:
-        raise reader.error("agent.net.arc", "expected LazyLinear layers with out_features")
-    return sizes, arc_activation or activation
-
-
-def _activation(name: str | None, reader: SpecReader) -> str | None:
-    if name is None:
-        return None
-    canonical = _ACTIVATIONS.get(str(name).lower())
-    if canonical is None:
-        raise reader.error(
-            "agent.net.hid_layers_activation",
-            f"expected one of {', '.join(_ACTIVATIONS)}, got {name!r}",
-        )
-    return canonical
-
-
-def _optimizer(reader: SpecReader) -> tuple[str, float, str]:
-    """(torch.optim class name, learning rate, the spec path it came from)."""
-    # SLM-Lab's ActorCritic replaces the actor net's optim_spec with actor_optim_spec
-    for path in ("agent.net.actor_optim_spec", "agent.net.optim_spec"):
-        block = reader.get(path)
-        if isinstance(block, Mapping):
-            name = str(block.get("name", "Adam")).removeprefix("Global")
-            if name not in _OPTIMIZERS:
-                raise reader.error(
-                    f"{path}.name", f"expected one of {', '.join(_OPTIMIZERS)}, got {name!r}"
-                )
-            return name, reader.number(f"{path}.lr"), path
-    raise reader.error("agent.net.optim_spec", "missing (expected name and lr)")
-
-
-def _learning_rate(reader: SpecReader, lr: float, max_frame: int, notes: list[str]):
-    scheduler = reader.get("agent.net.lr_scheduler_spec")
-    if not scheduler:
-        return lr
-    name = scheduler.get("name")
-    if name == "LinearToZero":
-        frames = reader.number("agent.net.lr_scheduler_spec.frame", max_frame)
-        return FrameSchedule(Decay("linear_decay", lr, 0.0, 0, frames), max_frame)
-    notes.append(f"agent.net.lr_scheduler_spec {name} is not mapped: constant learning rate")
-    return lr
-
-
 def _train_freq(reader: SpecReader, num_envs: int) -> int:
     """SLM-Lab trains off-policy when ``frame % training_frequency < num_envs``: every
     max(1, training_frequency / num_envs) vector steps, which is SB3's train_freq unit."""
@@ -190,15 +113,10 @@ def _train_freq(reader: SpecReader, num_envs: int) -> int:
     return max(1, round(frequency / num_envs))
 
 
-def _max_grad_norm(reader: SpecReader) -> float:
-    value = reader.get("agent.net.clip_grad_val")
-    return math.inf if value is None else reader.number("agent.net.clip_grad_val")
-
-
 def _actor_critic_nets(reader: SpecReader, optim: str, lr: float) -> ActorCriticNets:
     """SLM-Lab's ActorCritic nets: per-net optimizer (torch's defaults plus the spec's keys),
     learning rate and clip, and its weight init (nets.py)."""
-    _, _, path = _optimizer(reader)
+    _, _, path = optimizer(reader)
     extra = {k: v for k, v in reader.get(path).items() if k not in ("name", "lr")}
     critic_lr = lr
     if reader.get("agent.net.critic_optim_spec") and not reader.get("agent.net.use_same_optim"):
@@ -243,18 +161,18 @@ def _on_policy(
 ) -> tuple[dict, FrameSchedule | None, int, ActorCriticNets | None]:
     """Kwargs for PPO or A2C, the entropy schedule if it decays, optimizer steps per update,
     and for A2C SLM-Lab's net conventions (nets.py)."""
-    hidden, activation = _hidden_layers(reader)
-    optim, lr, _ = _optimizer(reader)
+    hidden, activation = hidden_layers(reader)
+    optim, lr, _ = optimizer(reader)
     policy_kwargs: dict[str, Any] = {"net_arch": {"pi": hidden, "vf": hidden}}
-    if activation := _activation(activation, reader):
+    if activation := activation_class(activation, reader):
         policy_kwargs["activation_fn"] = activation
     kwargs: dict[str, Any] = {
         "gamma": reader.number("agent.algorithm.gamma", 0.99),
         # SLM-Lab's PPO always uses GAE; its ActorCritic without lam uses n-step returns
         "gae_lambda": reader.number("agent.algorithm.lam", 0.95 if algorithm == "PPO" else 1.0),
         "vf_coef": reader.number("agent.algorithm.val_loss_coef", 1.0),
-        "max_grad_norm": _max_grad_norm(reader),
-        "learning_rate": _learning_rate(reader, lr, max_frame, notes),
+        "max_grad_norm": max_grad_norm(reader),
+        "learning_rate": learning_rate(reader, lr, max_frame, notes),
         "policy_kwargs": policy_kwargs,
     }
     entropy = reader.decay("agent.algorithm.entropy_coef_spec") or Decay("no_decay", 0.0, 0.0)
@@ -266,22 +184,43 @@ def _on_policy(
     if reader.get("agent.algorithm.normalize_v_targets"):
         notes.append("agent.algorithm.normalize_v_targets is not available in SB3: not applied")
     if algorithm == "A2C":
-        kwargs["n_steps"] = reader.integer("agent.algorithm.training_frequency")
-        # SLM-Lab's policy loss standardises the batch's advantages (Reinforce.calc_policy_loss)
-        kwargs["normalize_advantage"] = True
-        # clipped per net by the optimizer (nets.py); SB3's joint clip is a no-op
-        kwargs["max_grad_norm"] = math.inf
-        kwargs["use_rms_prop"] = False
-        nets = _actor_critic_nets(reader, optim, lr)
-        policy_kwargs.update(
-            optimizer_class=optim, optimizer_kwargs=nets.optimizer_kwargs, ortho_init=False
-        )
-        if reader.get("agent.algorithm.lam") is None:
-            notes.append("agent.algorithm.lam unset: n-step returns (gae_lambda 1.0)")
-        # SLM-Lab ticks opt_step once per net trained
-        return kwargs, ent_schedule, 2 if nets.separate else 1, nets
-    # PPO: SLM-Lab rounds time_horizon and minibatch_size up to multiples of num_envs, and caps
-    # the minibatch at the batch (time_horizon * num_envs transitions per update).
+        opt_steps, nets = _a2c(reader, kwargs, optim, lr, notes)
+        return kwargs, ent_schedule, opt_steps, nets
+    return kwargs, ent_schedule, _ppo(reader, kwargs, optim, num_envs, max_frame, notes), None
+
+
+def _a2c(
+    reader: SpecReader, kwargs: dict[str, Any], optim: str, lr: float, notes: list[str]
+) -> tuple[int, ActorCriticNets]:
+    """A2C's own kwargs (set in ``kwargs``): optimizer steps per update and SLM-Lab's nets."""
+    kwargs["n_steps"] = reader.integer("agent.algorithm.training_frequency")
+    # SLM-Lab's policy loss standardises the batch's advantages (Reinforce.calc_policy_loss)
+    kwargs["normalize_advantage"] = True
+    # clipped per net by the optimizer (nets.py); SB3's joint clip is a no-op
+    kwargs["max_grad_norm"] = math.inf
+    kwargs["use_rms_prop"] = False
+    nets = _actor_critic_nets(reader, optim, lr)
+    kwargs["policy_kwargs"].update(
+        optimizer_class=optim, optimizer_kwargs=nets.optimizer_kwargs, ortho_init=False
+    )
+    if reader.get("agent.algorithm.lam") is None:
+        notes.append("agent.algorithm.lam unset: n-step returns (gae_lambda 1.0)")
+    # SLM-Lab ticks opt_step once per net trained
+    return (2 if nets.separate else 1), nets
+
+
+def _ppo(
+    reader: SpecReader,
+    kwargs: dict[str, Any],
+    optim: str,
+    num_envs: int,
+    max_frame: int,
+    notes: list[str],
+) -> int:
+    """PPO's own kwargs (set in ``kwargs``); returns optimizer steps per update.
+
+    SLM-Lab rounds time_horizon and minibatch_size up to multiples of num_envs, and caps the
+    minibatch at the batch (time_horizon * num_envs transitions per update)."""
     horizon = reader.integer("agent.algorithm.time_horizon")
     minibatch = reader.integer("agent.algorithm.minibatch_size", 4)
     if horizon % num_envs or minibatch % num_envs:
@@ -297,10 +236,10 @@ def _on_policy(
     )
     if reader.get("agent.algorithm.clip_val_loss") or reader.get("agent.algorithm.clip_vloss"):
         kwargs["clip_range_vf"] = kwargs["clip_range"]
-    policy_kwargs["optimizer_class"] = optim
+    kwargs["policy_kwargs"]["optimizer_class"] = optim
     if reader.get("agent.net.critic_optim_spec"):
         notes.append("agent.net.critic_optim_spec: SB3 uses one optimizer; actor lr used for both")
-    return kwargs, ent_schedule, math.ceil(horizon * num_envs / batch), None
+    return math.ceil(horizon * num_envs / batch)
 
 
 def _replay(reader: SpecReader, num_envs: int) -> dict:
@@ -323,18 +262,18 @@ def _dqn(
     PrioritizedReplay, DoubleDQN's target and an MSE loss are not available: the nearest
     setting is used and listed in the plan's notes.
     """
-    hidden, activation = _hidden_layers(reader)
-    optim, lr, _ = _optimizer(reader)
+    hidden, activation = hidden_layers(reader)
+    optim, lr, _ = optimizer(reader)
     policy_kwargs: dict[str, Any] = {"net_arch": hidden, "optimizer_class": optim}
-    if activation := _activation(activation, reader):
+    if activation := activation_class(activation, reader):
         policy_kwargs["activation_fn"] = activation
     kwargs = _replay(reader, num_envs)
     iters = reader.integer("agent.algorithm.training_iter", 1)
     batch_iters = reader.integer("agent.algorithm.training_batch_iter", 1)
     kwargs.update(
         gradient_steps=iters * batch_iters,
-        max_grad_norm=_max_grad_norm(reader),
-        learning_rate=_learning_rate(reader, lr, max_frame, notes),
+        max_grad_norm=max_grad_norm(reader),
+        learning_rate=learning_rate(reader, lr, max_frame, notes),
         policy_kwargs=policy_kwargs,
     )
     if spec_algorithm == "VanillaDQN":  # no target network: refresh it every vector step
@@ -363,20 +302,20 @@ def _dqn(
 
 def _sac(reader: SpecReader, num_envs: int, max_frame: int, notes: list[str]) -> dict:
     """Kwargs for SB3's SAC (automatic entropy tuning, as SLM-Lab's SAC)."""
-    hidden, activation = _hidden_layers(reader)
-    optim, lr, _ = _optimizer(reader)
+    hidden, activation = hidden_layers(reader)
+    optim, lr, _ = optimizer(reader)
     policy_kwargs: dict[str, Any] = {
         "net_arch": {"pi": hidden, "qf": hidden},
         "optimizer_class": optim,
     }
-    if activation := _activation(activation, reader):
+    if activation := activation_class(activation, reader):
         policy_kwargs["activation_fn"] = activation
     kwargs = _replay(reader, num_envs)
     kwargs.update(
         gradient_steps=reader.integer("agent.algorithm.training_iter", 1),
         tau=reader.number("agent.net.polyak_coef", 0.005),
         ent_coef="auto",
-        learning_rate=_learning_rate(reader, lr, max_frame, notes),
+        learning_rate=learning_rate(reader, lr, max_frame, notes),
         policy_kwargs=policy_kwargs,
     )
     if reader.get("agent.net.clip_grad_val") is not None:
@@ -397,16 +336,8 @@ def _probe_env(env_id: str, env_kwargs: dict, reader: SpecReader):
     return spaces
 
 
-def plan_training(
-    spec: Mapping, spec_file: str = "spec", spec_name: str | None = None
-) -> TrainingPlan:
-    """Map an SLM-Lab spec body onto SB3: algorithm, kwargs, env and run settings.
-
-    Raises BenchError for an algorithm, action space, network or schedule the embedded runner
-    cannot train; close-but-not-exact mappings are listed in ``notes``.
-    """
-    where = f"{spec_file}: {spec_name or spec.get('name', '?')}"
-    reader = SpecReader(spec, where)
+def _algorithm(reader: SpecReader) -> tuple[str, str]:
+    """(SLM-Lab's algorithm name, the SB3 class name), or a BenchError naming the field."""
     spec_algorithm = str(reader.get("agent.algorithm.name", ""))
     algorithm = SB3_ALGORITHMS.get(spec_algorithm)
     if algorithm is None:
@@ -415,16 +346,21 @@ def plan_training(
             f"{spec_algorithm or '(missing)'} is not supported by the embedded runner "
             f"(supported: {', '.join(SB3_ALGORITHMS)}); use runner: slm-lab",
         )
-    env_id = reader.get("env.name")
-    if not isinstance(env_id, str) or not env_id:
-        raise reader.error("env.name", f"expected a Gymnasium env id, got {env_id!r}")
-    num_envs = reader.integer("env.num_envs", 1)
-    max_frame = reader.integer("env.max_frame")
-    max_session = reader.integer("meta.max_session")
-    log_frequency = reader.integer("meta.log_frequency")
+    return spec_algorithm, algorithm
+
+
+def _env_kwargs(reader: SpecReader) -> dict[str, Any]:
+    """gym.make's kwargs: the env block's keys that do not configure SLM-Lab itself."""
     env_kwargs = {k: v for k, v in reader.get("env").items() if k not in _SLM_ENV_KEYS}
     if reader.get("env.max_t") is not None:
         env_kwargs["max_episode_steps"] = reader.integer("env.max_t")
+    return env_kwargs
+
+
+def _check_action_space(
+    reader: SpecReader, spec_algorithm: str, algorithm: str, env_id: str, env_kwargs: dict
+) -> None:
+    """Make the env once: SAC needs continuous actions, DQN discrete ones."""
     _, action_space = _probe_env(env_id, env_kwargs, reader)
     continuous = type(action_space).__name__ == "Box"
     if algorithm == "SAC" and not continuous:
@@ -438,26 +374,67 @@ def plan_training(
             "agent.algorithm.name",
             f"{spec_algorithm} needs a discrete action space; {env_id} has continuous actions",
         )
-    notes: list[str] = []
-    ent_schedule = exploration = nets = None
-    opt_steps_per_update = 1
+
+
+def _algorithm_fields(
+    reader: SpecReader,
+    spec_algorithm: str,
+    algorithm: str,
+    num_envs: int,
+    max_frame: int,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The TrainingPlan fields the algorithm sets: kwargs, schedules, opt steps, nets."""
     if algorithm in ("PPO", "A2C"):
-        kwargs, ent_schedule, opt_steps_per_update, nets = _on_policy(
+        kwargs, ent_schedule, opt_steps, nets = _on_policy(
             reader, algorithm, num_envs, max_frame, notes
         )
-    elif algorithm == "DQN":
-        kwargs, exploration = _dqn(reader, spec_algorithm, num_envs, max_frame, notes)
-    else:
-        kwargs = _sac(reader, num_envs, max_frame, notes)
-    normalize = None
-    if reader.get("env.normalize_obs") or reader.get("env.normalize_reward"):
-        normalize = {
-            "norm_obs": bool(reader.get("env.normalize_obs", False)),
-            "norm_reward": bool(reader.get("env.normalize_reward", False)),
-            "gamma": kwargs["gamma"],
-            "clip_obs": reader.number("env.clip_obs", 10.0),
-            "clip_reward": reader.number("env.clip_reward", 10.0),
+        return {
+            "kwargs": kwargs,
+            "ent_coef_schedule": ent_schedule,
+            "opt_steps_per_update": opt_steps,
+            "nets": nets,
         }
+    if algorithm == "DQN":
+        kwargs, exploration = _dqn(reader, spec_algorithm, num_envs, max_frame, notes)
+        return {"kwargs": kwargs, "exploration_schedule": exploration}
+    return {"kwargs": _sac(reader, num_envs, max_frame, notes)}
+
+
+def _normalize(reader: SpecReader, gamma: float) -> dict[str, Any] | None:
+    """VecNormalize's kwargs when the spec normalises observations or rewards."""
+    if not (reader.get("env.normalize_obs") or reader.get("env.normalize_reward")):
+        return None
+    return {
+        "norm_obs": bool(reader.get("env.normalize_obs", False)),
+        "norm_reward": bool(reader.get("env.normalize_reward", False)),
+        "gamma": gamma,
+        "clip_obs": reader.number("env.clip_obs", 10.0),
+        "clip_reward": reader.number("env.clip_reward", 10.0),
+    }
+
+
+def plan_training(
+    spec: Mapping, spec_file: str = "spec", spec_name: str | None = None
+) -> TrainingPlan:
+    """Map an SLM-Lab spec body onto SB3: algorithm, kwargs, env and run settings.
+
+    Raises BenchError for an algorithm, action space, network or schedule the embedded runner
+    cannot train; close-but-not-exact mappings are listed in ``notes``.
+    """
+    reader = SpecReader(spec, f"{spec_file}: {spec_name or spec.get('name', '?')}")
+    spec_algorithm, algorithm = _algorithm(reader)
+    env_id = reader.get("env.name")
+    if not isinstance(env_id, str) or not env_id:
+        raise reader.error("env.name", f"expected a Gymnasium env id, got {env_id!r}")
+    num_envs = reader.integer("env.num_envs", 1)
+    max_frame = reader.integer("env.max_frame")
+    max_session = reader.integer("meta.max_session")
+    log_frequency = reader.integer("meta.log_frequency")
+    env_kwargs = _env_kwargs(reader)
+    _check_action_space(reader, spec_algorithm, algorithm, env_id, env_kwargs)
+    notes: list[str] = []
+    fields = _algorithm_fields(reader, spec_algorithm, algorithm, num_envs, max_frame, notes)
     rigorous_eval = bool(reader.get("meta.rigorous_eval", 0))
     if rigorous_eval:
         notes.append("meta.rigorous_eval: no separate eval episodes; the eval df is the train df")
@@ -469,15 +446,11 @@ def plan_training(
         max_frame=max_frame,
         max_session=max_session,
         log_frequency=log_frequency,
-        kwargs=kwargs,
         env_kwargs=env_kwargs,
-        normalize=normalize,
-        ent_coef_schedule=ent_schedule,
-        exploration_schedule=exploration,
-        opt_steps_per_update=opt_steps_per_update,
-        nets=nets,
+        normalize=_normalize(reader, fields["kwargs"]["gamma"]),
         rigorous_eval=rigorous_eval,
         notes=tuple(notes),
+        **fields,
     )
     checkpoints = len(plan.checkpoint_frames(limit=3))
     if checkpoints <= 2:  # SLM-Lab's analysis asserts more than 2 datapoints
