@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -97,27 +98,58 @@ def reserve_folder(data_root: Path, run_name: str) -> tuple[str, datetime, Path]
         when += timedelta(seconds=1)
 
 
-def _run_sessions(
-    plan: TrainingPlan,
-    seeds: list[int],
-    prefixes: list[str],
-    model_paths: list[Path],
-    console: Console,
-    max_workers: int,
-    where: str,
-    output: RunOutput,
+@dataclass(frozen=True)
+class SessionJobs:
+    """The trial's sessions as jobs: session ``s`` trains with ``seeds[s]``, prints ``prefixes[s]``
+    and saves its model at ``model_paths[s]``; ``where`` names the spec in a session's error."""
+
+    plan: TrainingPlan
+    seeds: list[int]
+    prefixes: list[str]
+    model_paths: list[Path]
+    output: RunOutput
+    where: str
+
+    def args(self, s: int) -> tuple[TrainingPlan, int, int, str, Path]:
+        return self.plan, s, self.seeds[s], self.prefixes[s], self.model_paths[s]
+
+
+def _session_jobs(
+    plan: TrainingPlan, layout: RunLayout, seeds: list[int], where: str
+) -> SessionJobs:
+    prefixes = [layout.session_prefix(s) for s in range(len(seeds))]
+    baseline = random_return(plan.env_id) or 0.0
+    return SessionJobs(
+        plan,
+        seeds,
+        prefixes=[f"Trial 0 session {s} {prefix}" for s, prefix in enumerate(prefixes)],
+        model_paths=[layout.model_dir / f"{prefix}_model.pt" for prefix in prefixes],
+        output=RunOutput(layout.root, layout.prefix, baseline, plan.columns),
+        where=where,
+    )
+
+
+def _run_sessions(jobs: SessionJobs, console: Console, max_workers: int) -> list[list[list[float]]]:
+    """Every session's session_df rows, in session order: here when ``max_workers`` is 1,
+    else in a pool of worker processes."""
+    if max_workers > 1:
+        return _run_sessions_in_pool(jobs, console, max_workers)
+    rows = []
+    for s in range(len(jobs.seeds)):
+        try:
+            rows.append(train_session(*jobs.args(s), console, jobs.output))
+        except Exception as error:
+            raise _session_error(jobs.where, s, error) from error
+    return rows
+
+
+def _run_sessions_in_pool(
+    jobs: SessionJobs, console: Console, max_workers: int
 ) -> list[list[list[float]]]:
-    n = len(seeds)
+    """The sessions in fresh worker processes; their log records reach ``console`` through a
+    queue. The first failed session stops the others and fails the trial."""
+    n = len(jobs.seeds)
     results: dict[int, list[list[float]]] = {}
-    if max_workers <= 1:
-        for s in range(n):
-            try:
-                results[s] = train_session(
-                    plan, s, seeds[s], prefixes[s], model_paths[s], console, output
-                )
-            except Exception as error:
-                raise _session_error(where, s, error) from error
-        return [results[s] for s in range(n)]
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch state
     log_queue = ctx.Queue()
     executor = ProcessPoolExecutor(
@@ -126,19 +158,18 @@ def _run_sessions(
         initializer=init_worker,
         initargs=(log_queue,),
     )
-    pending: dict[Future, int] = {}
     try:
-        for s in range(n):
-            args = (plan, s, seeds[s], prefixes[s], model_paths[s], output)
-            pending[executor.submit(train_session_in_worker, *args)] = s
+        pending = {
+            executor.submit(train_session_in_worker, *jobs.args(s), jobs.output): s
+            for s in range(n)
+        }
         while pending:
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(log_queue, console)
             for future in done:
                 s = pending.pop(future)
-                error = future.exception()
-                if error is not None:
-                    raise _session_error(where, s, error)
+                if (error := future.exception()) is not None:
+                    raise _session_error(jobs.where, s, error)
                 results[s] = future.result()
         deadline = time.monotonic() + 10  # the last records may still be in the queue's pipe
         while len(console.done) < n and time.monotonic() < deadline:
@@ -188,6 +219,34 @@ def _trial_graph(env_id: str, layout: RunLayout, n_sessions: int, console: Conso
         console.log(f"Failed to generate graph: {error}", *GRAPH_LINE, level="WARNING")
 
 
+def _start(
+    spec: dict, spec_file: str, run_name: str, layout: RunLayout, folder: str, when: datetime
+) -> None:
+    """The folder's subfolders and the trial's spec files, as SLM-Lab writes them at the start."""
+    for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    trial_spec = _trial_spec(spec, run_name, folder, when, git_sha(spec_file))
+    write_slm_json(layout.spec_json, trial_spec)
+    write_slm_json(layout.trial_spec_json, trial_spec)
+
+
+def _finish(
+    plan: TrainingPlan,
+    rows: list[list[list[float]]],
+    output: RunOutput,
+    layout: RunLayout,
+    console: Console,
+) -> None:
+    """The sessions' and the trial's metrics, the trial graph and SLM-Lab's closing lines."""
+    # eval is train: the embedded runner runs no separate eval episodes
+    metrics_list = [output.write_session(s, r, ("train", "eval")) for s, r in enumerate(rows)]
+    trial = output.write_trial(metrics_list)
+    _trial_graph(plan.env_id, layout, len(rows), console)
+    console.log(trial_metrics_message(trial["scalar"]))
+    console.log("Trial 0 done")
+    console.log(output_message(layout.root.name), *RUN_SPEC)
+
+
 def run_trial(
     spec: dict,
     spec_file: str,
@@ -209,25 +268,19 @@ def run_trial(
     """
     if mode != "train":
         raise BenchError(f"{spec_file}: {spec_name}: mode {mode!r} is not supported (only train)")
-    stream = stream or sys.stdout
-    where = f"{spec_file}: {spec_name}"
     plan = plan_training(spec, spec_file, spec_name)
-    data_root = Path(data_root)
-    folder, when, reservation = reserve_folder(data_root, run_name)
-    root = data_root / folder
-    layout = RunLayout(root, run_name)
+    folder, when, reservation = reserve_folder(Path(data_root), run_name)
+    layout = RunLayout(Path(data_root) / folder, run_name)
     n = plan.max_session
-    console = Console(stream, layout.trial_log, [layout.session_log(s) for s in range(n)])
+    console = Console(
+        stream or sys.stdout, layout.trial_log, [layout.session_log(s) for s in range(n)]
+    )
     try:
-        for directory in (layout.info_dir, layout.log_dir, layout.model_dir, layout.graph_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        _start(spec, spec_file, run_name, layout, folder, when)
         reservation.unlink()  # the folder itself holds the name now
         workers = max(1, min(max_workers or os.cpu_count() or 1, n))
         base_seed = int(time.time()) if seed is None else int(seed)
         seeds = [int(1e3 * s + base_seed) % 2**32 for s in range(n)]
-        trial_spec = _trial_spec(spec, run_name, folder, when, git_sha(spec_file))
-        write_slm_json(layout.spec_json, trial_spec)
-        write_slm_json(layout.trial_spec_json, trial_spec)
         console.log(
             running_message(spec_file, spec_name, mode, n, f"data/{folder}/{run_name}"), *RUN_SPEC
         )
@@ -238,22 +291,13 @@ def run_trial(
         )
         for note in plan.notes:
             console.log(note, *PLAN_LINE, level="WARNING")
-        output = RunOutput(root, run_name, random_return(plan.env_id) or 0.0, plan.columns)
-        prefixes = [f"Trial 0 session {s} {layout.session_prefix(s)}" for s in range(n)]
-        model_paths = [layout.model_dir / f"{layout.session_prefix(s)}_model.pt" for s in range(n)]
-        rows = _run_sessions(plan, seeds, prefixes, model_paths, console, workers, where, output)
-        # eval is train: the embedded runner runs no separate eval episodes
-        metrics_list = [output.write_session(s, r, ("train", "eval")) for s, r in enumerate(rows)]
-        trial = output.write_trial(metrics_list)
-        _trial_graph(plan.env_id, layout, n, console)
-        console.log(trial_metrics_message(trial["scalar"]))
-        console.log("Trial 0 done")
-        console.log(output_message(folder), *RUN_SPEC)
+        jobs = _session_jobs(plan, layout, seeds, f"{spec_file}: {spec_name}")
+        _finish(plan, _run_sessions(jobs, console, workers), jobs.output, layout, console)
     except Exception:
         console.close()
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(layout.root, ignore_errors=True)
         raise
     finally:
         console.close()
         reservation.unlink(missing_ok=True)
-    return root
+    return layout.root
