@@ -145,13 +145,6 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    with open_atomic(path, "wb") as handle:
-        handle.write(data)
-    return Path(path)
-
-
 def write_json(path: str | os.PathLike, data: object) -> Path:
     """Write ``data`` as indented JSON (NaN allowed, as SLM-Lab writes it) atomically."""
     return write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")

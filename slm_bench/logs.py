@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from slm_bench.errors import BenchError
 from slm_bench.metrics import SCALAR_KEYS
+from slm_bench.naming import dataset_url
 
 # loguru's colour markup, as ANSI codes: <green>, <cyan>, <level> (per-level colour), reset.
 _RESET = "\x1b[0m"
@@ -99,7 +100,7 @@ def upload_messages(folder: str, repo: str) -> tuple[str, str]:
     """The upload start and success lines for ``data/{folder}`` going to HF dataset ``repo``."""
     return (
         f"Uploading data/{folder} to {repo}/data/{folder}...",
-        f"✅ Upload complete: https://huggingface.co/datasets/{repo}/tree/main/data/{folder}",
+        f"✅ Upload complete: {dataset_url(repo, folder)}",
     )
 
 

@@ -30,15 +30,6 @@ SCALAR_KEYS = (
 MA_WINDOW = 100
 
 SESSION_SCALAR_KEYS = SCALAR_KEYS[1:-1]  # a session has no `frame` and no `consistency`
-SESSION_LOCAL_KEYS = (
-    "mean_returns",
-    "strengths",
-    "sample_efficiencies",
-    "training_efficiencies",
-    "stabilities",
-    "frames",
-    "opt_steps",
-)
 
 
 def calc_strength(mean_returns: pd.Series, random_return: float) -> tuple[float, pd.Series]:

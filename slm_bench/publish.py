@@ -65,10 +65,6 @@ class PublishReport:
     published_doc: Path
     links_fixed: list[str] = field(default_factory=list)  # LinkFix.line() of each
 
-    @property
-    def files_uploaded(self) -> int:
-        return sum(self.uploaded.values())
-
     def summary(self) -> str:
         sent = ", ".join(f"{name} {count}" for name, count in self.uploaded.items())
         return (

@@ -163,11 +163,6 @@ class Settings:
             )
         return replace(self, max_frame=budget)
 
-    def inherit(self, parent: Settings) -> Settings:
-        """Fill the fields this line leaves out from a phase-level ``parent`` line."""
-        missing = {k: v for k, v in parent.as_dict().items() if getattr(self, k) is None}
-        return replace(self, **missing)
-
     def line(self) -> str:
         """Render as in BENCHMARKS.md (``max_frame 2e5 | num_envs 4 | ...``), skipping None."""
         return " | ".join(

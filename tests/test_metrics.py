@@ -11,7 +11,6 @@ import pytest
 from slm_bench.metrics import (
     MA_WINDOW,
     SCALAR_KEYS,
-    SESSION_LOCAL_KEYS,
     SESSION_SCALAR_KEYS,
     session_metrics,
     trial_metrics,
@@ -56,7 +55,15 @@ def test_session_scalars_by_hand(session_a):
 
 def test_session_local_series_by_hand(session_a):
     local = session_a["local"]
-    assert list(local) == list(SESSION_LOCAL_KEYS)
+    assert list(local) == [
+        "mean_returns",
+        "strengths",
+        "sample_efficiencies",
+        "training_efficiencies",
+        "stabilities",
+        "frames",
+        "opt_steps",
+    ]
     assert local["mean_returns"] == [10.0, 20.0, 15.0, 30.0]
     assert local["strengths"] == [5.0, 15.0, 10.0, 25.0]
     assert local["frames"] == [500.0, 1000.0, 1500.0, 2000.0]

@@ -9,7 +9,7 @@ from hf_helpers import fast_options, make_run_folder, tree_bytes
 
 from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.errors import BenchError
-from slm_bench.publish import format_manifest, plan_publish, publish
+from slm_bench.publish import PublishReport, format_manifest, plan_publish, publish
 from slm_bench.stores import Store, make_public_store, make_store
 
 pytest_plugins = ["conftest_hf"]
@@ -60,6 +60,11 @@ def setup_project(tmp_path: Path, dev: Store, extra_row: str | None = None) -> d
     return {"doc": docs / "BENCHMARKS.md", "docs": docs, "readme": readme, "runs": runs}
 
 
+def files_uploaded(report: PublishReport) -> int:
+    """Files sent over every step (README.md, data, docs)."""
+    return sum(report.uploaded.values())
+
+
 def make_plan(paths: dict[str, Path], dev: Store, public: Store, tmp_path: Path):
     return plan_publish(
         paths["doc"], paths["readme"], paths["docs"], dev, public, tmp_path / "hf_data"
@@ -103,7 +108,7 @@ def test_publish_on_the_hub_server_then_again_sends_nothing(hub, hf_env, tmp_pat
     commits = hub.commit_count(public.repo)
     hub.clear_log()
     again = publish(make_plan(paths, dev, public, tmp_path))
-    assert again.files_uploaded == 0 and again.pulled == [] and again.reused == [DQN, PPO]
+    assert files_uploaded(again) == 0 and again.pulled == [] and again.reused == [DQN, PPO]
     assert hub.commit_count(public.repo) == commits
     assert hub.count(r"/commit/|preupload|lfs|resolve") == 0
     assert hub.bytes_in() == sum(r.bytes_in for r in hub.matching("paths-info"))
@@ -120,8 +125,8 @@ def test_publish_with_the_local_store(tmp_path):
     rows = BenchmarksDoc.read(public_dir / "docs" / "BENCHMARKS.md").result_rows()
     assert {row.hf_url for row in rows} == {f"../data/{DQN}", f"../data/{PPO}"}
     assert all((public_dir / "docs" / row.hf_url).is_dir() for row in rows)
-    assert report.links_rewritten == 2 and report.files_uploaded > 0
-    assert publish(make_plan(paths, dev, public, tmp_path)).files_uploaded == 0
+    assert report.links_rewritten == 2 and files_uploaded(report) > 0
+    assert files_uploaded(publish(make_plan(paths, dev, public, tmp_path))) == 0
 
 
 def test_a_link_missing_from_the_dev_repo_stops_before_any_upload(hub, hf_env, tmp_path):
@@ -153,7 +158,7 @@ def test_rows_already_public_are_kept_and_checked(hub, hf_env, tmp_path):
     paths["doc"].write_text(paths["doc"].read_text().replace("benchmark-dev", "benchmark"))
     plan = make_plan(paths, dev, public, tmp_path)
     assert plan.folders == () and plan.already_public == (DQN, PPO)
-    assert publish(plan).files_uploaded == 0
+    assert files_uploaded(publish(plan)) == 0
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -228,11 +233,7 @@ def test_published_table_links_work_without_a_checkout(tmp_path, monkeypatch):
         href = match["href"].split("#")[0]
         if "://" not in href and href and not href.startswith("/"):
             assert (docs / href).exists(), href  # a file, or a data folder (../data/FOLDER)
-    assert (
-        publish(
-            plan_publish(
-                results / "BENCHMARKS.md", paths["readme"], None, dev, public, tmp_path / "hf_data"
-            )
-        ).files_uploaded
-        == 0
+    again = plan_publish(
+        results / "BENCHMARKS.md", paths["readme"], None, dev, public, tmp_path / "hf_data"
     )
+    assert files_uploaded(publish(again)) == 0

@@ -150,14 +150,6 @@ def test_mismatches():
     ]
 
 
-def test_inherit_fills_missing_fields_from_the_phase_line():
-    phase = Settings(max_frame=Range(4_000_000, 10_000_000), num_envs=16, max_session=4)
-    env = Settings(max_frame=10_000_000, log_frequency=10_000)
-    assert env.inherit(phase) == Settings(
-        max_frame=10_000_000, num_envs=16, max_session=4, log_frequency=10_000
-    )
-
-
 def test_every_settings_line_in_the_real_benchmarks_md_parses():
     lines = benchmark_lines("**Settings**:")
     assert len(lines) >= 19

@@ -26,6 +26,8 @@ from slm_bench.errors import BenchError
 from slm_bench.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
 from slm_bench.status_rule import STATUS_CLOSE
 
+GROUPED = ("ENV", "MA", "SPEC_NAME", "HF Data")  # a shared table's columns
+
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 SLM_LAB = Path(__file__).resolve().parent / "fixtures" / "slm-lab"
 REAL = SLM_LAB / "BENCHMARKS.md"
@@ -85,10 +87,10 @@ def test_result_row_formats_and_plain_spec_and_empty_status():
     plain = replace(built, spec_link=None, status=STATUS_CLOSE)
     assert plain.render() == "| A2C | ⚠️ | -820.74 | a.yaml | a2c_x | [f](u) |"
     assert "\ufe0f" in plain.render()
-    assert replace(plain, env="ALE/Pong-v5").render_grouped(True) == (
+    assert replace(plain, env="ALE/Pong-v5").render_as(GROUPED, True) == (
         "| ALE/Pong-v5 | -820.74 | a2c_x | [f](u) |"
     )
-    assert plain.render_grouped(False) == "| | -820.74 | a2c_x | [f](u) |"
+    assert plain.render_as(GROUPED, False) == "| | -820.74 | a2c_x | [f](u) |"
 
 
 def test_result_row_rejects_cells_that_would_break_the_table():

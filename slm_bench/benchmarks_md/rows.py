@@ -16,7 +16,6 @@ from slm_bench.errors import BenchError
 from slm_bench.naming import hf_link
 
 RESULT_COLUMNS = ("Algorithm", "Status", "MA", "SPEC_FILE", "SPEC_NAME", "HF Data")
-GROUPED_COLUMNS = ("ENV", "MA", "SPEC_NAME", "HF Data")
 RESULT_HEADER = "| Algorithm | Status | MA | SPEC_FILE | SPEC_NAME | HF Data |"
 RESULT_SEPARATOR = "|-----------|--------|-----|-----------|-----------|---------|"
 
@@ -128,17 +127,6 @@ class ResultRow:
     spec_link: str | None = None
     env: str = ""
 
-    @property
-    def ma_number(self) -> str:
-        """The MA cell without a status marker (``"❌ 327.79"`` -> ``"327.79"``)."""
-        return split_ma(self.ma)[1]
-
-    @property
-    def ma_marker(self) -> str:
-        """The status marker in the MA cell (``❌``), or empty."""
-        pre, _, post = split_ma(self.ma)
-        return (pre + post).strip()
-
     def _checked(self, name: str, value: str) -> str:
         if "|" in value or "\n" in value or "\r" in value:
             raise BenchError(
@@ -177,10 +165,6 @@ class ResultRow:
     def render(self) -> str:
         """The 6-column per-env table line, formatted exactly as SLM-Lab writes it."""
         return self.render_as(RESULT_COLUMNS)
-
-    def render_grouped(self, show_env: bool) -> str:
-        """The 4-column shared-table line; the ENV cell is filled only on a group's first row."""
-        return self.render_as(GROUPED_COLUMNS, show_env)
 
     @classmethod
     def build(

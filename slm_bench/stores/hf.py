@@ -32,6 +32,7 @@ from huggingface_hub.hf_api import RepoFile, RepoFolder
 
 from slm_bench.atomic import staged_dir
 from slm_bench.errors import BenchError
+from slm_bench.naming import dataset_url
 from slm_bench.secrets import HOW_TO_PROVIDE, hf_token, redact
 from slm_bench.stores import (
     DEFAULT_DEV_REPO,
@@ -88,7 +89,7 @@ class HfStore:
     # -- the Store protocol -------------------------------------------------------------------
 
     def url(self, folder: str) -> str:
-        return f"{self.endpoint}/datasets/{self.repo}/tree/{REVISION}/data/{folder}"
+        return dataset_url(self.repo, folder, self.endpoint)
 
     def link(self, folder: str, doc_dir: Path) -> str:
         """The Hub URL, from any document (SLM-Lab's tables link the Hub so)."""

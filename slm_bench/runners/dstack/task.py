@@ -32,10 +32,6 @@ SOURCE_MOUNT = "/slm-bench"
 # The commands that run the spec (the rest is setup, which dstack.setup_commands replaces).
 MAIN_COMMANDS = {"slm-lab": 1, "embedded": 2}
 RUN_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
-SLM_LAB_SETUP = (
-    "apt-get update && apt-get install -y swig libgl1-mesa-glx libglib2.0-0 libsm6 libxext6"
-    " libxrender-dev libgomp1"
-)
 SPEC_ARGS = "${SPEC_VARS} ${SPEC_FILE} ${SPEC_NAME} ${LAB_MODE}"
 # SLM-Lab 5.3's .dstack/run-{hw}-{mode}.yml (resources and limits), for the embedded task and for
 # the cost comparison when there is no checkout to read them from.
