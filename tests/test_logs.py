@@ -338,6 +338,24 @@ def test_backward_scan_finds_metrics_across_block_edges(tmp_path, monkeypatch):
         assert run.data_folder == "big_2025_03_14_092653" and run.mode == "train"
 
 
+class ReadCounter:
+    """Counts the bytes ``logs`` reads from a log (its ``_read_at``)."""
+
+    def __init__(self, read_at) -> None:
+        self.read_at, self.bytes = read_at, 0
+
+    def __call__(self, handle, offset: int, size: int) -> bytes:
+        data = self.read_at(handle, offset, size)
+        self.bytes += len(data)
+        return data
+
+
+def count_reads(monkeypatch) -> ReadCounter:
+    counter = ReadCounter(logs._read_at)
+    monkeypatch.setattr(logs, "_read_at", counter)
+    return counter
+
+
 def test_huge_log_is_read_only_at_its_ends(tmp_path, monkeypatch):
     # A 1 GB sparse file: the Running line at the start, the score at the end.
     log = tmp_path / "huge.log"
@@ -353,20 +371,11 @@ def test_huge_log_is_read_only_at_its_ends(tmp_path, monkeypatch):
         handle.truncate(size - len(tail))
         handle.seek(size - len(tail))
         handle.write(tail)
-    read_bytes = 0
-    real_read_at = logs._read_at
-
-    def counting_read_at(handle, offset, size):
-        nonlocal read_bytes
-        data = real_read_at(handle, offset, size)
-        read_bytes += len(data)
-        return data
-
-    monkeypatch.setattr(logs, "_read_at", counting_read_at)
+    reads = count_reads(monkeypatch)
     run = read_score(log)
     assert run.trial_metrics["total_reward_ma"] == 816.18
     assert run.data_folder == "big_2025_03_14_092653"
-    assert read_bytes <= logs.HEAD_BYTES + logs.RECORD_BYTES + logs.TAIL_BYTES
+    assert reads.bytes <= logs.HEAD_BYTES + logs.RECORD_BYTES + logs.TAIL_BYTES
 
 
 def test_killed_huge_log_is_not_read_whole(tmp_path, monkeypatch):
@@ -376,20 +385,11 @@ def test_killed_huge_log_is_not_read_whole(tmp_path, monkeypatch):
         handle.truncate(1 << 30)
         handle.seek((1 << 30) - len(FILLER))
         handle.write(FILLER.encode())
-    read_bytes = 0
-    real_read_at = logs._read_at
-
-    def counting_read_at(handle, offset, size):
-        nonlocal read_bytes
-        data = real_read_at(handle, offset, size)
-        read_bytes += len(data)
-        return data
-
-    monkeypatch.setattr(logs, "_read_at", counting_read_at)
+    reads = count_reads(monkeypatch)
     with pytest.raises(BenchError, match=r"killed\.log: no trial_metrics line in its last 64 MiB"):
         read_score(log)
     limit = logs.HEAD_BYTES + logs.RECORD_BYTES + logs.TAIL_BYTES + logs.SCAN_BYTES + (1 << 20)
-    assert read_bytes < limit
+    assert reads.bytes < limit
 
 
 def test_trial_metrics_beyond_scan_window_is_not_seen(tmp_path, monkeypatch):

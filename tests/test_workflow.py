@@ -9,6 +9,7 @@ import pytest
 import yaml
 from workflow_helpers import (
     REPO,
+    acrobot_ppo,
     make_workdir,
     planned_jobs,
     planned_outputs,
@@ -29,18 +30,7 @@ TABLE = {"write_benchmarks": 1, "install_table": 1, "all": 1}
 
 def two_env_config() -> dict:
     config = tiny_config()
-    acrobot = {
-        "settings": {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500},
-        "target": "> -100",
-        "algorithms": {
-            "ppo": {
-                "label": "PPO",
-                "spec_file": "specs/ppo_classic.yaml",
-                "spec_name": "ppo_acrobot",
-            }
-        },
-    }
-    config["envs"]["Acrobot-v1"] = acrobot
+    config["envs"]["Acrobot-v1"] = acrobot_ppo()
     return config
 
 

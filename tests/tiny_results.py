@@ -7,9 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from workflow_helpers import make_workdir, snakemake, tiny_config
+from workflow_helpers import acrobot_ppo, make_workdir, snakemake, tiny_config
 
-TINY_SETTINGS = {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500}
 CELLS = ("CartPole-v1/ppo", "CartPole-v1/dqn", "Acrobot-v1/ppo")
 _BUILT: dict[str, Path] = {}
 
@@ -17,17 +16,7 @@ _BUILT: dict[str, Path] = {}
 def tiny_results_config(**top) -> dict:
     config = tiny_config(**top)
     del config["envs"]["CartPole-v1"]["algorithms"]["a2c"]
-    config["envs"]["Acrobot-v1"] = {
-        "settings": dict(TINY_SETTINGS),
-        "target": "> -100",
-        "algorithms": {
-            "ppo": {
-                "label": "PPO",
-                "spec_file": "specs/ppo_classic.yaml",
-                "spec_name": "ppo_acrobot",
-            }
-        },
-    }
+    config["envs"]["Acrobot-v1"] = acrobot_ppo()
     return config
 
 

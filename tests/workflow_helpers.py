@@ -27,6 +27,21 @@ def tiny_config(envs: dict | None = None, **top) -> dict:
     return {"runner": "embedded", "store": "local", "envs": envs or default_envs, **top}
 
 
+def acrobot_ppo() -> dict:
+    """An Acrobot env with one PPO cell and the same tiny Settings, for a second env."""
+    return {
+        "settings": {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500},
+        "target": "> -100",
+        "algorithms": {
+            "ppo": {
+                "label": "PPO",
+                "spec_file": "specs/ppo_classic.yaml",
+                "spec_name": "ppo_acrobot",
+            }
+        },
+    }
+
+
 def make_workdir(path: Path, config: dict) -> Path:
     """A working directory with its own copy of the project's specs and the given config."""
     path.mkdir(parents=True, exist_ok=True)
