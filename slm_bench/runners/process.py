@@ -22,7 +22,7 @@ from pathlib import Path
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_run_log, strip_ansi
-from slm_bench.process_group import owned_group
+from slm_bench.process_group import OwnedGroup, owned_group
 from slm_bench.progress import ProgressFeed, SummaryParser
 from slm_bench.runners import RunRequest, RunResult
 from slm_bench.stop_signals import stop_on_signals
@@ -184,23 +184,14 @@ def _run_logged(
         owned_group(argv, cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as group,
     ):
         proc = group.process
-        timed_out, finished = threading.Event(), threading.Event()
-        deadline = time.monotonic() + time_limit_s
-
-        def watchdog() -> None:
-            while not finished.wait(min(WATCHDOG_STEP_S, max(0.0, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline:
-                    timed_out.set()
-                    group.kill(signal.SIGKILL)
-                    return
+        limit = TimeLimit(group, time_limit_s)
 
         def on_stop(signum: int) -> None:
             group.kill(signal.SIGTERM)
             write_line(f"{cell}: stopped; its local run was killed, a rerun starts it again")
             raise SystemExit(128 + signum)
 
-        timer = threading.Thread(target=watchdog, name=f"time limit {cell}", daemon=True)
-        timer.start()
+        threading.Thread(target=limit.watch, name=f"time limit {cell}", daemon=True).start()
         try:
             with stop_on_signals(on_stop):
                 for raw in proc.stdout:
@@ -209,11 +200,30 @@ def _run_logged(
                         write_line(line)
                 returncode = proc.wait()
         finally:
-            finished.set()
+            limit.finished.set()
             if proc.poll() is None:
                 group.kill(signal.SIGKILL)
                 proc.wait()
-    return "timeout" if timed_out.is_set() else returncode
+    return "timeout" if limit.timed_out.is_set() else returncode
+
+
+class TimeLimit:
+    """A run's time limit, watched from a thread: past the deadline it kills the run's process
+    group (SIGKILL) and sets ``timed_out``; ``finished`` ends the watch."""
+
+    def __init__(self, group: OwnedGroup, seconds: float) -> None:
+        self.group = group
+        self.deadline = time.monotonic() + seconds
+        self.timed_out, self.finished = threading.Event(), threading.Event()
+
+    def watch(self) -> None:
+        while not self.finished.wait(
+            min(WATCHDOG_STEP_S, max(0.0, self.deadline - time.monotonic()))
+        ):
+            if time.monotonic() >= self.deadline:
+                self.timed_out.set()
+                self.group.kill(signal.SIGKILL)
+                return
 
 
 def embedded_runner(options: dict) -> ProcessRunner:
