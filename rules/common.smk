@@ -12,9 +12,8 @@ from slm_bench.config import (
     check_unique_keys,
     config_source,
     load_config,
-    spec_root,
 )
-from slm_bench.durations import parse_duration
+from slm_bench.config_model import BenchConfig, RunnerKind
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
 from slm_bench.naming import plot_png_name
@@ -30,7 +29,9 @@ try:
     for configfile in workflow.configfiles:  # config.yaml or the --configfile files
         check_unique_keys(configfile, config_source([configfile]))
     load_config(config, CONFIG_SOURCE)
-    MATRIX = build_matrix(config, CONFIG_SOURCE)
+    # The validated config, typed and frozen: rules and input functions read it, not `config`.
+    BENCH = BenchConfig.from_validated(config)
+    MATRIX = build_matrix(BENCH, CONFIG_SOURCE)
 except BenchError as error:
     raise WorkflowError(str(error)) from None
 
@@ -70,13 +71,13 @@ def run_params(wildcards):
 
 def spec_fingerprint(wildcards):
     """Hash of the resolved spec: editing one spec of a shared file re-plans only its cells."""
-    return cell_fingerprint(cell_of(wildcards), config["max_frame_policy"])
+    return cell_fingerprint(cell_of(wildcards), BENCH.max_frame_policy.value)
 
 
 def all_fingerprints(wildcards):
     """Every cell's spec fingerprint and the skipped rows: the audit reruns when one changes."""
     fingerprints = {
-        cell.key: cell_fingerprint(cell, config["max_frame_policy"])
+        cell.key: cell_fingerprint(cell, BENCH.max_frame_policy.value)
         for cell in MATRIX.cells.values()
     }
     return {"cells": fingerprints, "skipped": [row.line() for row in MATRIX.skipped]}
@@ -134,16 +135,14 @@ def train_cores(wildcards, threads):
 # Constants, not functions of the job: Snakemake evaluates a resource function for every job.
 # A run past the time limit fails its cell; Snakemake's runtime is in minutes (on Slurm, the
 # job's wall time: at most 6 h, SLM-Lab's rule).
-TIME_LIMIT_S = parse_duration(
-    config["time_limit"], f"{CONFIG_SOURCE.of(['time_limit'])}: time_limit"
-)
+TIME_LIMIT_S = BENCH.time_limit_s
 job_runtime = slurm_resources.runtime_minutes(TIME_LIMIT_S)
 # Remote runs take one slot of the global dstack_slots resource (profiles/dstack caps it).
-dstack_slot = 1 if config["runner"] == "dstack" else 0
+dstack_slot = 1 if BENCH.runner is RunnerKind.DSTACK else 0
 
 
 # The Slurm route (profiles/slurm): what each training or search job asks sbatch for.
-SLURM = config["slurm"]
+SLURM = BENCH.slurm
 slurm_executor.patch_cancelled_state()  # an externally cancelled job must end the wait
 SLURM_STATIC = slurm_resources.static_resources(SLURM)
 
@@ -153,7 +152,7 @@ def slurm_mem_mb(rule):
 
     def mem_mb(wildcards):
         if not on_slurm():
-            return SLURM["mem_mb"]
+            return SLURM.mem_mb
         return slurm_resources.memory_mb(rule, wildcards.env, wildcards.algo, SLURM)
 
     return mem_mb
@@ -200,8 +199,8 @@ def one_env(wildcards):
 
 def base_benchmarks_input(wildcards):
     """The checkout's BENCHMARKS.md, which the aggregate updates (none without a checkout)."""
-    checkout = config.get("checkout")
-    return [f"{checkout['root']}/{checkout['benchmarks']}"] if checkout else []
+    checkout = BENCH.checkout
+    return [f"{checkout.root}/{checkout.benchmarks}"] if checkout else []
 
 
 def table_params(wildcards):
@@ -219,20 +218,19 @@ def table_params(wildcards):
         ]
         for env, entry in MATRIX.envs.items()
     }
-    return {"title": config["title"], "spec_root": str(spec_root(config)), "envs": envs}
+    return {"title": BENCH.title, "spec_root": str(BENCH.spec_dir), "envs": envs}
 
 
 def row_params(wildcards):
     """What a row derives besides its cell and sources: its Status rule and baseline, and the
     store its data link points into (a store changed after the upload redoes the row, which
     then says how to upload there)."""
-    store = config["store"]
-    location = config["local_store"] if store == "local" else config["hf"]
+    location = BENCH.store_options
     keys = ("root", "dev_repo", "endpoint")
     return {
-        "status_rule": config["status_rule"],
-        "random_baseline": config["random_baseline"],
-        "store": [store, {key: location.get(key) for key in keys}],
+        "status_rule": BENCH.status_rule.value,
+        "random_baseline": BENCH.random_baseline,
+        "store": [BENCH.store.value, {key: getattr(location, key, None) for key in keys}],
     }
 
 
@@ -251,6 +249,6 @@ def check_slurm_controller():
     line before any submission."""
     if on_slurm() and workflow.executor_plugin.name == "slurm":
         try:
-            slurm_cluster.check_controller(SLURM["controller_timeout_s"])
+            slurm_cluster.check_controller(SLURM.controller_timeout_s)
         except slurm_cluster.SlurmError as error:
             raise WorkflowError(f"{error}; nothing was submitted") from None

@@ -12,7 +12,7 @@ rule compare_tables:
         "results/logs/compare_tables.log",
     params:
         reference=compare_reference(),
-        min_effect=config.get("compare_min_effect", 0.05),
+        min_effect=BENCH.compare_min_effect,
         spec_names=cell_spec_names,
     script:
         "../scripts/compare_tables.py"
@@ -26,6 +26,6 @@ rule compare:
     log:
         "results/logs/compare.log",
     params:
-        gate=bool(config.get("compare_gate", False)),
+        gate=BENCH.compare_gate,
     script:
         "../scripts/compare_gate.py"

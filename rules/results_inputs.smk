@@ -21,15 +21,15 @@ def random_returns(wildcards):
     from slm_bench.baseline import baseline_path, random_return
 
     cell = cell_of(wildcards)
-    return random_return(cell.env_id, baseline_path(config))
+    return random_return(cell.env_id, baseline_path(BENCH))
 
 
 def compare_reference():
     """The reference: compare_reference, else the checkout's BENCHMARKS.md, else None."""
-    if config.get("compare_reference"):
-        return config["compare_reference"]
-    checkout = config.get("checkout")
-    return f"{checkout['root']}/{checkout['benchmarks']}" if checkout else None
+    if BENCH.compare_reference:
+        return BENCH.compare_reference
+    checkout = BENCH.checkout
+    return f"{checkout.root}/{checkout.benchmarks}" if checkout else None
 
 
 def compare_reference_input(wildcards):

@@ -25,7 +25,7 @@ rule search_cell:
     params:
         cell=run_params,
         # How the search picks (the best trials re-evaluated on fresh seeds) is part of its result.
-        reevaluate_top=config["search_reevaluate_top"],
+        reevaluate_top=BENCH.search_reevaluate_top,
     script:
         "../scripts/search_cell.py"
 

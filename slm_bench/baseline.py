@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from slm_bench.atomic import write_json
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 
 BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "random_baseline.json"
@@ -29,14 +30,14 @@ CHECKOUT_BASELINE = Path("slm_lab") / "spec" / "_random_baseline.json"
 DEFAULT_EPISODES = 100
 
 
-def baseline_path(config: dict) -> Path | None:
+def baseline_path(config: BenchConfig) -> Path | None:
     """The baseline file a config uses: ``random_baseline`` when set, else the checkout's own
     ``slm_lab/spec/_random_baseline.json`` when it has one, else None (the bundled copy)."""
-    if config.get("random_baseline"):
-        return Path(config["random_baseline"])
-    checkout = config.get("checkout")
+    if config.random_baseline:
+        return Path(config.random_baseline)
+    checkout = config.checkout
     if checkout:
-        path = Path(checkout["root"]) / CHECKOUT_BASELINE
+        path = Path(checkout.root) / CHECKOUT_BASELINE
         if path.is_file():
             return path
     return None

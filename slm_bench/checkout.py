@@ -19,6 +19,7 @@ from slm_bench.benchmarks_md import (
     read_budgets,
     row_frames,
 )
+from slm_bench.config_model import BenchConfig, CheckoutOptions
 from slm_bench.errors import BenchError
 from slm_bench.settings import Range, Settings, parse_settings_line
 from slm_bench.spec import locate_spec_file, placeholders, raw_spec
@@ -80,8 +81,10 @@ def _algo_key(spec_name: str, taken: set[str]) -> str:
     return candidate
 
 
-def read_checkout_benchmarks(checkout: dict, source: str = "config.yaml") -> BenchmarksDoc:
-    path = Path(checkout["root"]) / checkout["benchmarks"]
+def read_checkout_benchmarks(
+    checkout: CheckoutOptions, source: str = "config.yaml"
+) -> BenchmarksDoc:
+    path = checkout.benchmarks_path
     if not path.is_file():
         raise BenchError(f"{source}: checkout.benchmarks: {path} not found")
     return BenchmarksDoc.read(path)
@@ -186,7 +189,9 @@ def _env_settings(doc: BenchmarksDoc, section: EnvSection) -> Settings | None:
     return parse_settings_line(section.settings_line, where)
 
 
-def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list[SkippedRow]]:
+def derive_envs(
+    checkout: CheckoutOptions, source: str = "config.yaml"
+) -> tuple[dict, list[SkippedRow]]:
     """The ``envs`` config the checkout's BENCHMARKS.md declares, and the rows left out (why).
 
     A row with a documented frame budget (``slm_bench.benchmarks_md.budgets``) gets
@@ -194,18 +199,18 @@ def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list
     budget. Tables that look like results but are not read come first in the skipped list, as
     one line each.
     """
-    root = Path(checkout["root"])
+    root = Path(checkout.root)
     doc = read_checkout_benchmarks(checkout, source)
     budgets = read_budgets(doc)
     policy = _budget_policy(checkout, source)
-    wanted_envs = set(checkout.get("envs") or [])
+    wanted_envs = set(checkout.envs)
     skipped = [SkippedRow("", "", "", "", warning) for warning in doc.warnings()]
     envs: dict[str, dict] = {}
     for env_id, sections in _sections_by_env(doc).items():
         first = sections[0]
         if wanted_envs and env_id not in wanted_envs:
             continue
-        if not _phase_matches(first.phase, checkout.get("phases") or []):
+        if not _phase_matches(first.phase, list(checkout.phases)):
             continue
         rows = _EnvRows(root, env_id, None, budgets, policy, skipped)
         _read_env_rows(doc, sections, rows, required=env_id in wanted_envs)
@@ -220,8 +225,8 @@ def derive_envs(checkout: dict, source: str = "config.yaml") -> tuple[dict, list
     return envs, skipped
 
 
-def _budget_policy(checkout: dict, source: str) -> str:
-    policy = checkout.get("frame_budgets") or "documented"
+def _budget_policy(checkout: CheckoutOptions, source: str) -> str:
+    policy = checkout.frame_budgets
     if policy not in BUDGET_POLICIES:
         raise BenchError(
             f"{source}: checkout.frame_budgets: {policy!r} is not one of "
@@ -270,21 +275,21 @@ def _read_env_rows(
 # -- writing back to the checkout (opt-in targets) -------------------------------------------
 
 
-def _require_checkout(config: dict) -> dict:
-    if not config.get("checkout"):
+def _require_checkout(config: BenchConfig) -> CheckoutOptions:
+    if config.checkout is None:
         raise BenchError("config.yaml: checkout: this target needs a checkout (checkout.root)")
-    return config["checkout"]
+    return config.checkout
 
 
-def update_docs(config: dict, table: Path, plots: list[Path]) -> dict:
+def update_docs(config: BenchConfig, table: Path, plots: list[Path]) -> dict:
     """Copy the updated BENCHMARKS.md and the plots into the checkout's docs/ (in place)."""
     import shutil
 
     from slm_bench.atomic import write_text
 
     checkout = _require_checkout(config)
-    root = Path(checkout["root"])
-    doc_path = root / checkout["benchmarks"]
+    root = Path(checkout.root)
+    doc_path = checkout.benchmarks_path
     plots_dir = doc_path.parent / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -306,7 +311,7 @@ def commit_message(rows: list[dict]) -> str:
     return f"docs: update {', '.join(envs)} {noun} ({scores})"
 
 
-def commit_docs(config: dict, updated: dict, rows: list[dict]) -> dict:
+def commit_docs(config: BenchConfig, updated: dict, rows: list[dict]) -> dict:
     """Commit BENCHMARKS.md, the plots and the rows' spec files to the checkout's git, locally.
 
     Only those paths are committed (``git commit -- PATHS``), whatever else is staged. Nothing
@@ -314,8 +319,7 @@ def commit_docs(config: dict, updated: dict, rows: list[dict]) -> dict:
     """
     import subprocess
 
-    checkout = _require_checkout(config)
-    root = Path(checkout["root"])
+    root = Path(_require_checkout(config).root)
     specs = sorted({locate_spec_file(row["spec_file"], root) for row in rows})
     paths = [updated["benchmarks"], *updated["plots"], *(str(p.relative_to(root)) for p in specs)]
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from slm_bench.config_model import BenchConfig
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import (
@@ -29,11 +30,10 @@ from slm_bench.identifiers import (
     check_spec_name,
     check_table_text,
     check_wildcard,
-    number_text,
 )
 from slm_bench.naming import env_base
 from slm_bench.seeds import cell_seed
-from slm_bench.settings import Settings, parse_target
+from slm_bench.settings import Frames, Settings, parse_target
 from slm_bench.slurm.resources import check_extra
 from slm_bench.validation import validate_against
 
@@ -74,6 +74,13 @@ class Cell:
     def key(self) -> str:
         return f"{self.env}/{self.algo}"
 
+    @property
+    def max_frame(self) -> Frames:
+        """The cell's frame budget (its Settings line's, or its row's own); ``sets`` carries
+        it as the ``-s max_frame=`` text."""
+        assert isinstance(self.settings.max_frame, Frames)  # _MatrixBuilder._cell checks it
+        return self.settings.max_frame
+
     def as_params(self, run_only: bool = False) -> dict:
         """The cell as plain data, for Snakemake params (deterministic: no paths that vary).
 
@@ -95,7 +102,7 @@ class Cell:
         return params
 
     @classmethod
-    def from_params(cls, params: dict, config: dict) -> Cell:
+    def from_params(cls, params: dict, config: BenchConfig) -> Cell:
         """The cell back from ``as_params``: jobs need not re-derive the whole matrix."""
         from slm_bench.settings import parse_settings_line
         from slm_bench.spec import locate_spec_file
@@ -106,7 +113,7 @@ class Cell:
             algo=params["algo"],
             label=params.get("label", ""),
             spec_file=params["spec_file"],
-            spec_path=locate_spec_file(params["spec_file"], spec_root(config)),
+            spec_path=locate_spec_file(params["spec_file"], config.spec_dir),
             spec_name=params["spec_name"],
             sets=dict(params["sets"]),
             settings=parse_settings_line(params["settings"]),
@@ -150,15 +157,6 @@ class Matrix:
 
 def phase_slug(phase: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", (phase or "no phase").lower()).strip("-")
-
-
-def spec_root(config: Mapping) -> Path:
-    """Where spec_file paths resolve: spec_root, else the checkout's root, else the workdir."""
-    if config.get("spec_root"):
-        return Path(config["spec_root"])
-    if config.get("checkout"):
-        return Path(config["checkout"]["root"])
-    return Path(".")
 
 
 class ConfigSource(str):
@@ -300,31 +298,39 @@ def load_config(config: dict, source: str = DEFAULT_CONFIG) -> dict:
     return config
 
 
-def build_matrix(config: Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
+def read_config(config: dict, source: str = DEFAULT_CONFIG) -> BenchConfig:
+    """``config`` validated in place (``load_config``), as the typed, frozen ``BenchConfig``."""
+    return BenchConfig.from_validated(load_config(config, source))
+
+
+def build_matrix(config: BenchConfig | Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
     """Cells and envs from a validated config, or from its checkout's BENCHMARKS.md.
 
     Every value that becomes a path, a table cell or a command-line argument is checked here,
-    whichever route it came from: one BenchError line naming the file and the field.
+    whichever route it came from: one BenchError line naming the file and the field. A job's
+    script may pass the validated mapping Snakemake gives it.
     """
-    if config.get("envs"):
-        env_config, skipped = config["envs"], []
+    config = BenchConfig.of(config)
+    env_config: Mapping
+    if config.envs:
+        env_config, skipped = config.envs, []
 
         def origin(env_id: object) -> str:
             return f"{source_of(source, ['envs', env_id])}: envs"
 
-    elif config.get("checkout"):
+    elif config.checkout is not None:
         from slm_bench.checkout import derive_envs
 
-        checkout = config["checkout"]
+        checkout = config.checkout
         env_config, skipped = derive_envs(checkout, source_of(source, ["checkout"]))
-        path = str(Path(checkout["root"]) / checkout["benchmarks"])
+        path = str(checkout.benchmarks_path)
 
         def origin(env_id: object) -> str:
             return path
 
     else:
         raise BenchError(f"{source}: envs: expected envs, or a checkout to read them from")
-    builder = _MatrixBuilder(spec_root(config), "", config.get("seed"))
+    builder = _MatrixBuilder(config.spec_dir, "", config.seed)
     for env_id, entry in env_config.items():
         builder.origin = origin(env_id)
         builder.add_env(env_id, entry)
@@ -356,7 +362,7 @@ class _MatrixBuilder:
         target = entry.get("target")
         if target is not None and parse_target(str(target)) is None:
             raise BenchError(f"{where}.target: got {target!r} (expected a target such as '> 400')")
-        docs = entry.get("docs") or {}
+        docs = dict(entry.get("docs") or {})  # a plain dict: Snakemake params show its repr
         for key, value in docs.items():
             check_table_text(value, f"{where}.docs.{key}", "one line of text")
         phase = entry.get("phase", DEFAULT_PHASE)
@@ -410,12 +416,12 @@ class _MatrixBuilder:
         }
         if row.get("max_frame") is not None:  # the row's documented frame budget
             settings = settings.with_budget(row["max_frame"], f"{where}.max_frame")
-        if not isinstance(settings.max_frame, int):
+        if not isinstance(settings.max_frame, Frames):
             raise BenchError(
                 f"{where}: Settings max_frame is {settings.line()!r} (expected one number, or "
                 "a max_frame for this algorithm within it)"
             )
-        sets["max_frame"] = number_text(settings.max_frame)
+        sets["max_frame"] = str(settings.max_frame)
         return Cell(
             env_id=env_id,
             env=env,

@@ -25,6 +25,22 @@ _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?)([kmb]?)$", re.IGN
 _MAX_FORMAT_EXPONENT = 6
 
 
+class Frames(int):
+    """A whole number of frames: ``max_frame``'s one type from the config to the runner.
+
+    SLM-Lab's budgets are whole numbers written loosely (``2e5``, ``10e6``, ``200000``); an int
+    holds each exactly. ``str()`` is the ``-s max_frame=`` text (``200000``: SLM-Lab
+    substitutes it into the spec as a bare integer); ``notation`` is how a Settings line
+    writes it (``2e5``).
+    """
+
+    @property
+    def notation(self) -> str:
+        return format_number(self)
+
+    # repr and str stay int's: params, JSON and error lines show the same digits as before.
+
+
 def parse_number(text: str | int | float, what: str = "number") -> int:
     """Parse a whole non-negative number in SLM-Lab notation: ``2e5``, ``10e6``, ``100M``."""
     if isinstance(text, bool):
@@ -63,8 +79,8 @@ def format_number(n: int) -> str:
 class Range:
     """An inclusive ``low-high`` range of frame budgets (``4e6-10e6``)."""
 
-    low: int
-    high: int
+    low: Frames
+    high: Frames
 
     def __contains__(self, value: object) -> bool:
         return isinstance(value, int | float) and self.low <= value <= self.high
@@ -74,6 +90,7 @@ class Range:
 
 
 def _parse_value(key: str, value: object, source: str) -> int | Range | None:
+    """A Settings field's value; ``max_frame``'s is ``Frames`` (or a Range of them)."""
     what = f"{source}: {key}" if source else key
     if value is None:
         return None
@@ -81,7 +98,7 @@ def _parse_value(key: str, value: object, source: str) -> int | Range | None:
         return value
     if key == "max_frame" and isinstance(value, str) and "-" in value.strip():
         low_text, _, high_text = value.strip().partition("-")
-        low, high = parse_number(low_text, what), parse_number(high_text, what)
+        low, high = Frames(parse_number(low_text, what)), Frames(parse_number(high_text, what))
         if low < 1:
             raise BenchError(f"{what}: range {value!r} starts below 1 frame")
         if low > high:
@@ -92,7 +109,7 @@ def _parse_value(key: str, value: object, source: str) -> int | Range | None:
     number = parse_number(value, what)
     if number < 1:  # no run has zero frames, envs, sessions or a zero log interval
         raise BenchError(f"{what}: expected at least 1, got {value!r}")
-    return number
+    return Frames(number) if key == "max_frame" else number
 
 
 def _format_value(value: int | Range) -> str:
@@ -103,7 +120,7 @@ def _format_value(value: int | Range) -> str:
 class Settings:
     """The four values a Settings line fixes; ``None`` means the line does not say."""
 
-    max_frame: int | Range | None = None
+    max_frame: Frames | Range | None = None
     num_envs: int | None = None
     max_session: int | None = None
     log_frequency: int | None = None

@@ -6,6 +6,11 @@ is that line as is; an ``OSError`` (a full disk, a read-only store) names the fi
 system's reason; anything unexpected names its type, with the traceback only in the log. The
 failure is recorded for ``status`` and the next plan (``slm_bench/failures.py``), and cleared
 when the same rule later succeeds.
+
+The config a script reads as ``snakemake.config`` is the typed ``BenchConfig``
+(slm_bench/config_model.py) once the job's stage runs: ``job_context`` replaces the validated
+mapping Snakemake gives the script, and ``run_step`` does the same for an argument that is that
+mapping, so the package's stages take the typed object while ``scripts/`` stay as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from slm_bench.config import Cell
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.failures import clear_failure, failure_dir, record_failure
 from slm_bench.terminal import write_line
@@ -28,7 +34,7 @@ Say = Callable[[str], None]
 
 def cell(smk) -> Cell:
     """The (env, algo) cell of the running job, from its ``cell`` param."""
-    return Cell.from_params(smk.params.cell, smk.config)
+    return Cell.from_params(smk.params.cell, BenchConfig.of(smk.config))
 
 
 def job_failure_dir(smk) -> Path:
@@ -64,8 +70,10 @@ CLUSTER_RULES = ("run_cell", "search_cell")
 @contextmanager
 def job_context(smk) -> Iterator[Say]:
     """Run a job's stage: yields ``say`` (a line to the log and stderr); one line on failure.
-    A training or search job is also a Slurm job's own side when it runs under Slurm."""
+    A training or search job is also a Slurm job's own side when it runs under Slurm. Inside,
+    ``smk.config`` is the typed config."""
     with _stage_context(smk) as say:
+        smk.config = BenchConfig.of(smk.config)
         if smk.rule not in CLUSTER_RULES:
             yield say
             return
@@ -114,8 +122,12 @@ def _stage_context(smk) -> Iterator[Say]:
 
 
 def run_step(smk, step: Callable, *args, **kwargs) -> None:
-    """Run ``step(*args, **kwargs)`` in ``job_context``; a ``log`` parameter receives ``say``."""
+    """Run ``step(*args, **kwargs)`` in ``job_context``; a ``log`` parameter receives ``say``, and
+    an argument that is Snakemake's config mapping the typed config."""
+    config = smk.config
     with job_context(smk) as say:
+        args = tuple(smk.config if arg is config else arg for arg in args)
+        kwargs = {key: smk.config if arg is config else arg for key, arg in kwargs.items()}
         if "log" in inspect.signature(step).parameters:
             kwargs["log"] = say
         step(*args, **kwargs)

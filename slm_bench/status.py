@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from slm_bench.atomic import write_text
+from slm_bench.config_model import BenchConfig, RunnerKind
 from slm_bench.errors import BenchError
 from slm_bench.failures import read_failure
 from slm_bench.logs import strip_ansi
@@ -326,16 +327,16 @@ def add_remote_progress(row: dict, cell, dstack_bin: str) -> dict:
 # -- the pipeline's `status` target ----------------------------------------------------------
 
 
-def _dstack_sources(config: dict):
-    from slm_bench.config import spec_root
+def _dstack_sources(config: BenchConfig):
+    from slm_bench.config_model import plain
     from slm_bench.runners.dstack import Sources, validate_options
 
-    opts = validate_options(config.get("dstack") or {})
-    checkout = (config.get("checkout") or {}).get("root")
-    return opts, Sources.from_options(opts, {"checkout": checkout, "spec_root": spec_root(config)})
+    opts = validate_options(plain(config.dstack))
+    checkout = config.checkout.root if config.checkout else None
+    return opts, Sources.from_options(opts, {"checkout": checkout, "spec_root": config.spec_dir})
 
 
-def cost_report(matrix, config: dict) -> str:
+def cost_report(matrix, config: BenchConfig) -> str:
     """The per-hour cost of the matrix's remote runs as planned, against SLM-Lab's choice."""
     from slm_bench.runners.dstack import cell_cost, render_costs
     from slm_bench.spec import resolve_spec
@@ -353,14 +354,14 @@ def cost_report(matrix, config: dict) -> str:
 
 
 def status_report(
-    matrix, config: dict, results: str | Path = "results", on_slurm: bool = False
+    matrix, config: BenchConfig, results: str | Path = "results", on_slurm: bool = False
 ) -> str:
     """The status table for every cell of ``matrix`` (with dstack, the cost plan; on the Slurm
     route, each cell's Slurm job)."""
     live, note = None, ""
-    if config["runner"] == "dstack":
+    if config.runner is RunnerKind.DSTACK:
         try:
-            live = live_statuses((config.get("dstack") or {}).get("dstack_bin", "dstack"))
+            live = live_statuses(config.dstack.dstack_bin)
         except BenchError as error:
             note = f"{error}; states are the journals' last polls\n"
     rows: list[dict] = []
@@ -380,13 +381,12 @@ def status_report(
         row = add_progress(row, cell, cell_dir)
         if remote_logs and row["state"] == "running" and not row["progress"]:
             remote_logs -= 1
-            dstack_bin = (config.get("dstack") or {}).get("dstack_bin", "dstack")
-            row = add_remote_progress(row, cell, dstack_bin)
+            row = add_remote_progress(row, cell, config.dstack.dstack_bin)
         rows.append(row)
     text = note + render_status_table(rows) + render_orphans(orphans)
     if slurm_text := slurm_report(matrix, on_slurm, Path(results)):
         text += "\n" + slurm_text
-    if config["runner"] == "dstack":
+    if config.runner is RunnerKind.DSTACK:
         try:
             text += "\n" + cost_report(matrix, config)
         except BenchError as error:
@@ -394,7 +394,7 @@ def status_report(
     return text
 
 
-def print_status(matrix, config: dict, log, on_slurm: bool = False) -> None:
+def print_status(matrix, config: BenchConfig, log, on_slurm: bool = False) -> None:
     """The ``status`` target: print the table (and keep a copy in results/status.txt)."""
     text = status_report(matrix, config, on_slurm=on_slurm)
     log(text.rstrip("\n"))

@@ -2,8 +2,10 @@ import json
 from pathlib import Path
 
 import pytest
+from workflow_helpers import tiny_config
 
 from slm_bench import baseline
+from slm_bench.config import read_config
 from slm_bench.errors import BenchError
 
 SLM_LAB_BASELINE = Path(__file__).resolve().parent / "fixtures" / "slm-lab" / "random_baseline.json"
@@ -21,17 +23,18 @@ def test_bundled_file_is_slm_labs_own():
 
 
 def test_baseline_path_prefers_config_then_checkout(tmp_path):
-    assert baseline.baseline_path({}) is None
+    assert baseline.baseline_path(read_config(tiny_config())) is None
     root = tmp_path / "SLM-Lab"
-    assert baseline.baseline_path({"checkout": {"root": str(root)}}) is None  # no copy there
+    config = read_config({"checkout": {"root": str(root)}})
+    assert baseline.baseline_path(config) is None  # no copy there
     own = root / "slm_lab" / "spec" / "_random_baseline.json"
     own.parent.mkdir(parents=True)
     own.write_text('{"CartPole-v1": {"mean": 1.5, "std": 0}}')
-    config = {"checkout": {"root": str(root)}, "random_baseline": None}
     assert baseline.baseline_path(config) == own
     assert baseline.random_return("CartPole-v1", baseline.baseline_path(config)) == 1.5
     explicit = tmp_path / "mine.json"
-    assert baseline.baseline_path({**config, "random_baseline": str(explicit)}) == explicit
+    mine = read_config({"checkout": {"root": str(root)}, "random_baseline": str(explicit)})
+    assert baseline.baseline_path(mine) == explicit
 
 
 def test_a_rewritten_file_is_read_again(tmp_path):

@@ -13,6 +13,7 @@ import yaml
 from workflow_helpers import planned_jobs, snakemake
 
 from slm_bench.checkout import commit_message, derive_envs
+from slm_bench.config_model import CheckoutOptions, FrameBudgets
 from slm_bench.errors import BenchError
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +46,7 @@ def own_checkout(root: Path) -> Path:
 
 def test_real_checkout_derives_planned_and_skipped_rows(tmp_path):
     root = real_checkout(tmp_path / "SLM-Lab")
-    envs, skipped = derive_envs({"root": str(root), "benchmarks": "docs/BENCHMARKS.md"})
+    envs, skipped = derive_envs(CheckoutOptions(str(root), "docs/BENCHMARKS.md"))
     planned = sum(len(entry["algorithms"]) for entry in envs.values())
     assert planned + len(skipped) == 292  # every result row is either planned or listed
     assert planned == 31  # the rows whose spec files the fixtures hold
@@ -75,7 +76,7 @@ def test_real_checkout_rows_get_their_documented_frame_budgets(tmp_path):
         "  env: {name: Ant-v5, num_envs: 16, max_t: null, max_frame: 2000000}\n"
         "  meta: {distributed: false, log_frequency: 10000, max_session: 4, max_trial: 1}\n"
     )
-    envs, skipped = derive_envs({"root": str(root), "benchmarks": "docs/BENCHMARKS.md"})
+    envs, skipped = derive_envs(CheckoutOptions(str(root), "docs/BENCHMARKS.md"))
     ant = envs["Ant-v5"]["algorithms"]
     assert ant["sac_ant_arc"]["max_frame"] == 2_000_000  # the MAX_FRAME table's 2e6
     assert "max_frame" not in ant["ppo_ant_arc"]  # its budget is the Settings line's 10e6
@@ -85,14 +86,12 @@ def test_real_checkout_rows_get_their_documented_frame_budgets(tmp_path):
     assert any(r.spec_name == "sac_atari_arc" for r in skipped)
     # policy "settings": the budgets are ignored
     strict, _ = derive_envs(
-        {"root": str(root), "benchmarks": "docs/BENCHMARKS.md", "frame_budgets": "settings"}
+        CheckoutOptions(str(root), "docs/BENCHMARKS.md", frame_budgets=FrameBudgets.SETTINGS)
     )
     assert "max_frame" not in strict["Ant-v5"]["algorithms"]["sac_ant_arc"]
     assert planned_count(envs) == planned_count(strict) == 32
     with pytest.raises(BenchError, match="checkout.frame_budgets: 'loose' is not one of"):
-        derive_envs(
-            {"root": str(root), "benchmarks": "docs/BENCHMARKS.md", "frame_budgets": "loose"}
-        )
+        derive_envs(CheckoutOptions(str(root), "docs/BENCHMARKS.md", frame_budgets="loose"))
 
 
 def planned_count(envs: dict) -> int:
@@ -103,7 +102,7 @@ def test_older_layout_checkout_merges_tables_and_lists_unread_ones(tmp_path):
     root = tmp_path / "SLM-Lab"
     (root / "docs").mkdir(parents=True)
     shutil.copyfile(HERE / "fixtures" / "benchmarks" / "older_layouts.md", root / "docs" / "B.md")
-    envs, skipped = derive_envs({"root": str(root), "benchmarks": "docs/B.md"})
+    envs, skipped = derive_envs(CheckoutOptions(str(root), "docs/B.md"))
     assert envs == {}  # no spec files here: every row is listed instead
     lines = [row.line() for row in skipped]
     assert "docs/B.md line 45: result table | Algorithm | Status |" in lines[0]

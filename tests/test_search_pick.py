@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow_helpers import tiny_config
 
 from slm_bench.errors import BenchError
 from slm_bench.runners.embedded.reevaluate import check_session_count, reevaluate
@@ -180,12 +181,12 @@ def test_asha_single_session_trials_then_multi_session_reevaluation(tmp_path):
 
 
 def test_the_configured_top_reaches_only_the_search_argv(tmp_path):
-    from slm_bench.config import load_config
+    from slm_bench.config import load_config, read_config
     from slm_bench.runners import RunRequest
     from slm_bench.runners.process import embedded_runner
     from slm_bench.steps import runner_options
 
-    config = {"runner": "embedded", "store": "local", "envs": {}, "search_reevaluate_top": 5}
+    config = read_config(tiny_config(search_reevaluate_top=5))
     runner = embedded_runner(runner_options(config, 2))
     request = RunRequest("s.yaml", "ppo", {}, tmp_path, tmp_path / "log", tmp_path / "j", 60)
     search = runner.argv(replace(request, mode="search"), "s.yaml")

@@ -14,6 +14,7 @@ from workflow_helpers import planned_jobs, snakemake
 
 from slm_bench.cli import main as cli_main
 from slm_bench.config import Cell, build_matrix, load_config
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.runners import RunRequest
 from slm_bench.runners.process import embedded_runner, slm_lab_runner
@@ -39,7 +40,9 @@ def test_the_seed_is_a_run_param_only_when_set():
     cell = seeded.cell("CartPole-v1", "ppo")
     params = cell.as_params(run_only=True)
     assert params["seed"] == cell_seed(7, CELL)
-    assert Cell.from_params(params, config).seed == params["seed"]  # what the job runs with
+    assert (
+        Cell.from_params(params, BenchConfig.of(config)).seed == params["seed"]
+    )  # what the job runs with
     unseeded, _ = matrix(None)
     assert "seed" not in unseeded.cell("CartPole-v1", "ppo").as_params(run_only=True)
 

@@ -16,12 +16,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from slurm_cluster import NODE_MEMORY_MB, SlurmCluster, free_port, skip_reason
 from workflow_helpers import REPO, SNAKEFILE, error_lines, make_workdir, planned_jobs, tiny_config
 
+from slm_bench.config import read_config
 from slm_bench.slurm import resources
 
 pytestmark = pytest.mark.slow
@@ -144,7 +146,7 @@ def test_two_cells_build_through_sbatch(slurm, tmp_path, monkeypatch):
     peak = float(tsv[1].split("\t")[2])
     monkeypatch.chdir(workdir)
     resources.measured_files.cache_clear()
-    options = {"mem_mb": 4096, "mem_margin": 1.5}
+    options = replace(read_config(tiny_config()).slurm, mem_mb=4096, mem_margin=1.5)
     assert (
         resources.memory_mb("run_cell", "CartPole-v1", "ppo", options)
         == -(-peak * 1.5 // 256) * 256

@@ -232,7 +232,7 @@ def test_status_and_cancel_run_every_time_they_are_asked(tmp_path):
 def test_cost_of_the_classic_phase_as_planned_against_slm_labs_choice(monkeypatch):
     import yaml
 
-    from slm_bench.config import build_matrix, load_config
+    from slm_bench.config import build_matrix, load_config, read_config
     from slm_bench.status import cost_report
 
     repo = Path(__file__).resolve().parents[1]
@@ -240,7 +240,7 @@ def test_cost_of_the_classic_phase_as_planned_against_slm_labs_choice(monkeypatc
     config = yaml.safe_load((repo / "configs" / "classic.yaml").read_text())
     config.update(runner="dstack", store="hf")
     matrix = build_matrix(load_config(dict(config)))
-    planned = cost_report(matrix, load_config(dict(config)))
+    planned = cost_report(matrix, read_config(dict(config)))
     assert planned.splitlines()[1] == (
         "  Phase 1: Classic Control: 9 cells: as planned 9 cpu, at most $1.35/h; SLM-Lab's own"
         " choice 9 cpu, at most $1.35/h (typically ~$1.17/h)"
@@ -248,7 +248,7 @@ def test_cost_of_the_classic_phase_as_planned_against_slm_labs_choice(monkeypatc
     # The old profile default (a 20 GB GPU at up to $0.50/h for every cell), for comparison.
     gpu = {"hardware": "gpu", "resources": {"gpu": {"memory": "20GB..", "count": 1}}}
     config["dstack"] = {**gpu, "max_price": 0.5}
-    line = cost_report(matrix, load_config(dict(config))).splitlines()[1]
+    line = cost_report(matrix, read_config(dict(config))).splitlines()[1]
     assert "as planned 9 gpu, at most $4.50/h; SLM-Lab's own choice 9 cpu" in line
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from workflow_helpers import tiny_config
 
-from slm_bench.config import build_matrix, load_config
+from slm_bench.config import build_matrix, read_config
 from slm_bench.failures import record_failure
 from slm_bench.status import status_report
 
@@ -17,8 +17,7 @@ REAL_LOG = RUNS / "ppo_cartpole_arc_2026_11_29_185430.train.log"
 
 
 def setup(tmp_path: Path):
-    config = tiny_config()
-    load_config(config)
+    config = read_config(tiny_config())
     return build_matrix(config), config, tmp_path / "results"
 
 

@@ -16,6 +16,7 @@ from workflow_helpers import REPO, planned_jobs, snakemake, tiny_config
 
 from slm_bench.checkout import _algo_key
 from slm_bench.config import build_matrix, load_config
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
 from slm_bench.spec import spec_settings
@@ -82,7 +83,8 @@ def crossq_like(tmp_path, rule: str | None):
     config = tiny_config(envs=envs, **top, **({"status_rule": rule} if rule else {}))
     cell = matrix_of(config).cell("CartPole-v1", "ppo")
     store = make_store("local", config["local_store"])
-    return derive_row(cell, config, "ppo_cartpole_2026_01_01_000000", 324.10, store)
+    typed = BenchConfig.of(config)
+    return derive_row(cell, typed, "ppo_cartpole_2026_01_01_000000", 324.10, store)
 
 
 def test_row_status_follows_the_legend_by_default_and_the_baseline_rule_on_request(tmp_path):
@@ -181,7 +183,7 @@ def test_audit_lists_status_differences_under_the_configured_rule(tmp_path, slm_
         config = {"checkout": {"root": str(root)}, "status_rule": rule}
         load_config(config)
         out = tmp_path / f"audit-{rule}.md"
-        write_audit(build_matrix(config), config, out)
+        write_audit(build_matrix(config), BenchConfig.of(config), out)
         texts[rule] = out.read_text()
     # SLM-Lab's hand-set statuses: LunarLander CrossQ 139.21 (Failed) is Close only from the
     # random baseline; LunarLanderContinuous PPO 132.58 (Close) is Failed only under the legend.
@@ -197,19 +199,19 @@ def test_audit_lists_status_differences_under_the_configured_rule(tmp_path, slm_
 def test_dstack_runner_options_carry_the_checkout_and_spec_root(tmp_path):
     config = {"runner": "dstack", "store": "hf", "checkout": {"root": str(tmp_path / "co")}}
     load_config(config)
-    options = runner_options(config, 2)
+    options = runner_options(BenchConfig.of(config), 2)
     assert options["checkout"] == str(tmp_path / "co")
     assert options["spec_root"] == str(Path(tmp_path / "co").resolve())
     plain = tiny_config(runner="dstack", store="hf", spec_root=str(tmp_path))
     load_config(plain)
-    options = runner_options(plain, 2)
+    options = runner_options(BenchConfig.of(plain), 2)
     assert "checkout" not in options and options["spec_root"] == str(tmp_path.resolve())
 
 
 def test_train_and_search_requests_come_from_one_helper(tmp_path):
     config = tiny_config(spec_root=str(REPO), seed=7)
     cell = matrix_of(config).cell("CartPole-v1", "ppo")
-    args = (cell, config, tmp_path, tmp_path / "log", tmp_path / "j.json", 2)
+    args = (cell, BenchConfig.of(config), tmp_path, tmp_path / "log", tmp_path / "j.json", 2)
     train = cell_run_request(*args, fingerprint="abc")
     search = cell_run_request(*args, fingerprint="abc", mode="search")
     assert train.spec_file == str((REPO / "specs/ppo_classic.yaml").resolve())
@@ -243,7 +245,13 @@ def test_corrupt_stored_file_is_reported_under_its_place_in_the_store(tmp_path):
     (tmp_path / "upload.json").write_text(json.dumps(upload))
     out = tmp_path / "hf_data"
     with pytest.raises(BenchError) as error:
-        pull_run_folder(cell, config, tmp_path / "metrics.json", tmp_path / "upload.json", out)
+        pull_run_folder(
+            cell,
+            BenchConfig.of(config),
+            tmp_path / "metrics.json",
+            tmp_path / "upload.json",
+            out,
+        )
     message = str(error.value)
     assert message.startswith(f"{store.url(folder)}/ppo_cartpole_arc_spec.json"), message
     assert ".tmp" not in message and "hf_data" not in message

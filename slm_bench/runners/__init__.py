@@ -8,9 +8,13 @@ interchangeable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from slm_bench.config_model import BenchConfig, RunnerKind, plain
+from slm_bench.settings import Frames
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,9 @@ class RunRequest:
     Snakemake output, so it survives a restart; a remote runner records its run name and attempts
     there *before* waiting, and a restarted pipeline re-attaches to what it finds. ``fingerprint``
     identifies the resolved spec + settings, so a journal entry is only re-attached for the same
-    work. ``max_session`` and ``max_frame`` (0: unknown) size the progress lines. ``seed`` fixes the
-    run's seeds (sessions get ``seed + 1000 * session``) where the runner can; None: fresh ones.
+    work. ``max_session`` and ``max_frame`` (the cell's ``Frames``; 0: unknown) size the progress
+    lines. ``seed`` fixes the run's seeds (sessions get ``seed + 1000 * session``) where the
+    runner can; None: fresh ones.
     """
 
     spec_file: str
@@ -39,7 +44,7 @@ class RunRequest:
     cell: str = ""
     fingerprint: str = ""
     max_session: int = 0
-    max_frame: float = 0
+    max_frame: Frames = Frames(0)
     seed: int | None = None
 
 
@@ -62,23 +67,49 @@ class Runner(Protocol):
     def run(self, request: RunRequest) -> RunResult: ...
 
 
-def make_runner(name: str, options: dict | None = None) -> Runner:
-    """Build the runner called ``name`` from its config ``options``."""
-    options = options or {}
-    if name == "embedded":
+def make_runner(kind: RunnerKind | str, options: Mapping | None = None) -> Runner:
+    """Build the runner of ``kind`` from its ``options``: the one place a runner is chosen."""
+    from slm_bench.errors import BenchError
+
+    try:
+        kind = RunnerKind(kind)
+    except ValueError:
+        raise BenchError(
+            f"config.yaml: runner: unknown runner '{kind}' (expected embedded, slm-lab or dstack)"
+        ) from None
+    options = dict(options or {})
+    if kind is RunnerKind.EMBEDDED:
         from slm_bench.runners.process import embedded_runner
 
         return embedded_runner(options)
-    if name == "slm-lab":
+    if kind is RunnerKind.SLM_LAB:
         from slm_bench.runners.process import slm_lab_runner
 
         return slm_lab_runner(options)
-    if name == "dstack":
-        from slm_bench.runners.dstack import DstackRunner
+    from slm_bench.runners.dstack import DstackRunner
 
-        return DstackRunner(options)
-    from slm_bench.errors import BenchError
+    return DstackRunner(options)
 
-    raise BenchError(
-        f"config.yaml: runner: unknown runner '{name}' (expected embedded, slm-lab or dstack)"
-    )
+
+def runner_options(config: BenchConfig, threads: int) -> dict:
+    """What the config's runner is built from: its section of the config and what the pipeline
+    tells it (sessions in parallel, the checkout, the spec root, the store)."""
+    if config.runner is RunnerKind.EMBEDDED:
+        return {"workers": threads, "reevaluate_top": config.search_reevaluate_top}
+    if config.runner is RunnerKind.SLM_LAB:
+        return {
+            **plain(config.slm_lab),
+            "checkout": str(config.spec_dir),
+            "store": config.store.value,
+        }
+    options = plain(config.dstack)
+    options["store"] = {"name": config.store.value, **plain(config.hf)}
+    options["spec_root"] = str(config.spec_dir)
+    if config.checkout is not None:  # the runner applies the checkout's own .dstack task
+        options["checkout"] = config.checkout.root
+    return options
+
+
+def configured_runner(config: BenchConfig, threads: int) -> Runner:
+    """The runner the config names, with its options."""
+    return make_runner(config.runner, runner_options(config, threads))

@@ -17,6 +17,7 @@ import shlex
 from functools import lru_cache
 from pathlib import Path
 
+from slm_bench.config_model import Hardware, SlurmOptions
 from slm_bench.errors import BenchError
 
 BENCHMARKS = Path("results/benchmarks")
@@ -80,11 +81,11 @@ def measured_peak_mb(tsv: str) -> float | None:
     return max(peaks) if peaks else None
 
 
-def memory_mb(rule: str, env: str, algo: str, options: dict) -> int:
+def memory_mb(rule: str, env: str, algo: str, options: SlurmOptions) -> int:
     """The cell's measured peak times the margin, else the configured default; rounded up."""
     tsv = str(BENCHMARKS / rule / env / f"{algo}.tsv")
     peak = measured_peak_mb(tsv) if tsv in measured_files(rule) else None
-    wanted = peak * options["mem_margin"] if peak is not None else options["mem_mb"]
+    wanted = peak * options.mem_margin if peak is not None else options.mem_mb
     return int(math.ceil(wanted / MEM_STEP_MB) * MEM_STEP_MB)
 
 
@@ -93,15 +94,15 @@ def runtime_minutes(time_limit_s: float) -> int:
     return max(1, min(MAX_RUNTIME_MIN, math.ceil(time_limit_s / 60)))
 
 
-def hardware(env_id: str, spec_body: dict | None, options: dict) -> tuple[str, str]:
+def hardware(env_id: str, spec_body: dict | None, options: SlurmOptions) -> tuple[str, str]:
     """(cpu | gpu, why): ``slurm.env_hardware``, ``slurm.hardware``, else the dstack route's
     rule."""
     from slm_bench.runners.dstack.task import choose_hardware
 
-    if env_id in options["env_hardware"]:
-        return options["env_hardware"][env_id], f"slurm.env_hardware[{env_id}]"
-    if options["hardware"] != "auto":
-        return options["hardware"], "slurm.hardware"
+    if env_id in options.env_hardware:
+        return options.env_hardware[env_id].value, f"slurm.env_hardware[{env_id}]"
+    if options.hardware is not Hardware.AUTO:
+        return options.hardware.value, "slurm.hardware"
     return choose_hardware(env_id, spec_body, {"hardware": "auto", "env_hardware": {}})
 
 
@@ -115,20 +116,18 @@ def spec_body(cell) -> dict | None:
         return None
 
 
-def gres(env_id: str, spec_body: dict | None, options: dict) -> str:
+def gres(env_id: str, spec_body: dict | None, options: SlurmOptions) -> str:
     """``gpu:N`` for a GPU cell, else "" (the plugin adds no --gres for an empty value)."""
     kind, _why = hardware(env_id, spec_body, options)
-    return f"gpu:{options['gpu']}" if kind == "gpu" else ""
+    return f"gpu:{options.gpu}" if kind == "gpu" else ""
 
 
-def static_resources(options: dict) -> dict[str, str]:
+def static_resources(options: SlurmOptions) -> dict[str, str]:
     """The same for every cluster job: partition, account, QoS and extra flags, when set."""
-    resources = {}
-    for key, resource in (("partition", "slurm_partition"), ("account", "slurm_account")):
-        if options.get(key):
-            resources[resource] = options[key]
-    if options.get("qos"):
-        resources["qos"] = options["qos"]
-    if options.get("extra"):
-        resources["slurm_extra"] = options["extra"]
-    return resources
+    wanted = {
+        "slurm_partition": options.partition,
+        "slurm_account": options.account,
+        "qos": options.qos,
+        "slurm_extra": options.extra,
+    }
+    return {resource: value for resource, value in wanted.items() if value}

@@ -8,6 +8,7 @@ apply its best values, pick the cells to search (imported from there, since it n
 The status table lives in ``slm_bench.status``.
 """
 
+from slm_bench.runners import runner_options
 from slm_bench.steps.audit import write_audit
 from slm_bench.steps.cell import (
     extract_metrics,
@@ -15,7 +16,6 @@ from slm_bench.steps.cell import (
     pull_run_folder,
     pulled_folder,
     run_cell,
-    runner_options,
     upload_run,
     validate_spec,
     write_row,

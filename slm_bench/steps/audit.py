@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from slm_bench.atomic import write_text
+from slm_bench.config_model import BenchConfig
 
 
-def write_audit(matrix, config: dict, out_md: Path) -> None:
+def write_audit(matrix, config: BenchConfig, out_md: Path) -> None:
     """Report every row whose spec disagrees with its Settings line; never fails on a row."""
     from slm_bench.audit import (
         audit_matrix,
@@ -18,11 +19,11 @@ def write_audit(matrix, config: dict, out_md: Path) -> None:
     from slm_bench.baseline import baseline_path
 
     differences = None
-    if config.get("checkout"):
+    if config.checkout is not None:
         from slm_bench.checkout import read_checkout_benchmarks
 
-        doc = read_checkout_benchmarks(config["checkout"])
+        doc = read_checkout_benchmarks(config.checkout)
         # The checkout's own random baseline and the configured status rule, as write_row uses.
-        differences = status_differences(doc, baseline_path(config), config["status_rule"])
-    rows = audit_matrix(matrix, config["max_frame_policy"])
+        differences = status_differences(doc, baseline_path(config), config.status_rule)
+    rows = audit_matrix(matrix, config.max_frame_policy)
     write_text(out_md, render_audit(rows, differences, never_learned_rows(matrix)))

@@ -15,15 +15,15 @@ from pathlib import Path
 from slm_bench.atomic import staged_dir, write_json
 from slm_bench.baseline import baseline_path, random_return
 from slm_bench.cell_lock import cell_writer
-from slm_bench.config import TIME_LIMIT_SOURCE, Cell, EnvEntry, spec_root
-from slm_bench.durations import parse_duration
+from slm_bench.config import Cell, EnvEntry
+from slm_bench.config_model import BenchConfig, RunnerKind
 from slm_bench.errors import BenchError
 from slm_bench.failures import now_iso
 from slm_bench.logs import read_score
 from slm_bench.provenance import collect_provenance, write_provenance
 from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
-from slm_bench.runners import RunRequest, RunResult, make_runner
-from slm_bench.settings import parse_target
+from slm_bench.runners import RunRequest, RunResult, configured_runner
+from slm_bench.settings import Frames, parse_target
 from slm_bench.slurm.job import watchdog_grace_s
 from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
 from slm_bench.status_rule import computed_status
@@ -64,23 +64,9 @@ def validate_spec(cell: Cell, policy: str, out_spec: Path, log) -> None:
 # -- run marker + log -------------------------------------------------------------------------
 
 
-def runner_options(config: dict, threads: int) -> dict:
-    name = config["runner"]
-    if name == "embedded":
-        return {"workers": threads, "reevaluate_top": config["search_reevaluate_top"]}
-    if name == "slm-lab":
-        return {**config["slm_lab"], "checkout": str(spec_root(config)), "store": config["store"]}
-    options = dict(config["dstack"])
-    options.setdefault("store", {"name": config["store"], **config["hf"]})
-    options.setdefault("spec_root", str(spec_root(config)))
-    if config.get("checkout"):  # the runner applies the checkout's own .dstack task
-        options.setdefault("checkout", config["checkout"]["root"])
-    return options
-
-
 def cell_run_request(
     cell: Cell,
-    config: dict,
+    config: BenchConfig,
     workdir: Path,
     log_path: Path,
     journal_path: Path,
@@ -95,7 +81,8 @@ def cell_run_request(
     progress lines; a search's trials have their own budgets. Both take the cell's seed (a
     search derives each trial's from it).
     """
-    spec_file = str(cell.spec_path.resolve()) if config["runner"] == "embedded" else cell.spec_file
+    absolute = config.runner.takes_absolute_spec
+    spec_file = str(cell.spec_path.resolve()) if absolute else cell.spec_file
     train = mode == "train"
     return RunRequest(
         spec_file=spec_file,
@@ -104,13 +91,13 @@ def cell_run_request(
         workdir=workdir,
         log_path=log_path,
         journal_path=journal_path,
-        time_limit_s=parse_duration(config["time_limit"], TIME_LIMIT_SOURCE) + watchdog_grace_s(),
+        time_limit_s=config.time_limit_s + watchdog_grace_s(),
         threads=threads,
         mode=mode,
         cell=cell.key if train else f"{cell.key} {mode}",
         fingerprint=fingerprint,
         max_session=(cell.settings.max_session or 0) if train else 0,
-        max_frame=(cell.settings.max_frame or 0) if train else 0,
+        max_frame=cell.max_frame if train else Frames(0),
         seed=cell.seed,
     )
 
@@ -131,7 +118,7 @@ def run_fingerprint(spec_json: Path, seed: int | None) -> str:
 
 def run_with_runner(
     cell: Cell,
-    config: dict,
+    config: BenchConfig,
     folder: Path,
     out_log: Path,
     threads: int,
@@ -154,11 +141,11 @@ def run_with_runner(
         fingerprint=fingerprint,
         mode=mode,
     )
-    return make_runner(config["runner"], runner_options(config, threads)).run(request)
+    return configured_runner(config, threads).run(request)
 
 
 def run_cell(
-    cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
+    cell: Cell, config: BenchConfig, spec_json: Path, out_marker: Path, out_log: Path, threads: int
 ) -> None:
     """Train the cell with the configured runner; write its log, then its marker.
 
@@ -173,10 +160,10 @@ def run_cell(
 
 
 def _run_cell(
-    cell: Cell, config: dict, spec_json: Path, out_marker: Path, out_log: Path, threads: int
+    cell: Cell, config: BenchConfig, spec_json: Path, out_marker: Path, out_log: Path, threads: int
 ) -> None:
     cell_dir = out_marker.parent
-    if config["runner"] != "dstack":  # a local rerun starts clean; remote state is journalled
+    if not config.runner.is_remote:  # a local rerun starts clean; remote state is journalled
         shutil.rmtree(cell_dir / "work", ignore_errors=True)
     started = now_iso()
     fingerprint = run_fingerprint(spec_json, cell.seed)
@@ -185,7 +172,7 @@ def _run_cell(
     provenance = collect_provenance(
         result.runner,
         run_folder=result.folder_path,
-        checkout=spec_root(config) if result.runner == "slm-lab" else None,
+        checkout=config.spec_dir if result.runner == RunnerKind.SLM_LAB else None,
         extra=result.extra,
         remote_runner=result.extra.get("inner_runner"),
     )
@@ -215,7 +202,7 @@ def _run_cell(
 # -- upload -----------------------------------------------------------------------------------
 
 
-def upload_run(config: dict, marker_path: Path, out_upload: Path, log) -> None:
+def upload_run(config: BenchConfig, marker_path: Path, out_upload: Path, log) -> None:
     """Put the run folder in the store, verify it is there, then write the upload marker.
 
     Uploads are idempotent (the local store replaces the folder in one rename, the Hub skips
@@ -330,7 +317,7 @@ def uploaded_folder(metrics_path: Path, upload_path: Path) -> tuple[dict, str]:
 
 
 def pull_run_folder(
-    cell: Cell, config: dict, metrics_path: Path, upload_path: Path, out_dir: Path
+    cell: Cell, config: BenchConfig, metrics_path: Path, upload_path: Path, out_dir: Path
 ) -> None:
     """Pull only the cell's folder from the store into ``out_dir/data/FOLDER`` and check it."""
     metrics, folder = uploaded_folder(metrics_path, upload_path)
@@ -392,7 +379,7 @@ def plot_env(env: EnvEntry, hf_data_dirs: list[Path], out_png: Path) -> None:
 # -- row --------------------------------------------------------------------------------------
 
 
-def derive_row(cell: Cell, config: dict, folder: str, score: float, store: Store) -> dict:
+def derive_row(cell: Cell, config: BenchConfig, folder: str, score: float, store: Store) -> dict:
     """The row as computed from its sources: the cell's config, its score and its folder.
 
     ``status`` is the computed one (✅, ⚠️ or empty) by the configured ``status_rule``; the
@@ -404,7 +391,7 @@ def derive_row(cell: Cell, config: dict, folder: str, score: float, store: Store
     return {
         "env_id": cell.env_id,
         "algorithm": cell.label,
-        "status": computed_status(score, target, baseline, config["status_rule"]),
+        "status": computed_status(score, target, baseline, config.status_rule),
         "ma": score,
         "spec_file": cell.spec_file,
         "spec_name": cell.spec_name,
@@ -415,7 +402,7 @@ def derive_row(cell: Cell, config: dict, folder: str, score: float, store: Store
 
 
 def write_row(
-    cell: Cell, config: dict, metrics_path: Path, upload_path: Path, out_row: Path
+    cell: Cell, config: BenchConfig, metrics_path: Path, upload_path: Path, out_row: Path
 ) -> None:
     """A BENCHMARKS.md row, written only once its data link is verified in the store."""
     metrics, folder = uploaded_folder(metrics_path, upload_path)

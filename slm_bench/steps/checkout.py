@@ -6,17 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from slm_bench.atomic import write_json
+from slm_bench.config_model import BenchConfig
 from slm_bench.steps.records import read_record
 
 
-def update_checkout_docs(config: dict, table: Path, plots: list[Path], out_json: Path) -> None:
+def update_checkout_docs(
+    config: BenchConfig, table: Path, plots: list[Path], out_json: Path
+) -> None:
     from slm_bench.checkout import update_docs
 
     write_json(out_json, update_docs(config, table, plots))
 
 
 def commit_checkout(
-    config: dict, updated_json: Path, row_paths: list[Path], out_json: Path
+    config: BenchConfig, updated_json: Path, row_paths: list[Path], out_json: Path
 ) -> None:
     from slm_bench.checkout import commit_docs
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
-from slm_bench.stores import store_from_config
+from slm_bench.config_model import BenchConfig
+from slm_bench.stores import public_store_from_config, store_from_config
 
 DATASET_CARD = """---
 pretty_name: {title}
@@ -19,21 +20,17 @@ spec, trial and session metrics, per-session CSVs and logs.
 """
 
 
-def _publish_plan(config: dict, table: Path, hf_data: Path, card: Path):
+def _publish_plan(config: BenchConfig, table: Path, hf_data: Path, card: Path):
     from slm_bench.publish import plan_publish
     from slm_bench.steps.tables import base_benchmarks
-    from slm_bench.stores import make_public_store
 
-    checkout = config.get("checkout")
-    root = Path(checkout["root"]) if checkout else None
-    readme = config["publish"]["readme"] or (root / "README.md" if root else None)
+    checkout = config.checkout
+    root = Path(checkout.root) if checkout else None
+    readme = config.publish.readme or (root / "README.md" if root else None)
     if readme is None:
-        write_text(card, DATASET_CARD.format(title=config["title"]))
+        write_text(card, DATASET_CARD.format(title=config.title))
         readme = card
-    docs = config["publish"]["docs"] or (
-        root / Path(checkout["benchmarks"]).parent if root else None
-    )
-    options = config["local_store"] if config["store"] == "local" else config["hf"]
+    docs = config.publish.docs or (checkout.benchmarks_path.parent if checkout else None)
     # The table's links start where it is written for: the checkout's docs/, or its folder.
     base = base_benchmarks(config)
     return plan_publish(
@@ -41,14 +38,14 @@ def _publish_plan(config: dict, table: Path, hf_data: Path, card: Path):
         readme,
         docs,
         store_from_config(config),
-        make_public_store(config["store"], options),
+        public_store_from_config(config),
         hf_data,
         link_dir=base.parent if base else Path(table).parent,
     )
 
 
 def write_publish_manifest(
-    config: dict, table: Path, hf_data: Path, out_manifest: Path, log
+    config: BenchConfig, table: Path, hf_data: Path, out_manifest: Path, log
 ) -> None:
     """The dry run of publishing: what would be pulled and uploaded where (no network)."""
     from slm_bench.publish import format_manifest
@@ -60,7 +57,7 @@ def write_publish_manifest(
 
 
 def publish_results(
-    config: dict, table: Path, hf_data: Path, out_report: Path, out_table: Path, log
+    config: BenchConfig, table: Path, hf_data: Path, out_report: Path, out_table: Path, log
 ) -> None:
     """Publish the table's runs from the dev repo to the public one (SLM-Lab's workflow)."""
     from slm_bench.publish import format_manifest, publish

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
 from slm_bench.cell_lock import cell_writer
-from slm_bench.config import Cell, spec_root
+from slm_bench.config import Cell
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.run_folder import read_run_folder
 from slm_bench.search.patch import apply_values, unified_diff, write_values
@@ -30,7 +31,7 @@ SOLVED = "✅"
 
 def search_cell(
     cell: Cell,
-    config: dict,
+    config: BenchConfig,
     out_trials: Path,
     out_best: Path,
     out_patch: Path,
@@ -54,7 +55,7 @@ def search_cell(
 
 def _search(
     cell: Cell,
-    config: dict,
+    config: BenchConfig,
     spec: dict,
     space: SearchSpace,
     planned: int,
@@ -108,7 +109,7 @@ def _patch(cell: Cell, values: dict) -> str:
 
 
 def apply_search(
-    cell: Cell, config: dict, best_path: Path, patch_path: Path, out: Path, log
+    cell: Cell, config: BenchConfig, best_path: Path, patch_path: Path, out: Path, log
 ) -> None:
     """Write the best values into the spec file; with a checkout, commit it there (never push)."""
     best = read_record(best_path, required=("values", "trial", "total_reward_ma"))
@@ -119,15 +120,15 @@ def apply_search(
         cell.spec_path, cell.spec_file, cell.spec_name, best["values"], dict(cell.sets), patch
     )
     record = {"spec_file": cell.spec_file, "values": best["values"], "trial": best["trial"]}
-    if config.get("checkout"):
+    if config.checkout is not None:
         record["commit"] = _commit_spec(cell, config, best)
     write_json(out, record)
     log(f"{cell.key}: wrote the best values into {cell.spec_file}; the next build retrains it")
 
 
-def _commit_spec(cell: Cell, config: dict, best: dict) -> str:
+def _commit_spec(cell: Cell, config: BenchConfig, best: dict) -> str:
     """SLM-Lab's rule: the spec a run used is committed. Local commit only."""
-    root = spec_root(config)
+    root = config.spec_dir
     score = best.get("score")  # absent in a best.json written before re-evaluations
     shown = (
         f"fresh-seed MA {score['total_reward_ma']:.2f}, 95% CI {score['ci'][0]:.2f} to"

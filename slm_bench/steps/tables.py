@@ -19,7 +19,8 @@ from pathlib import Path
 
 from slm_bench.atomic import write_text
 from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, documented_frames, new_document
-from slm_bench.config import EnvEntry, Matrix, spec_root
+from slm_bench.config import EnvEntry, Matrix
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.naming import plot_png_name
 from slm_bench.run_folder import read_run_folder, trial_score
@@ -55,7 +56,7 @@ def cell_files(rows, metrics, uploads, hf_data) -> list[CellFiles]:
     ]
 
 
-def checked_row(matrix: Matrix, config: dict, files: CellFiles, store: Store) -> dict:
+def checked_row(matrix: Matrix, config: BenchConfig, files: CellFiles, store: Store) -> dict:
     """The cell's row as derived from its sources; row.json must say exactly the same."""
     cell = matrix.cell(files.env, files.algo)
     row = read_record(files.row)
@@ -186,7 +187,7 @@ def _spec_text_and_prefix(spec_file: str, prefix: str, link_base: Path) -> tuple
 
 def write_benchmarks(
     matrix: Matrix,
-    config: dict,
+    config: BenchConfig,
     cells: list[CellFiles],
     plot_paths: list[str],
     out_staged: Path,
@@ -216,15 +217,14 @@ def write_benchmarks(
         rows_by_env,
         plots,
         doc_dir,
-        config["title"],
-        spec_root(config),
+        config.title,
+        config.spec_dir,
         base_doc=None if only else base_benchmarks(config),
         store=store,
     )
     write_text(out_staged, text)  # also removes the temp of a killed earlier write
 
 
-def base_benchmarks(config: dict) -> Path | None:
+def base_benchmarks(config: BenchConfig) -> Path | None:
     """The BENCHMARKS.md the aggregate updates: the checkout's own, or none (a new document)."""
-    checkout = config.get("checkout")
-    return Path(checkout["root"]) / checkout["benchmarks"] if checkout else None
+    return config.checkout.benchmarks_path if config.checkout else None

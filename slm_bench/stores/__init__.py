@@ -9,10 +9,11 @@ dev repo to the public one through the same interface.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from slm_bench.config_model import BenchConfig, StoreKind, plain
 from slm_bench.errors import BenchError
 
 OPTIMIZER_GLOB = "*_optim.pt"  # SLM-Lab deletes optimizer files before upload
@@ -54,31 +55,41 @@ class Store(Protocol):
         """
 
 
-def make_store(name: str, options: dict | None = None, repo: str | None = None) -> Store:
-    """Build the store ``name`` from its config ``options`` (``repo`` overrides the dev repo)."""
-    options = options or {}
-    if name == "local":
+def make_store(
+    kind: StoreKind | str, options: Mapping | None = None, repo: str | None = None
+) -> Store:
+    """Build the store of ``kind`` from its ``options`` (``repo`` overrides the dev repo): the one
+    place a store is chosen."""
+    try:
+        kind = StoreKind(kind)
+    except ValueError:
+        raise BenchError(
+            f"config.yaml: store: unknown store '{kind}' (expected local or hf)"
+        ) from None
+    options = dict(options or {})
+    if kind is StoreKind.LOCAL:
         from slm_bench.stores.local import LocalStore
 
         return LocalStore.from_options(options, repo=repo)
-    if name == "hf":
-        from slm_bench.stores.hf import HfStore
+    from slm_bench.stores.hf import HfStore
 
-        return HfStore.from_options(options, repo=repo)
-    raise BenchError(f"config.yaml: store: unknown store '{name}' (expected local or hf)")
+    return HfStore.from_options(options, repo=repo)
 
 
-def store_from_config(config: dict, repo: str | None = None) -> Store:
+def store_from_config(config: BenchConfig, repo: str | None = None) -> Store:
     """The store the config names, with its options."""
-    name = config["store"]
-    options = config["local_store"] if name == "local" else config["hf"]
-    return make_store(name, options, repo=repo)
+    return make_store(config.store, plain(config.store_options), repo=repo)
 
 
-def make_public_store(name: str, options: dict | None = None) -> Store:
+def public_store_from_config(config: BenchConfig) -> Store:
+    """The config's store for its public repo (where ``publish`` promotes results)."""
+    return make_public_store(config.store, plain(config.store_options))
+
+
+def make_public_store(kind: StoreKind | str, options: Mapping | None = None) -> Store:
     """The store for the public repo (option ``public_repo``, default ``SLM-Lab/benchmark``)."""
-    options = options or {}
-    return make_store(name, options, repo=options.get("public_repo", DEFAULT_PUBLIC_REPO))
+    options = dict(options or {})
+    return make_store(kind, options, repo=options.get("public_repo", DEFAULT_PUBLIC_REPO))
 
 
 def check_folder_name(repo: str, folder: str) -> str:
