@@ -230,7 +230,10 @@ def row_params(wildcards):
     return {
         "status_rule": BENCH.status_rule.value,
         "random_baseline": BENCH.random_baseline,
-        "store": [BENCH.store.value, {key: getattr(location, key, None) for key in keys}],
+        "store": [
+            BENCH.store.value,
+            {key: getattr(location, key, None) for key in keys},
+        ],
     }
 
 
