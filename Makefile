@@ -1,7 +1,7 @@
 # Entry points for a fresh clone:
 #   make run          set up, then build results/BENCHMARKS.md (the default benchmark, trained here)
 #   make test         set up, then run the test suite (the slow tests included)
-#   make lint         ruff, ruff format, snakefmt and snakemake --lint, all as checks
+#   make lint         ruff, ruff format, snakefmt, mypy and snakemake --lint, all as checks
 #   make constraints  rewrite constraints.txt from .venv after a dependency change
 # Every venv is installed with pip's -c and the pinned versions of its constraints file, so a
 # benchmark environment can be recreated; PIP_ARGS adds options (e.g. a CPU-only torch index).
@@ -85,6 +85,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/mypy
 	@out=$$($(BIN)/snakemake --lint --workflow-profile none --profile none 2>&1) && exit 0; \
 	lints=$$(printf '%s\n' "$$out" | grep -E '^ +\* '); \
 	if [ -n "$$lints" ] && ! printf '%s\n' "$$lints" | grep -vq '$(CONDA_LINT)'; then \
