@@ -80,7 +80,7 @@ def _to_list(series: pd.Series) -> list[float]:
     return [float(v) for v in series.to_numpy(dtype=float)]
 
 
-def _to_float(value: object) -> float:
+def _to_float(value: float | None) -> float:
     return float(value) if value is not None else float("nan")
 
 

@@ -36,13 +36,14 @@ def _spec_section(node: ast.expr) -> str | None:
 
 def _text(node: ast.expr) -> str | None:
     """The string a literal holds, else None."""
-    is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
-    return node.value if is_text else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
 
 
 def _strings(node: ast.expr) -> list[str]:
     if isinstance(node, ast.List | ast.Tuple):
-        return [_text(e) for e in node.elts if _text(e)]
+        return [text for e in node.elts if (text := _text(e))]
     return []
 
 
@@ -55,17 +56,17 @@ def _reads(tree: ast.AST) -> dict[str, set[str]]:
             reads.setdefault(section, set()).update(keys)
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.Subscript) and _text(node.slice):
-            add(_spec_section(node.value), [_text(node.slice)])
+        if isinstance(node, ast.Subscript) and (key := _text(node.slice)):
+            add(_spec_section(node.value), [key])
         if not isinstance(node, ast.Call) or not node.args:
             continue
         func, args = node.func, node.args
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         first = args[0]
         if name == "get" and isinstance(func, ast.Attribute) and _spec_section(func.value):
-            add(_spec_section(func.value), [_text(first)] if _text(first) else [])
-        elif name == "get" and len(args) > 1 and _text(args[1]):  # ps.get(spec, "key")
-            add(_spec_section(first), [_text(args[1]).split(".")[0]])
+            add(_spec_section(func.value), [key] if (key := _text(first)) else [])
+        elif name == "get" and len(args) > 1 and (key := _text(args[1])):  # ps.get(spec, "key")
+            add(_spec_section(first), [key.split(".")[0]])
         elif name == "set_attr" and len(args) == 3:  # util.set_attr(self, spec, [keys])
             add(_spec_section(args[1]), _strings(args[2]))
     return reads

@@ -102,7 +102,8 @@ def normalise(score: float, target: Target | None, random_return: float | None) 
 
 def score_span(target: Target, random_return: float | None) -> float:
     """The score distance from the random policy (as ``normalise`` takes it) to the target."""
-    return 1.0 / (normalise(1.0, target, random_return) - normalise(0.0, target, random_return))
+    one, zero = (progress_from(score, target.value, random_return) for score in (1.0, 0.0))
+    return 1.0 / (one - zero)
 
 
 @dataclass(frozen=True)

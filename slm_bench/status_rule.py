@@ -35,8 +35,9 @@ def progress_from(score: float, goal: float, random_return: float | None) -> flo
     When the random return is unknown, or not below the goal, random = goal - |goal| - 1,
     which measures progress on the goal's own scale.
     """
-    usable = random_return is not None and math.isfinite(random_return) and random_return < goal
-    random = random_return if usable else goal - abs(goal) - 1
+    random = goal - abs(goal) - 1
+    if random_return is not None and math.isfinite(random_return) and random_return < goal:
+        random = random_return
     return (score - random) / (goal - random)
 
 

@@ -168,15 +168,17 @@ def row_frames(
         return None
     limit = upper_limit(settings_frames)
     frames = None
-    if budget is not None and isinstance(budget.frames, int):
-        frames = budget.frames
-    elif budget is not None and spec_frames is not None and spec_frames in budget.frames:
-        frames = spec_frames
-    elif budget is None and policy == "spec" and spec_frames is not None:
+    if budget is not None:
+        if isinstance(budget.frames, int):
+            frames = budget.frames
+        elif spec_frames is not None and spec_frames in budget.frames:
+            frames = spec_frames
+    elif policy == "spec" and spec_frames is not None:
         frames = spec_frames if spec_frames < limit else None
     if frames is None:
         return None
     if frames > limit:
+        assert budget is not None  # a spec's own value above the limit was dropped above
         raise BenchError(
             f"documented frame budget {budget.describe()} is above the Settings max_frame "
             f"{format_number(limit)} (expected at most the Settings line)"

@@ -70,8 +70,8 @@ def is_separator(line: str) -> bool:
 
 def layout_of(header: tuple[str, ...]) -> str | None:
     """``section`` or ``group`` for a result-table header the file has used, else None."""
-    fields = tuple(_FIELDS.get(column) for column in header)
-    if None in fields or len(set(fields)) != len(fields):
+    fields = tuple(field for column in header if (field := _FIELDS.get(column)))
+    if len(fields) != len(header) or len(set(fields)) != len(fields):
         return None
     if sorted(fields) == sorted(_SECTION_FIELDS) and fields[0] == "algorithm":
         return LAYOUT_SECTION

@@ -85,6 +85,10 @@ class Dimension:
     def value(self, sampled: object) -> object:
         """The spec value for an Optuna sample (quantised and typed as Ray Tune would)."""
         d, a = self.dist, self.args
+        if d == "choice":
+            return sampled
+        # every other distribution is an Optuna Float- or IntDistribution
+        assert isinstance(sampled, int | float), f"{self.path}: {sampled!r} is not a number"
         if d in ("randn", "qrandn"):
             sampled = NormalDist(a[0], a[1]).inv_cdf(float(sampled))
         if d in ("quniform", "qloguniform", "qrandn"):
