@@ -58,7 +58,7 @@ def remove_dead_temps(final: str | os.PathLike) -> list[Path]:
     pattern = re.compile(
         rf"\.{re.escape(final.name)}\.(\d+)@(.+)\.[0-9a-f]{{8}}\.(?:tmp|partial)\Z"
     )
-    removed = []
+    removed: list[Path] = []
     if not final.parent.is_dir():
         return removed
     for entry in final.parent.iterdir():
@@ -126,9 +126,11 @@ def open_atomic(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp_file(path)
-    text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+    text = mode == "w"
     try:
-        with os.fdopen(fd, mode, **text) as handle:
+        with os.fdopen(
+            fd, mode, encoding="utf-8" if text else None, newline="" if text else None
+        ) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = dict(_read(args.output)) if args.output.exists() else {}
         for env_id in args.env_ids:
-            data[env_id] = compute_random_baseline(env_id, args.episodes, args.seed)
-            print(f"{env_id}: mean {data[env_id]['mean']:.2f}, std {data[env_id]['std']:.2f}")
+            baseline = data[env_id] = compute_random_baseline(env_id, args.episodes, args.seed)
+            print(f"{env_id}: mean {baseline['mean']:.2f}, std {baseline['std']:.2f}")
         write_json(args.output, dict(sorted(data.items())))
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)

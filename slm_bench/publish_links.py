@@ -154,6 +154,7 @@ def apply_links(doc_text: str, fixes: list[LinkFix], staged_docs: Path) -> str:
     by_href = {fix.href: fix for fix in fixes}
     for fix in fixes:
         if fix.kind == "upload":
+            assert fix.local is not None and fix.dest is not None  # an upload names both
             target = staged_docs / fix.dest
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(fix.local, target)

@@ -119,9 +119,10 @@ def spec_names(path: str | Path) -> list[str]:
 
 
 def _find_placeholder(value: object, path: str = "") -> tuple[str, str] | None:
-    """(dotted path, text) of the first ``${...}`` left in ``value``, in document order."""
+    """(dotted path, variable) of the first ``${...}`` left in ``value``, in document order."""
     if isinstance(value, str):
-        return (path, value) if _PLACEHOLDER.search(value) else None
+        match = _PLACEHOLDER.search(value)
+        return (path, match.group(1)) if match else None
     if isinstance(value, dict):
         items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
     elif isinstance(value, list):
@@ -191,8 +192,7 @@ def _resolve_cached(source: str, version, name: str, sets: tuple) -> dict:
     body = copy.deepcopy(specs[name])  # YAML anchors share objects between specs
     found = _find_placeholder(body)
     if found:
-        where, text = found
-        var = _PLACEHOLDER.search(text).group(1)
+        where, var = found
         raise BenchError(f"{source}: {name}: {where} still holds ${{{var}}}; pass -s {var}=...")
     env = body.get("env")
     if isinstance(env, dict):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import yaml
@@ -45,11 +46,13 @@ def load_schema(name: str) -> dict:
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
 
-def _with_defaults(validator_class):
+def _with_defaults(validator_class: type[jsonschema.Validator]) -> type[jsonschema.Validator]:
     """Extend a jsonschema validator to fill in ``default`` values (as snakemake.utils.validate)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator, properties, instance, schema):
+    def set_defaults(
+        validator: jsonschema.Validator, properties: dict, instance: object, schema: dict
+    ) -> Iterator[jsonschema.ValidationError]:
         if isinstance(instance, dict):
             for name, subschema in properties.items():
                 if "default" in subschema and name not in instance:
@@ -65,13 +68,17 @@ _CHECKING = jsonschema.Draft202012Validator
 
 def describe(error: jsonschema.ValidationError) -> str:
     """``where: what was expected`` for one schema error."""
+    # iter_errors sets every field (jsonschema's Unset is for errors made by hand)
+    instance: Any = error.instance
+    value: Any = error.validator_value
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     # a key shown as typed, unless it would break the one line (newlines, control characters)
     where = ".".join(
         str(part) if str(part).isprintable() else repr(part) for part in error.absolute_path
     )
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(instance) - set(allowed))
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return f"unknown key {', '.join(map(repr, unknown))} at {where or 'top level'}{hint}"
     if error.validator == "required":
@@ -79,28 +86,30 @@ def describe(error: jsonschema.ValidationError) -> str:
         name = missing.group(1) if missing else "?"
         return f"{where + '.' if where else ''}{name} is missing"
     if error.validator == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        expected = " or ".join(value) if isinstance(value, list) else value
         hint = ""
-        if isinstance(error.instance, str) and _NUMBER_TEXT.match(error.instance.strip()):
-            number = float(error.instance)
+        if isinstance(instance, str) and _NUMBER_TEXT.match(instance.strip()):
+            number = float(instance)
             written = int(number) if number.is_integer() else repr(number)
-            hint = f" (YAML reads a bare {error.instance} as text; write {written})"
-        return f"{where or 'top level'}: expected {expected}, got {error.instance!r}{hint}"
+            hint = f" (YAML reads a bare {instance} as text; write {written})"
+        return f"{where or 'top level'}: expected {expected}, got {instance!r}{hint}"
     if error.validator == "pattern":
         # a pattern's schema says in its title what it stands for
-        expected = error.schema.get("title") or f"text matching {error.validator_value}"
-        return f"{where or 'top level'}: got {error.instance!r} (expected {expected})"
+        expected = schema.get("title") or f"text matching {value}"
+        return f"{where or 'top level'}: got {instance!r} (expected {expected})"
     if error.validator == "enum":
-        allowed = ", ".join(map(repr, error.validator_value))
-        return f"{where or 'top level'}: got {error.instance!r} (expected one of {allowed})"
+        choices = ", ".join(map(repr, value))
+        return f"{where or 'top level'}: got {instance!r} (expected one of {choices})"
     if error.validator in ("minimum", "minLength", "exclusiveMinimum"):
-        return f"{where}: expected at least {error.validator_value}, got {error.instance!r}"
+        return f"{where}: expected at least {value}, got {instance!r}"
     return f"{where or 'top level'}: {error.message}"
 
 
-def first_error(data: object, schema_name: str, fill_defaults: bool = True):
-    """The most specific error (the deepest; a typo inside an entry, not its parent), or None."""
+def first_error(
+    data: Any, schema_name: str, fill_defaults: bool = True
+) -> jsonschema.ValidationError | None:
+    """The most specific error (the deepest; a typo inside an entry, not its parent), or None.
+    ``data`` is a loaded YAML or JSON document, of any shape."""
     cls = _FILLING if fill_defaults else _CHECKING
     errors = list(cls(load_schema(schema_name)).iter_errors(data))
     if not errors:
@@ -113,7 +122,7 @@ def key_path(error: jsonschema.ValidationError) -> list:
     """The keys of the value an error is about (an unknown key's own, not its parent's)."""
     path = list(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {})
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
         path += sorted(key for key in error.instance if key not in allowed)[:1]
     return path
 

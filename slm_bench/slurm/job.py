@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +47,10 @@ class SlurmJob:
         return {"job_id": self.job_id, "node": self.node, "attempt": self.attempt}
 
 
-def current_job(environ: dict | None = None) -> SlurmJob | None:
+def current_job(environ: Mapping[str, str] | None = None) -> SlurmJob | None:
     """The Slurm job this process runs in, from the variables Slurm sets, or None."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     job_id = environ.get("SLURM_JOB_ID") or environ.get("SLURM_JOBID")
     if not job_id:
         return None

@@ -80,9 +80,11 @@ def cancel_recorded_runs(
     outcomes: list[StopOutcome] = []
     for binary, targets in sent.items():  # every stop is sent before any wait
         cli = DstackCli(binary)
-        outcomes += stop_until_ended(
-            cli, lambda _after, cli=cli: cli.ps(), targets, already_stopped=True, wait_s=wait_s
-        )
+
+        def runs(_after: float, cli: DstackCli = cli) -> list[RunState]:
+            return cli.ps()
+
+        outcomes += stop_until_ended(cli, runs, targets, already_stopped=True, wait_s=wait_s)
     return outcomes
 
 

@@ -392,9 +392,9 @@ class CellRun:
             if run_id and state.id == run_id:
                 return state
         if not run_id:
-            state = index_runs(runs).get(attempt.name)
-            if state is not None:
-                return state
+            found = index_runs(runs).get(attempt.name)
+            if found is not None:
+                return found
         if len(runs) < PS_PAGE_SIZE:
             return None
         event = self.route.cli.last_event_status(attempt.name)

@@ -91,8 +91,8 @@ class DstackCli:
         args = ["apply", "-f", task_file.name, "-y", "-d", "-n", name]
         for key, value in values.items():
             args += ["-e", f"{key}={value}"]
-        env = {**os.environ, **env} if env else None
-        return self.mask(self._call(*args, cwd=task_file.parent, env=env))
+        call_env = {**os.environ, **env} if env else None
+        return self.mask(self._call(*args, cwd=task_file.parent, env=call_env))
 
     def ps(self) -> list[RunState]:
         """The runs ``ps -a --json`` lists (newest first), as safe summaries only."""

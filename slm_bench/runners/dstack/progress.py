@@ -95,7 +95,7 @@ def interrupted_line(cell: str, attempt: Attempt | None, cli: DstackCli) -> str:
     "not submitted", never "keeps running"."""
     if attempt is None or attempt.state != "submitting":
         status = (attempt.run.get("status") or attempt.state) if attempt else None
-        return left_running_line(cell, attempt and attempt.name, status)
+        return left_running_line(cell, attempt.name if attempt else None, status)
     name = attempt.name
     try:
         runs = DstackCli(cli.dstack_bin, cli.secrets, timeout_s=SUBMIT_CHECK_S).ps()

@@ -70,8 +70,8 @@ def _find(runs: list[RunState], outcome: StopOutcome) -> RunState | None:
         for state in runs:
             if state.id == outcome.run_id:
                 return state
-    state = index_runs(runs).get(outcome.name)
-    return state if state is not None and not state.deleted else None
+    found = index_runs(runs).get(outcome.name)
+    return found if found is not None and not found.deleted else None
 
 
 def stop_until_ended(
