@@ -252,14 +252,13 @@ def _read_env_rows(
     reason, when that Settings line cannot be read (an error when the config names the env), and
     a row of a table with other Settings is skipped."""
     first = sections[0]
+    unreadable: str | None = None
     try:
         rows.settings = _env_settings(doc, first)
     except BenchError as error:
         if required:  # the config names this env: it cannot be left out
             raise
         unreadable = str(error)
-    else:
-        unreadable = None
     for section in sections:  # an env split over several shared tables (one per algorithm)
         same = section.settings_line == first.settings_line
         for row in section.rows:

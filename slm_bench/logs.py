@@ -340,9 +340,9 @@ def read_run_log(path: str | os.PathLike) -> RunLog:
         run.running_modes = tuple(running[at]["mode"] for at in sorted(running))
         before = [at for at in sorted(running) if metrics_at is None or at < metrics_at]
         if before:
-            match = running[before[-1]]
-            run.data_folder, run.mode = match["folder"], match["mode"]
-            run.spec_file, run.spec_name = match["spec_file"], match["spec_name"]
+            last = running[before[-1]]
+            run.data_folder, run.mode = last["folder"], last["mode"]
+            run.spec_file, run.spec_name = last["spec_file"], last["spec_name"]
         if output:
             run.data_folder = output
         if run.data_folder is None:

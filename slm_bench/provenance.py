@@ -195,7 +195,7 @@ def session_seeds(run_folder: Path | None) -> dict:
         return unknown
     layout = RunLayout(run.path, run.prefix)
     meta = run.spec.get("meta") or {}
-    count = meta.get("max_session") if isinstance(meta.get("max_session"), int) else 0
+    count = sessions if isinstance(sessions := meta.get("max_session"), int) else 0
     per_session = []
     for s in range(count):
         path = next(run.path.rglob(f"{layout.session_prefix(s)}_spec.json"), None)

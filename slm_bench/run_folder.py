@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -182,7 +183,7 @@ def _find_prefix(root: Path, shown: str) -> str:
 
 def _search_evidence(root: Path, prefix: str, spec: dict) -> tuple[str, ...]:
     evidence = []
-    meta = spec.get("meta") if isinstance(spec.get("meta"), dict) else {}
+    meta = value if isinstance(value := spec.get("meta"), dict) else {}
     trial = meta.get("trial")
     if trial == -1:
         evidence.append("meta.trial == -1")
@@ -257,7 +258,7 @@ def require_train(folder: RunFolder) -> None:
 
 
 class _SettingsLike(Protocol):
-    def mismatches(self, spec_values: dict[str, object]) -> list[str]: ...
+    def mismatches(self, spec_values: Mapping[str, object]) -> list[str]: ...
 
 
 def check_settings(folder: RunFolder, settings: _SettingsLike) -> None:
@@ -280,6 +281,7 @@ def trial_score(folder: RunFolder) -> float:
     sessions). A run that stopped before ``max_frame`` or a non-finite score is refused."""
     require_complete(folder)
     source = _metrics_source(folder)
+    assert folder.trial_metrics is not None  # require_complete refuses a run without them
     scalar = folder.trial_metrics.get("scalar") or {}
     if "total_reward_ma" not in scalar:
         raise BenchError(f"{source}: scalar.total_reward_ma missing")
@@ -321,11 +323,12 @@ class RunBudget:
 
 def run_budget(folder: RunFolder) -> RunBudget:
     """The budget in the folder's own resolved spec."""
-    values = spec_settings(folder.spec)
     source = folder.shown(folder.layout.spec_json)
-    for key, value in values.items():
+    values: dict[str, int] = {}
+    for key, value in spec_settings(folder.spec).items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise BenchError(f"{source}: {key}: expected a positive whole number, got {value!r}")
+        values[key] = value
     max_frame, num_envs = values["max_frame"], values["num_envs"]
     session_frames = max_frame
     meta = folder.spec.get("meta") or {}
@@ -363,6 +366,7 @@ def require_complete(folder: RunFolder) -> None:
     if frame < budget.last_frame:
         raise _unfinished(source, frame, budget)
     local = folder.trial_metrics.get("local")
+    returns: Sequence[list[float] | None]
     if local is not None:
         returns = _session_returns(local, budget, source)
         frames = local["frames"]

@@ -130,7 +130,7 @@ class HfStore:
         api = self._api(token_required=False)
         try:
             files = [path for path, _ in self._list_files(api, "download", prefix)]
-            status = 404
+            status: int | None = 404
         except RepositoryNotFoundError as error:  # some mirrors answer so for a missing path
             files, status = [], _status(error)
         if not files:
@@ -350,7 +350,10 @@ class HfStore:
         )
 
 
-def _number(options: dict, key: str, default: float, kind: type) -> int | float:
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(options: dict, key: str, default: float, kind: Callable[[float], _Number]) -> _Number:
     value = options.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise BenchError(f"config.yaml: hf: {key} must be a non-negative number, got {value!r}")

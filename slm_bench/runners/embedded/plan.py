@@ -177,8 +177,8 @@ def _on_policy(
     }
     entropy = reader.decay("agent.algorithm.entropy_coef_spec") or Decay("no_decay", 0.0, 0.0)
     kwargs["ent_coef"] = entropy.start_val
-    ent_schedule = scheduled(entropy, max_frame)
-    ent_schedule = ent_schedule if isinstance(ent_schedule, FrameSchedule) else None
+    schedule = scheduled(entropy, max_frame)
+    ent_schedule = schedule if isinstance(schedule, FrameSchedule) else None
     if reader.get("agent.net.shared"):
         notes.append("agent.net.shared: SB3 2.x has no shared hidden layers; separate ones used")
     if reader.get("agent.algorithm.normalize_v_targets"):
