@@ -31,7 +31,7 @@ class BuildProgress:
     """The build's counts, fed Snakemake's log events."""
 
     clock: Callable[[], float] = time.monotonic
-    started: float | None = None
+    started: float = field(init=False)  # the clock's time when the build began
     cells_planned: int = 0
     cells_trained: int = 0
     trained_at: float | None = None  # when the last cell finished training
@@ -40,8 +40,7 @@ class BuildProgress:
     plan_said: bool = False
 
     def __post_init__(self) -> None:
-        if self.started is None:
-            self.started = self.clock()
+        self.started = self.clock()
 
     def planned(self, stats: dict) -> str | None:
         """``RUN_INFO`` (jobs per rule, ``total`` among them): what the build will do first,
@@ -101,18 +100,19 @@ class BuildProgressHandler(logging.Handler):
         self.say = say
 
     def emit(self, record: logging.LogRecord) -> None:
-        event = str(getattr(record, "event", "") or "")
+        fields = vars(record)  # Snakemake's event fields are the record's extra attributes
+        event = str(fields.get("event") or "")
         try:
             if event == "run_info":
-                if plan := self.progress.planned(getattr(record, "stats", {}) or {}):
+                if plan := self.progress.planned(fields.get("stats") or {}):
                     self.say(plan)
             elif event == "job_info":
-                self.progress.job_started(record.jobid, record.rule_name)
+                self.progress.job_started(fields["jobid"], fields["rule_name"])
             elif event == "job_finished":
-                self.progress.job_finished(record.job_id)
+                self.progress.job_finished(fields["job_id"])
             elif event == "progress":
-                self.say(self.progress.line(int(record.done), int(record.total)))
-        except (AttributeError, TypeError, ValueError):  # an event of another shape: no line
+                self.say(self.progress.line(int(fields["done"]), int(fields["total"])))
+        except (AttributeError, KeyError, TypeError, ValueError):  # an event of another shape
             return
 
 

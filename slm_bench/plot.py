@@ -25,7 +25,6 @@ from slm_bench.errors import BenchError
 from slm_bench.metrics import MA_WINDOW, mean_std
 from slm_bench.naming import algorithm_label, algorithm_rank
 from slm_bench.run_folder import read_run_folder, require_complete, require_train
-from slm_bench.spec import spec_settings
 
 FIGURE_INCHES, FIGURE_DPI = 10, 100  # 1000 x 1000 pixels, as plotly's 500 x 500 at scale 2
 LINE_WIDTH = 1.5  # plotly's width 1 at scale 2 is 2 px; 1.5 pt at 100 dpi is about 2 px
@@ -102,8 +101,9 @@ def _label(spec: dict) -> str:
 def _load_curve(folder: Path) -> Curve:
     run = read_run_folder(folder)
     require_train(run)
-    require_complete(run)  # never a curve from a killed run's interim metrics
-    source = run.shown(run.trial_metrics_path)
+    budget = require_complete(run)  # never a curve from a killed run's interim metrics
+    assert run.trial_metrics is not None  # require_complete refuses a run without them
+    source = run.shown(run.metrics_file)
     local = run.trial_metrics.get("local")
     if not isinstance(local, dict) or not local.get("mean_returns") or not local.get("frames"):
         raise BenchError(
@@ -124,9 +124,9 @@ def _load_curve(folder: Path) -> Curve:
     mean, std = mean_std(smoothed)
     return Curve(
         folder=Path(folder),
-        metrics_path=run.trial_metrics_path,
+        metrics_path=run.metrics_file,
         label=_label(run.spec),
-        max_frame=spec_settings(run.spec)["max_frame"],
+        max_frame=budget.max_frame,
         frames=np.asarray(local["frames"][: len(mean)], dtype=float),
         mean=mean.to_numpy(dtype=float),
         std=std.to_numpy(dtype=float),

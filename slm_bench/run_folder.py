@@ -152,6 +152,11 @@ class RunFolder:
         return RunLayout(self.path, self.prefix)
 
     @property
+    def metrics_file(self) -> Path:
+        """The trial metrics file: the one read, else where SLM-Lab writes it."""
+        return self.trial_metrics_path or self.layout.trial_metrics_json
+
+    @property
     def data_name(self) -> str:
         return f"data/{self.path.name}"
 
@@ -272,8 +277,7 @@ def check_settings(folder: RunFolder, settings: _SettingsLike) -> None:
 
 
 def _metrics_source(folder: RunFolder) -> str:
-    path = folder.trial_metrics_path or folder.layout.trial_metrics_json
-    return folder.shown(path)
+    return folder.shown(folder.metrics_file)
 
 
 def trial_score(folder: RunFolder) -> float:
@@ -348,9 +352,10 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def require_complete(folder: RunFolder) -> None:
+def require_complete(folder: RunFolder) -> RunBudget:
     """BenchError (the file, the frame it reached, the max_frame expected) unless every session
     of the run reached its last checkpoint, in the trial metrics and in the session CSVs.
+    Returns the budget the run was checked against.
 
     SLM-Lab rewrites the trial metrics and each session's CSV at every checkpoint, so a killed
     run leaves a folder that reads like a finished one with fewer frames.
@@ -378,6 +383,7 @@ def require_complete(folder: RunFolder) -> None:
         returns = [None] * budget.sessions
     for s in range(budget.sessions):
         _check_session_csv(folder, s, budget, returns[s])
+    return budget
 
 
 def _unfinished(where: str, reached: float, budget: RunBudget) -> BenchError:
