@@ -117,8 +117,9 @@ def check_set(key: object, value: object, where: str) -> str:
         raise _refuse(f"{where} key", key, "a name of letters, digits and _")
     if key == "max_frame":
         raise _refuse(f"{where}.{key}", value, "no max_frame here: it comes from the Settings line")
-    finite_number = isinstance(value, int | float) and math.isfinite(value)
-    text = number_text(value) if finite_number and not isinstance(value, bool) else value
+    text = value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        text = number_text(value)
     if (
         not isinstance(text, str)
         or not text

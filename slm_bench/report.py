@@ -12,7 +12,7 @@ import html
 import mimetypes
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from slm_bench.atomic import write_text
@@ -80,7 +80,9 @@ def _ci(bounds: list[float] | None, digits: int = 2) -> str:
     return "-" if not bounds else f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[str]], numeric: set[int] = frozenset()):
+def _table(
+    header: Iterable[str], rows: Iterable[Iterable[str]], numeric: Collection[int] = frozenset()
+) -> str:
     """An HTML table; cells are already HTML. ``numeric`` columns are right-aligned."""
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = "".join(

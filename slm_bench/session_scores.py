@@ -4,13 +4,14 @@ metrics, then the session CSV), with the file each came from and the trial's own
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
 from slm_bench.errors import BenchError
 from slm_bench.metrics import MA_WINDOW
 from slm_bench.run_folder import RunFolder, RunLayout, load_json, read_run_folder, trial_score
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

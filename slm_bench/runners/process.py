@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from slm_bench.errors import BenchError
 from slm_bench.logs import read_run_log, strip_ansi
@@ -75,6 +76,7 @@ class ProcessRunner:
                 f"[{request.cell}] note: config seed not applied: `{argv[0]} run` draws its own"
                 " seeds (fixed seeds are for the embedded runner)"
             )
+        feed: ProgressFeed | UnsizedProgress
         if request.max_session > 0 and request.max_frame > 0:
             feed = ProgressFeed(
                 request.cell, request.max_session, request.max_frame, every_s=PROGRESS_EVERY_S
@@ -170,7 +172,7 @@ def _run_logged(
     time_limit_s: float,
     cell: str,
     progress: ProgressFeed | UnsizedProgress,
-):
+) -> int | Literal["timeout"]:
     """Run ``argv`` with output to ``log_path``; echo progress lines on stderr (frame N of
     max_frame, session k of n, ETA); kill its process group on timeout.
 
@@ -184,6 +186,7 @@ def _run_logged(
         owned_group(argv, cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as group,
     ):
         proc = group.process
+        assert proc.stdout is not None  # opened with stdout=PIPE
         limit = TimeLimit(group, time_limit_s)
 
         def on_stop(signum: int) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -77,7 +78,7 @@ def robust_choice(evaluations: list[dict]) -> dict | None:
             pooled.setdefault(int(evaluation["trial"]), []).extend(sessions)
     if not pooled:
         return None
-    scores = []
+    scores: list[dict[str, Any]] = []
     for trial, sessions in pooled.items():
         low, high = percentile_ci([sessions], pooled_mean)
         mean = sum(sessions) / len(sessions)
@@ -99,7 +100,8 @@ def best_trial(
     finite = scores[scores.map(lambda v: math.isfinite(v))]
     if finite.empty:
         raise BenchError(f"{spec_file}: {spec_name}: search: no trial has a finite total_reward_ma")
-    best_draw = int(trials.loc[finite.idxmax(), "trial"])
+    # the first trial with the highest finite score (positions: pandas types labels as Hashable)
+    best_draw = int(trials.loc[finite.index, "trial"].to_numpy()[finite.to_numpy().argmax()])
     chosen = robust_choice((evaluations or {}).get("evaluations") or [])
     trial = chosen["trial"] if chosen else best_draw
     row = trials.loc[trials["trial"] == trial].iloc[0]

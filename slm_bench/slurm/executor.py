@@ -21,12 +21,14 @@ def patch_cancelled_state() -> bool:
     if getattr(original, "first_word_states", False):
         return True
 
-    async def query_job_status(command: str, logger):
+    async def query_job_status(
+        command: str, logger: object
+    ) -> tuple[dict[str, str] | None, float | None]:
         states, duration = await original(command, logger)
         if states:
             states = {job: (state.split() or [""])[0] for job, state in states.items()}
         return states, duration
 
-    query_job_status.first_word_states = True
+    query_job_status.__dict__["first_word_states"] = True  # marks the wrapper: wrapped once
     plugin.query_job_status = query_job_status
     return True

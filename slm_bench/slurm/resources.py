@@ -57,7 +57,7 @@ def check_extra(extra: str, source: str) -> list[str]:
 def measured_files(rule: str, root: str = ".") -> frozenset[str]:
     """Every benchmark TSV of ``rule`` (relative paths), found with one walk of its folder."""
     folder = Path(root) / BENCHMARKS / rule
-    found = set()
+    found: set[str] = set()
     for parent, _dirs, files in os.walk(folder):
         found.update(str(Path(parent, name).relative_to(root)) for name in files)
     return frozenset(found)

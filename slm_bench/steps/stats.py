@@ -51,10 +51,10 @@ def cell_stats(
     target = parse_target(target_text) if target_text else None
     stuck = never_learned(layout, mas, env_id, target, random_return)
     raw = summarise([finite])
-    normalised_sessions = [normalise(v, target, random_return) for v in finite]
-    normalised = summarise([normalised_sessions]).as_dict() if target is not None else None
-    if normalised is not None:
-        normalised["sessions"] = normalised_sessions
+    normalised = None
+    if target is not None:  # every finite score has a normalised value then
+        scores = [n for v in finite if (n := normalise(v, target, random_return)) is not None]
+        normalised = {**summarise([scores]).as_dict(), "sessions": scores}
     return {
         "cell": cell_key,
         "env_id": env_id,

@@ -117,8 +117,8 @@ def docs_line(env: EnvEntry) -> str:
         spec_env.close()
     except Exception:  # noqa: BLE001 - an env Gymnasium cannot build just loses those two fields
         pass
-    if env.target:
-        parts.append(f"Target reward MA {parse_target(env.target).text}")
+    if target := parse_target(env.target):  # the config refuses a target it cannot read
+        parts.append(f"Target reward MA {target.text}")
     return "**Docs**: " + " | ".join(parts)
 
 

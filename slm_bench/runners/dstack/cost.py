@@ -75,9 +75,10 @@ def _mix(hardware: list[str]) -> str:
 
 
 def _cap(prices: list[float | None]) -> str:
-    if any(price is None for price in prices):
+    known = [price for price in prices if price is not None]
+    if len(known) < len(prices):
         return "no cap (max_price unset)"
-    return f"at most ${sum(prices):.2f}/h"
+    return f"at most ${sum(known):.2f}/h"
 
 
 def render_costs(costs: list[CellCost]) -> str:

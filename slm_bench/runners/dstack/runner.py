@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from slm_bench.atomic import write_text
@@ -41,9 +42,10 @@ class DstackRunner:
         self.store = store_target(pipeline.get("store"))
         self.sources = Sources.from_options(self.opts, pipeline)
         self.sources.inner_runner(self.opts)  # slm-lab without a checkout fails here
-        self.sleep = time.sleep  # seams for the polling benchmark and the tests
-        self.clock = time.monotonic
-        self.say = write_line
+        # seams for the polling benchmark and the tests, typed as the Route protocol has them
+        self.sleep: Callable[[float], None] = time.sleep
+        self.clock: Callable[[], float] = time.monotonic
+        self.say: Callable[[str], None] = write_line
         self.invocation = f"{os.getpid()}@{now()}"
         secrets = [os.environ.get(name, "") for name in self.opts["env"]]
         self.cli = DstackCli(self.opts["dstack_bin"], secrets=secrets)

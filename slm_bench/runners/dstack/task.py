@@ -346,6 +346,7 @@ def plan_task(
     inner = sources.inner_runner(opts)
     spec_file = request.spec_file
     if inner == "slm-lab":
+        assert sources.checkout is not None  # inner_runner refuses slm-lab without a checkout
         config = load_slm_lab_task(sources.checkout, hardware, request.mode)
         source = str(slm_lab_task_path(sources.checkout, hardware, request.mode))
         # The task file is written in the cell's folder: the checkout is mounted by its path.

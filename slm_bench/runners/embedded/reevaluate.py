@@ -80,7 +80,7 @@ def reevaluate(
     evaluations = [Evaluation(trial=trial, run=n_trials + j) for j, (trial, _) in enumerate(ranked)]
     bodies = [body for _, body in ranked]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ranked) or 1))) as pool:
-        list(pool.map(lambda pair: _one(*pair, launch, say), zip(evaluations, bodies, strict=True)))
+        list(pool.map(lambda e, body: _one(e, body, launch, say), evaluations, bodies))
     return evaluations
 
 
