@@ -9,6 +9,7 @@ are listed with the reason instead of breaking the plan.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class SkippedRow:
         )
 
 
-def _phase_matches(phase: str | None, wanted: list[str]) -> bool:
+def _phase_matches(phase: str | None, wanted: Sequence[str | int]) -> bool:
     """``Phase 1: Classic Control`` matches "1", "Phase 1", "Classic Control" or the full title."""
     if not wanted:
         return True
@@ -210,7 +211,7 @@ def derive_envs(
         first = sections[0]
         if wanted_envs and env_id not in wanted_envs:
             continue
-        if not _phase_matches(first.phase, list(checkout.phases)):
+        if not _phase_matches(first.phase, checkout.phases):
             continue
         rows = _EnvRows(root, env_id, None, budgets, policy, skipped)
         _read_env_rows(doc, sections, rows, required=env_id in wanted_envs)

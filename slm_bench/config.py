@@ -87,7 +87,7 @@ class Cell:
         ``run_only`` leaves out what only the table shows (label, target), so renaming a row
         never re-plans its training run.
         """
-        params = {
+        params: dict[str, object] = {
             "env_id": self.env_id,
             "algo": self.algo,
             "spec_file": self.spec_file,
@@ -312,8 +312,9 @@ def build_matrix(config: BenchConfig | Mapping, source: str = DEFAULT_CONFIG) ->
     """
     config = BenchConfig.of(config)
     env_config: Mapping
+    skipped: list[SkippedRow] = []
     if config.envs:
-        env_config, skipped = config.envs, []
+        env_config = config.envs
 
         def origin(env_id: object) -> str:
             return f"{source_of(source, ['envs', env_id])}: envs"
@@ -348,7 +349,7 @@ class _MatrixBuilder:
         self.cells: dict[tuple[str, str], Cell] = {}
 
     def add_env(self, env_id: object, entry: Mapping) -> None:
-        check_env_id(env_id, f"{self.origin}: env id")
+        env_id = check_env_id(env_id, f"{self.origin}: env id")
         where = f"{self.origin}.{env_id}"
         env = env_base(env_id)
         if env in self.envs:
@@ -404,7 +405,7 @@ class _MatrixBuilder:
     ) -> Cell:
         from slm_bench.spec import locate_spec_file
 
-        check_algo_key(algo, f"{where}.algorithms: algorithm key")
+        algo = check_algo_key(algo, f"{where}.algorithms: algorithm key")
         where = f"{where}.algorithms.{algo}"
         label = check_label(row.get("label"), f"{where}.label")
         spec_file = check_spec_file(row.get("spec_file"), f"{where}.spec_file")
@@ -460,6 +461,7 @@ def cell_fingerprint(cell: Cell, policy: str) -> str:
     """
     from slm_bench.spec import raw_spec, resolve_spec
 
+    payload: dict[str, object]
     try:
         payload = {"spec": raw_spec(cell.spec_path, cell.spec_name)}
     except BenchError:

@@ -90,7 +90,7 @@ class Range:
 
 
 def _parse_value(key: str, value: object, source: str) -> int | Range | None:
-    """A Settings field's value; ``max_frame``'s is ``Frames`` (or a Range of them)."""
+    """A Settings field's number (max_frame's may be a Range: see _parse_frames)."""
     what = f"{source}: {key}" if source else key
     if value is None:
         return None
@@ -109,7 +109,13 @@ def _parse_value(key: str, value: object, source: str) -> int | Range | None:
     number = parse_number(value, what)
     if number < 1:  # no run has zero frames, envs, sessions or a zero log interval
         raise BenchError(f"{what}: expected at least 1, got {value!r}")
-    return Frames(number) if key == "max_frame" else number
+    return number
+
+
+def _parse_frames(value: object, source: str) -> Frames | Range | None:
+    """``max_frame``'s value: ``Frames``, or a Range of them."""
+    parsed = _parse_value("max_frame", value, source)
+    return Frames(parsed) if isinstance(parsed, int) else parsed
 
 
 def _format_value(value: int | Range) -> str:
@@ -135,11 +141,14 @@ class Settings:
                 f"{where}unknown Settings field {unknown[0]!r}; "
                 f"expected only {', '.join(SETTINGS_FIELDS)}"
             )
-        values = {key: _parse_value(key, data.get(key), source) for key in SETTINGS_FIELDS}
-        for key in SETTINGS_FIELDS[1:]:
-            if isinstance(values[key], Range):
+        max_frame = _parse_frames(data.get("max_frame"), source)
+        counts = {key: _parse_value(key, data.get(key), source) for key in SETTINGS_FIELDS[1:]}
+        numbers: dict[str, int | None] = {}
+        for key, value in counts.items():
+            if isinstance(value, Range):
                 raise BenchError(f"{where}{key}: only max_frame may be a range")
-        return cls(**values)
+            numbers[key] = value
+        return cls(max_frame, **numbers)
 
     def as_dict(self) -> dict[str, int | Range | None]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -169,11 +178,11 @@ class Settings:
         smaller, documented budgets); a budget above it is an error.
         """
         where = f"{source}: " if source else ""
-        budget = _parse_value("max_frame", frames, source or "max_frame")
-        limit = self.max_frame.high if isinstance(self.max_frame, Range) else self.max_frame
+        budget = _parse_frames(frames, source or "max_frame")
         if isinstance(budget, Range) or budget is None:
             raise BenchError(f"{where}a frame budget must be one number, got {frames!r}")
-        if limit is not None and budget > limit:
+        limit = self.max_frame.high if isinstance(self.max_frame, Range) else self.max_frame
+        if self.max_frame is not None and limit is not None and budget > limit:
             raise BenchError(
                 f"{where}frame budget {format_number(budget)} is above the Settings max_frame "
                 f"{_format_value(self.max_frame)} (expected at most the Settings line)"

@@ -24,7 +24,7 @@ from slm_bench.benchmarks_md.model import TABLE_OTHER, EnvSection
 from slm_bench.benchmarks_md.rows import ResultRow, split_cells
 from slm_bench.errors import BenchError
 from slm_bench.naming import ALGORITHM_ORDER
-from slm_bench.settings import Range, format_number, parse_number
+from slm_bench.settings import Frames, Range, format_number, parse_number
 
 # How rows whose spec's max_frame is below the Settings line are treated (checkout.frame_budgets).
 BUDGET_POLICIES = ("documented", "settings", "spec")
@@ -71,9 +71,9 @@ class FrameBudgets:
         )
 
 
-def _frames(text: str) -> int | None:
+def _frames(text: str) -> Frames | None:
     try:
-        return parse_number(text.strip())
+        return Frames(parse_number(text.strip()))
     except BenchError:
         return None
 

@@ -36,7 +36,7 @@ from slm_bench.benchmarks_md.rows import (
 )
 from slm_bench.errors import BenchError
 from slm_bench.naming import algorithm_rank, env_base
-from slm_bench.settings import Settings, parse_settings_line
+from slm_bench.settings import Frames, Settings, parse_settings_line
 from slm_bench.status_rule import STATUS_FAILED, status_label
 
 # The max_frame a document states for a row of a section as its own budget (an exact number),
@@ -148,7 +148,7 @@ class BenchmarksDoc(Document):
         expected = [table]
         frames = budget_of(self, section, row) if budget_of is not None else None
         if frames is not None:
-            expected.append(replace(table, max_frame=frames))
+            expected.append(replace(table, max_frame=Frames(frames)))
         if run not in expected:
             raise BenchError(
                 f"{self.source}: {section.env_id} {row.algorithm} {row.spec_name}: run with "

@@ -267,6 +267,7 @@ def extract_metrics(cell: Cell, log_path: Path, marker_path: Path, out_metrics: 
             f"{marker['data_folder']}"
         )
     scalar = run_log.trial_metrics
+    assert scalar is not None  # read_score refuses a log without a trial_metrics line
     score = finite_score(scalar.get("total_reward_ma"), str(log_path), "total_reward_ma")
     try:
         started = datetime.fromisoformat(marker["started_at"])
@@ -341,7 +342,7 @@ def _score_mismatch(folder: str, stored: float, metrics_path: Path, metrics: dic
     recorded = metrics["total_reward_ma"]
     train_log = metrics_path.with_name("train.log")
     try:
-        logged = read_score(train_log).trial_metrics.get("total_reward_ma")
+        logged = (read_score(train_log).trial_metrics or {}).get("total_reward_ma")
     except BenchError:
         logged = None
     if isinstance(logged, int | float) and same_score(float(logged), stored):
