@@ -84,7 +84,9 @@ def optimizer(reader: SpecReader) -> tuple[str, float, str]:
     raise reader.error("agent.net.optim_spec", "missing (expected name and lr)")
 
 
-def learning_rate(reader: SpecReader, lr: float, max_frame: int, notes: list[str]):
+def learning_rate(
+    reader: SpecReader, lr: float, max_frame: int, notes: list[str]
+) -> float | FrameSchedule:
     scheduler = reader.get("agent.net.lr_scheduler_spec")
     if not scheduler:
         return lr

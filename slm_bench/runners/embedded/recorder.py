@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from slm_bench.runners.embedded.console import LOG_SUMMARY, Reporter, log_record, summary_message
 from slm_bench.runners.embedded.nets import group_learning_rates
@@ -106,7 +107,9 @@ class SessionRecorder(BaseCallback):
         self.values = self.model.logger.name_to_value  # SB3's latest train/* values
         policy = self.model.policy
         modules = (policy, getattr(policy, "actor", None), getattr(policy, "critic", None))
-        self.optimizers = [m.optimizer for m in modules if hasattr(m, "optimizer")]
+        self.optimizers = [
+            m.optimizer for m in modules if m is not None and hasattr(m, "optimizer")
+        ]
 
     def _on_step(self) -> bool:
         frame, plan = self.num_timesteps, self.plan
@@ -116,6 +119,7 @@ class SessionRecorder(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         if self.plan.ent_coef_schedule is not None:
+            assert isinstance(self.model, OnPolicyAlgorithm)  # the plans of PPO and A2C have one
             self.model.ent_coef = self.plan.ent_coef_schedule.decay.value(self.num_timesteps)
 
     def _value(self, key: str) -> float:
@@ -128,7 +132,7 @@ class SessionRecorder(BaseCallback):
         lrs = [lr for opt in self.optimizers for lr in group_learning_rates(opt)]
         episodes, t = session_clock(self.plan.num_envs, self.training_env, frame)
         reward = total_reward(
-            self.model.ep_info_buffer,
+            self.model.ep_info_buffer or (),  # None only before training starts
             self.locals.get("infos", ()),
             self.training_env.get_attr("rewards"),
         )
