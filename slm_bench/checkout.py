@@ -17,6 +17,8 @@ from slm_bench.benchmarks_md import (
     BUDGET_POLICIES,
     BenchmarksDoc,
     EnvSection,
+    FrameBudgets,
+    ResultRow,
     read_budgets,
     row_frames,
 )
@@ -107,18 +109,26 @@ def _hardcoded_frames(body: dict) -> int | None:
 class _EnvRows:
     """Turns one env's rows into config ``algorithms`` entries, or skipped rows with a reason."""
 
-    def __init__(self, root: Path, env_id: str, settings, budgets, policy: str, skipped: list):
+    def __init__(
+        self,
+        root: Path,
+        env_id: str,
+        settings: Settings | None,
+        budgets: FrameBudgets,
+        policy: str,
+        skipped: list[SkippedRow],
+    ) -> None:
         self.root, self.env_id, self.settings = root, env_id, settings
         self.budgets, self.policy, self.skipped = budgets, policy, skipped
         self.algorithms: dict[str, dict] = {}
         self.taken: set[str] = set()
 
-    def skip(self, row, reason: str) -> None:
+    def skip(self, row: ResultRow, reason: str) -> None:
         self.skipped.append(
             SkippedRow(self.env_id, row.algorithm, row.spec_file, row.spec_name, reason)
         )
 
-    def add(self, row, phase: str | None) -> None:
+    def add(self, row: ResultRow, phase: str | None) -> None:
         settings = self.settings
         if settings is None:
             return self.skip(row, "the env has no Settings line")
@@ -157,7 +167,7 @@ class _EnvRows:
                 f"Settings max_frame is a range ({settings.line()}) and the file documents no "
                 "frame budget for this row",
             )
-        entry = {
+        entry: dict[str, object] = {
             "label": row.algorithm,
             "spec_file": row.spec_file,
             "spec_name": row.spec_name,

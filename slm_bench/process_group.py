@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # `read` returns at end of file, i.e. once no process holds the pipe's write end; `kill 0` is
 # the caller's whole process group.
@@ -42,7 +43,7 @@ class OwnedGroup:
 
 
 @contextlib.contextmanager
-def owned_group(argv: list[str], cwd: Path, **popen_args) -> Iterator[OwnedGroup]:
+def owned_group(argv: list[str], cwd: Path, **popen_args: Any) -> Iterator[OwnedGroup]:
     """Start ``argv`` in a new process group that dies with this process (see the module doc).
 
     The keeper starts first and leads the group, so a job killed between the two starts leaves

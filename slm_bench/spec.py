@@ -136,7 +136,10 @@ def _find_placeholder(value: object, path: str = "") -> tuple[str, str] | None:
     return None
 
 
-def _version(path: str | Path):
+_Version = tuple[int, int] | None  # a file's (mtime_ns, size); None when it cannot be read
+
+
+def _version(path: str | Path) -> _Version:
     try:
         stat = Path(path).stat()
         return (stat.st_mtime_ns, stat.st_size)
@@ -145,7 +148,7 @@ def _version(path: str | Path):
 
 
 @lru_cache(maxsize=256)
-def _raw_specs(source: str, version) -> dict[str, dict]:
+def _raw_specs(source: str, version: _Version) -> dict[str, dict]:
     return load_spec_file(source)
 
 
@@ -181,7 +184,7 @@ def resolve_spec(path: str | Path, name: str, sets: Mapping[str, object] | None 
 
 
 @lru_cache(maxsize=1024)
-def _resolve_cached(source: str, version, name: str, sets: tuple) -> dict:
+def _resolve_cached(source: str, version: _Version, name: str, sets: tuple) -> dict:
     """resolve_spec's work, remembered per file version: a plan resolves each cell's spec twice."""
     path = source
     specs = load_spec_file(path, dict(sets))

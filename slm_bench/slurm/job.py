@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
@@ -127,7 +128,7 @@ def why_stopped(job: SlurmJob, fields: dict[str, str] | None) -> tuple[str, bool
     )
 
 
-def _stop(signum: int, _frame) -> None:
+def _stop(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from slm_bench.config import Matrix
 from slm_bench.errors import BenchError
 from slm_bench.slurm.cluster import SlurmError, cancel, job_states, run
 from slm_bench.slurm.job import JOURNAL
@@ -60,7 +61,7 @@ def queued(cells: Iterable[tuple[str, str]], workdir: Path, timeout_s: float = 3
     return live
 
 
-def job_rows(matrix, results: Path, workdir: Path) -> list[dict]:
+def job_rows(matrix: Matrix, results: Path, workdir: Path) -> list[dict]:
     """One row per cell with a Slurm job: its job id, attempt, state, node and elapsed time."""
     cells = list(matrix.cells)
     jobs = recorded(cells, results)
@@ -91,7 +92,7 @@ def render(rows: list[dict]) -> str:
 
 
 def slurm_report(
-    matrix, on_slurm: bool, results: Path = Path("results"), workdir: Path = Path(".")
+    matrix: Matrix, on_slurm: bool, results: Path = Path("results"), workdir: Path = Path(".")
 ) -> str:
     """The Slurm part of ``status`` ("" off the Slurm route when no cell ran as a Slurm job)."""
     if not on_slurm and not recorded(matrix.cells, results):
@@ -104,7 +105,7 @@ def slurm_report(
 
 
 def cancel_jobs(
-    matrix, on_slurm: bool, log: Callable[[str], None], results: Path = Path("results")
+    matrix: Matrix, on_slurm: bool, log: Callable[[str], None], results: Path = Path("results")
 ) -> None:
     """The ``cancel`` target on the Slurm route: scancel every job of this project that still
     runs or waits, and say which, one line per cell."""

@@ -11,7 +11,7 @@ finished is stopped, and cancel waits until the server reports each one finished
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from slm_bench.atomic import write_json
@@ -88,7 +88,9 @@ def cancel_recorded_runs(
     return outcomes
 
 
-def cancel_cells(cells: Iterable[tuple[str, str]], log, results: str | Path = "results") -> None:
+def cancel_cells(
+    cells: Iterable[tuple[str, str]], log: Callable[[str], None], results: str | Path = "results"
+) -> None:
     """The ``cancel`` target: stop every run the cells' journals record that is not finished
     on the server, say which, and fail when one did not end."""
     journals = [Path(results) / env / algo / "journal.json" for env, algo in cells]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
+from slm_bench.runners import RunRequest
 from slm_bench.runners.dstack.runs import RunState, parse_time
 
 
@@ -112,7 +113,7 @@ def relaunches(attempts: list[Attempt]) -> int:
     return count
 
 
-def open_journal(request, runner: str) -> dict:
+def open_journal(request: RunRequest, runner: str) -> dict:
     """The cell's journal for ``request``'s work: another fingerprint's attempts (the spec
     changed) move to ``previous``, where cancel can still reach them but nothing re-attaches."""
     journal = read_journal(request.journal_path)

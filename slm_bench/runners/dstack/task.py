@@ -252,7 +252,7 @@ def embedded_task(
     return task
 
 
-def _duration(value, source: str) -> int:
+def _duration(value: object, source: str) -> int:
     return int(parse_duration(value, source))
 
 
@@ -272,7 +272,7 @@ def apply_overrides(task: dict, opts: dict, time_limit_s: float) -> list[str]:
     return changes
 
 
-def _put(task: dict, changes: list[str], key: str, value) -> None:
+def _put(task: dict, changes: list[str], key: str, value: object) -> None:
     """Set ``task[key]``, recording the change when it is one."""
     old = task.get(key)
     if value != old:
@@ -306,7 +306,7 @@ def _cap_at_time_limit(task: dict, changes: list[str], time_limit_s: float) -> N
         task["max_duration"] = limit
 
 
-def _flow(value) -> str:
+def _flow(value: object) -> str:
     if value is None:
         return "unset"
     text = yaml.safe_dump(value, default_flow_style=True, width=1000)

@@ -202,7 +202,9 @@ class Reevaluation:
         )
         return outcome.folder, outcome.error
 
-    def run(self, outcomes: list[TrialOutcome], top: int, workers: int, say) -> dict:
+    def run(
+        self, outcomes: list[TrialOutcome], top: int, workers: int, say: Callable[[str], None]
+    ) -> dict:
         """Re-evaluate the ``top`` best finished trials; the record of the trials' and the
         evaluations' sessions and seeds (``info/{name}_evaluations.json``)."""
         scored = [o for o in outcomes if o.state == "complete" and math.isfinite(o.score)]

@@ -93,7 +93,9 @@ class TrialRelay:
             self.record = []
 
 
-def _watch(process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool, relay) -> bool:
+def _watch(
+    process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool, relay: TrialRelay
+) -> bool:
     """Relay the trial's console lines; report (frame, MA) checkpoints to Optuna and stop the
     trial when the pruner says so. True when pruned."""
     try:
@@ -103,7 +105,7 @@ def _watch(process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool
 
 
 def _watch_lines(
-    process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool, relay
+    process: subprocess.Popen, trial: optuna.Trial | None, prunable: bool, relay: TrialRelay
 ) -> bool:
     last_ma: float | None = None
     assert process.stdout is not None
@@ -143,7 +145,7 @@ def run_trial_process(
     spec_name: str,
     scratch: Path,
     prunable: bool,
-    relay,
+    relay: Callable[[str], None],
     seed: int,
 ) -> TrialOutcome:
     workdir = scratch / f"trial_{index}"
