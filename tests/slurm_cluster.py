@@ -19,6 +19,7 @@ Run ``python tests/slurm_cluster.py`` to start one by hand (Ctrl-C stops it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -68,6 +69,13 @@ def _socket_in_use(path: Path) -> bool:
         except OSError:
             return False
         return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def free_port() -> int:
@@ -199,11 +207,12 @@ class SlurmCluster:
 
     def _start_mariadb(self) -> None:
         db = self.root / "db"
-        subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={db}", "--user=root",
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            check=True, capture_output=True, env=self.env, timeout=120,
-        )  # fmt: skip
+        if not (db / "mysql").exists():  # a restart keeps the accounting database
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", f"--datadir={db}", "--user=root",
+                 "--auth-root-authentication-method=normal", "--skip-test-db"],
+                check=True, capture_output=True, env=self.env, timeout=120,
+            )  # fmt: skip
         MYSQL_SOCKET.parent.mkdir(parents=True, exist_ok=True)
         self._spawn(
             "mariadbd",
@@ -213,9 +222,9 @@ class SlurmCluster:
         )  # fmt: skip
         _wait(lambda: self._alive("mariadbd") and _socket_in_use(MYSQL_SOCKET), "mariadbd", 60)
         sql = (
-            "CREATE USER 'slurm'@'localhost' IDENTIFIED BY 'slurm';"
-            "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm';"
-            "CREATE DATABASE slurm_acct_db;"
+            "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';"
+            "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm';"
+            "CREATE DATABASE IF NOT EXISTS slurm_acct_db;"
             "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
             "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
         )
@@ -273,9 +282,73 @@ class SlurmCluster:
             process.wait()
 
     def stop(self) -> None:
-        """Every daemon, in the reverse of the start order, each by its PID."""
-        for name in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
-            self.stop_daemon(name)
+        """Cancel every job, then stop every daemon in the reverse of the start order, each by
+        its PID, then kill what the jobs left: slurmstepd outlives slurmd, and a job's
+        processes (a training in a session of its own) would go on for hours unwatched. The
+        cluster can be started again."""
+        try:
+            self.cancel_all_jobs()
+        finally:
+            for name in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
+                self.stop_daemon(name)
+            self.kill_job_processes()
+
+    def cancel_all_jobs(self, timeout_s: float = KILL_WAIT_S + 20) -> None:
+        """scancel every job and wait until none is left in squeue (best effort: a controller
+        that no longer answers leaves it to kill_job_processes)."""
+        if "slurmctld" not in self.processes or self.processes["slurmctld"].poll() is not None:
+            return
+        try:
+            jobs = self.run("squeue", "-h", "-o", "%A", check=False, timeout_s=10).split()
+            if jobs:
+                self.run("scancel", *jobs, check=False, timeout_s=10)
+            deadline = time.monotonic() + timeout_s
+            while jobs and time.monotonic() < deadline:
+                time.sleep(0.5)
+                jobs = self.run("squeue", "-h", "-o", "%A", check=False, timeout_s=10).split()
+        except subprocess.TimeoutExpired:
+            pass
+
+    def job_processes(self) -> dict[int, str]:
+        """pid -> command line of every live process started for this cluster's jobs: each
+        slurmstepd and job process has SLURM_CONF in this cluster's spool (slurmd's config
+        cache), and their descendants may have dropped it."""
+        marker = f"SLURM_CONF={self.root / 'spool'}/".encode()
+        daemons = {p.pid for p in self.processes.values()}
+        parents: dict[int, int] = {}
+        found: dict[int, str] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except (OSError, IndexError, ValueError):
+                continue  # gone, or a kernel thread
+            if pid not in daemons and any(item.startswith(marker) for item in environ):
+                found[pid] = command.decode(errors="replace").strip()
+        for pid in sorted(parents):  # descendants of a found process, whatever their env
+            ancestor, seen = parents.get(pid, 0), 0
+            while ancestor > 1 and ancestor not in found and seen < 64:
+                ancestor, seen = parents.get(ancestor, 0), seen + 1
+            if ancestor in found and pid not in found:
+                found[pid] = _cmdline(pid)
+        found.pop(os.getpid(), None)
+        return found
+
+    def kill_job_processes(self, timeout_s: float = 10) -> None:
+        """SIGKILL every process of this cluster's jobs until none is left."""
+        deadline = time.monotonic() + timeout_s
+        while (left := self.job_processes()) and time.monotonic() < deadline:
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        if left:
+            raise RuntimeError(f"slurm test cluster: job processes survive SIGKILL: {left}")
 
     def wait_for_state(self, job_id: str, states: set[str], timeout_s: float = 120) -> str:
         """Wait until ``sacct`` reports the job in one of ``states``; return that state."""

@@ -259,3 +259,25 @@ def test_controller_unreachable_is_one_line(slurm, tmp_path):
     lines = [line for line in result.stdout.splitlines() if "Slurm controller unreachable" in line]
     assert lines and lines[0].strip().endswith("nothing was submitted"), result.stdout[-3000:]
     assert "has been submitted" not in result.stdout
+
+
+def test_stop_leaves_no_process_of_the_jobs_and_the_cluster_starts_again(slurm, tmp_path):
+    """The cluster's teardown: a job whose training went into a session of its own (as a
+    killed Snakemake job step leaves it) is gone with every process of the job, slurmstepd
+    included; then the cluster starts again on its own state for the tests after this one."""
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\nsetsid sleep 900 &\nexec sleep 901\n")
+    job_id = slurm.run("sbatch", "--parsable", "-o", str(tmp_path / "job.out"), str(script))
+    job_id = job_id.strip().split(";")[0]
+    slurm.wait_for_state(job_id, {"RUNNING"}, 60)
+    deadline = time.monotonic() + 30
+    while len(started := slurm.job_processes()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)  # slurmstepd, then the script's two sleeps
+    commands = list(started.values())
+    assert any(c.startswith("slurmstepd") for c in commands), started
+    assert "sleep 900" in commands and "sleep 901" in commands, started
+    slurm.stop()
+    assert slurm.job_processes() == {}
+    assert not [pid for pid in started if Path(f"/proc/{pid}").exists()], started
+    slurm.start()
+    assert slurm.run("sinfo", "-h", "-N", "-o", "%T").strip().startswith("idle")
