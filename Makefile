@@ -73,8 +73,16 @@ slm-lab-venv:
 	@if [ -d "$(SLM_LAB_SRC)/slm_lab" ]; then $(MAKE) --no-print-directory $(SLM_LAB_VENV)/bin/slm-lab; \
 	else echo "slm-lab-venv: no SLM-Lab source at $(SLM_LAB_SRC): skipped (its tests will skip)"; fi
 
+# The suite runs on pytest-xdist workers, twice as many as CPUs: most tests spend their time
+# waiting on subprocesses and servers (Snakemake builds, Slurm's polling, dstack), so two per CPU
+# keep the CPUs busy. --dist loadgroup keeps each xdist_group on one worker (the Slurm cluster's
+# tests; tests sharing a built results tree or a server: tests/conftest.py). TEST_WORKERS=0 runs
+# the suite in this process, one test after another; PYTEST_ARGS adds options.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+PYTEST_ARGS ?=
 test: setup dstack-venv slm-lab-venv
-	SLM_BENCH_DSTACK_VENV=$(abspath $(DSTACK_VENV)) $(BIN)/pytest
+	SLM_BENCH_DSTACK_VENV=$(abspath $(DSTACK_VENV)) $(BIN)/pytest -n $(TEST_WORKERS) \
+		--dist loadgroup $(PYTEST_ARGS)
 
 # snakemake --lint asks every rule for a conda env or container. slm-bench's rules run its own
 # package, in the environment it is installed in (make setup, pip install .), so that one lint

@@ -6,11 +6,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from built_once import built_once
 from workflow_helpers import make_workdir, snakemake, tiny_config
 
 CELL = "CartPole-v1/ppo"
 SEED = 7
-_BUILT: dict[str, list[Path]] = {}
 
 
 def seeded_config(seed: int | None = SEED) -> dict:
@@ -23,18 +23,19 @@ def seeded_config(seed: int | None = SEED) -> dict:
 
 def seeded_builds(tmp_path_factory) -> list[Path]:
     """Two working directories, each built from scratch with ``seed: 7`` (once per test run)."""
-    if "builds" not in _BUILT:
-        builds = []
-        for name in ("first", "second"):
-            workdir = make_workdir(tmp_path_factory.mktemp(f"seeded-{name}"), seeded_config())
+    builds = []
+    for name in ("first", "second"):
+
+        def build(workdir: Path) -> None:
+            make_workdir(workdir, seeded_config())
             spec = workdir / "specs" / "ppo_classic.yaml"  # 2 sessions, as the Settings say
             spec.write_text(spec.read_text().replace("max_session: 4", "max_session: 2"))
             target = f"results/{CELL}/row.json"
             result = snakemake(workdir, target, f"results/{CELL}/hf_data")
             assert result.returncode == 0, result.stdout[-4000:]
-            builds.append(workdir)
-        _BUILT["builds"] = builds
-    return _BUILT["builds"]
+
+        builds.append(built_once(tmp_path_factory, f"seeded-{name}", build))
+    return builds
 
 
 def pulled_folder(workdir: Path) -> Path:

@@ -26,7 +26,8 @@ from workflow_helpers import REPO, SNAKEFILE, error_lines, make_workdir, planned
 from slm_bench.config import read_config
 from slm_bench.slurm import resources
 
-pytestmark = pytest.mark.slow
+# One test Slurm cluster per machine (fixed sockets under /run): its tests share one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 PROFILE = REPO / "profiles" / "slurm"
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from built_once import built_once
 from workflow_helpers import acrobot_ppo, make_workdir, snakemake, tiny_config
 
 CELLS = ("CartPole-v1/ppo", "CartPole-v1/dqn", "Acrobot-v1/ppo")
-_BUILT: dict[str, Path] = {}
 
 
 def tiny_results_config(**top) -> dict:
@@ -22,12 +22,13 @@ def tiny_results_config(**top) -> dict:
 
 def tiny_benchmark(tmp_path_factory) -> Path:
     """The built workdir (results/BENCHMARKS.md and the statistics); do not modify it."""
-    if "workdir" not in _BUILT:
-        workdir = make_workdir(tmp_path_factory.mktemp("tiny-results"), tiny_results_config())
+
+    def build(workdir: Path) -> None:
+        make_workdir(workdir, tiny_results_config())
         result = snakemake(workdir, "results/BENCHMARKS.md", "stats")
         assert result.returncode == 0, result.stdout[-4000:]
-        _BUILT["workdir"] = workdir
-    return _BUILT["workdir"]
+
+    return built_once(tmp_path_factory, "tiny-results", build)
 
 
 def copy_of(workdir: Path, destination: Path) -> Path:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from built_once import built_once
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -94,23 +95,22 @@ def planned_outputs(output: str) -> list[str]:
 
 # -- one trained tree, copied by the tests that break it -----------------------------------------
 
-_TRAINED: dict[tuple[str, ...], Path] = {}
-
 
 def trained_tree(tmp_path_factory, algos: tuple[str, ...] = ("ppo", "a2c")) -> Path:
-    """A tiny CartPole build of ``algos`` (2000 frames x 4 sessions), trained once per session.
+    """A tiny CartPole build of ``algos`` (2000 frames x 4 sessions), trained once per test run.
 
     Tests never change it: they work on a ``copy_tree`` of it.
     """
-    if algos not in _TRAINED:
+
+    def build(workdir: Path) -> None:
         config = tiny_config()
         cartpole = config["envs"]["CartPole-v1"]
         cartpole["algorithms"] = {algo: cartpole["algorithms"][algo] for algo in algos}
-        workdir = make_workdir(tmp_path_factory.mktemp("trained"), config)
+        make_workdir(workdir, config)
         result = snakemake(workdir)
         assert result.returncode == 0, result.stdout[-4000:]
-        _TRAINED[algos] = workdir
-    return _TRAINED[algos]
+
+    return built_once(tmp_path_factory, "trained-" + "-".join(algos), build)
 
 
 def copy_tree(source: Path, dest: Path) -> Path:
