@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,8 @@ CLUSTER = "slmbench"
 PARTITION = "debug"
 NODE_MEMORY_MB = 16000  # what the node advertises: a request above it can never run
 KILL_WAIT_S = 5  # SIGTERM at the time limit, SIGKILL this long after
+# sacct states of a job whose processes may still run.
+LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "SUSPENDED"}
 
 
 def _which(name: str) -> str | None:
@@ -76,6 +79,18 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except (OSError, UnicodeDecodeError):
         return ""
+
+
+def _job_id(pid: int) -> str | None:
+    """The Slurm job a process belongs to: SLURM_JOB_ID, or slurmstepd's ``[JOB.step]``."""
+    try:
+        for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+            if item.startswith(b"SLURM_JOB_ID="):
+                return item.split(b"=", 1)[1].decode()
+    except OSError:
+        return None
+    match = re.match(r"slurmstepd: \[(\d+)", _cmdline(pid))
+    return match.group(1) if match else None
 
 
 def free_port() -> int:
@@ -338,6 +353,27 @@ class SlurmCluster:
                 found[pid] = _cmdline(pid)
         found.pop(os.getpid(), None)
         return found
+
+    def reap_finished_jobs(self) -> list[int]:
+        """SIGKILL the processes of jobs that Slurm has ended (cancelled, timed out, done) and
+        return their PIDs. A cluster that tracks jobs in cgroups kills them with the job; this
+        one (proctrack/linuxproc, no cgroups in a container) was seen to leave a cancelled or
+        timed-out job's training running, taking the CPUs from every later test."""
+        jobs: dict[int, str] = {}
+        for pid in self.job_processes():
+            job = _job_id(pid)
+            if job:
+                jobs[pid] = job
+        ended = set()
+        for job in set(jobs.values()):
+            state = self.run("sacct", "-X", "-n", "-P", "-j", job, "-o", "State", check=False)
+            if state.strip() and state.split()[0] not in LIVE_STATES:
+                ended.add(job)
+        reaped = [pid for pid, job in jobs.items() if job in ended]
+        for pid in reaped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return reaped
 
     def kill_job_processes(self, timeout_s: float = 10) -> None:
         """SIGKILL every process of this cluster's jobs until none is left."""

@@ -47,6 +47,14 @@ def slurm(tmp_path_factory):
         os.environ["SLURM_CONF"] = previous
 
 
+@pytest.fixture(autouse=True)
+def no_process_of_an_ended_job(slurm):
+    """After each test, the processes of jobs Slurm has ended are gone (SlurmCluster.
+    reap_finished_jobs: what a cgroup-tracked cluster does), so none trains on into the next."""
+    yield
+    slurm.reap_finished_jobs()
+
+
 def slurm_workdir(path: Path, algos=("ppo", "a2c"), max_frame=2000, **top) -> Path:
     """A tiny CartPole benchmark whose cells fit the test node (2 sessions: 2 CPUs a job)."""
     config = tiny_config(**top)
@@ -277,6 +285,8 @@ def test_stop_leaves_no_process_of_the_jobs_and_the_cluster_starts_again(slurm, 
     commands = list(started.values())
     assert any(c.startswith("slurmstepd") for c in commands), started
     assert "sleep 900" in commands and "sleep 901" in commands, started
+    assert slurm.reap_finished_jobs() == []  # a running job's processes are left alone
+    assert all(Path(f"/proc/{pid}").exists() for pid in started), started
     slurm.stop()
     assert slurm.job_processes() == {}
     assert not [pid for pid in started if Path(f"/proc/{pid}").exists()], started
