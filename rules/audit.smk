@@ -6,8 +6,9 @@ rule validate_spec:
     params:
         cell=run_params,
         fingerprint=spec_fingerprint,
-    script:
-        "../scripts/validate_spec.py"
+    shell:
+        CELL_JOB
+        + " output.spec={output.spec:q}"
 
 
 rule audit_specs:
@@ -18,5 +19,6 @@ rule audit_specs:
     params:
         fingerprints=all_fingerprints,
         never_learned=all_never_learned,
-    script:
-        "../scripts/audit_specs.py"
+    shell:
+        JOB_START
+        + " output.audit={output.audit:q}"

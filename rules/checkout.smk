@@ -9,8 +9,11 @@ rule update_checkout_docs:
         updated="results/checkout/docs_updated.json",
     log:
         "results/logs/update_checkout_docs.log",
-    script:
-        "../scripts/update_checkout_docs.py"
+    shell:
+        JOB_START
+        + " input.table={input.table:q}"
+        + " input.plots={input.plots!r:q}"
+        + " output.updated={output.updated:q}"
 
 
 rule commit_checkout:
@@ -21,5 +24,8 @@ rule commit_checkout:
         commit="results/checkout/commit.json",
     log:
         "results/logs/commit_checkout.log",
-    script:
-        "../scripts/commit_checkout.py"
+    shell:
+        JOB_START
+        + " input.updated={input.updated:q}"
+        + " input.rows={input.rows!r:q}"
+        + " output.commit={output.commit:q}"

@@ -16,6 +16,7 @@ from slm_bench.config import (
 from slm_bench.config_model import BenchConfig, RunnerKind
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
+from slm_bench.jobs import job_command, job_config_file
 from slm_bench.naming import plot_png_name
 from slm_bench.slurm import cluster as slurm_cluster
 from slm_bench.slurm import executor as slurm_executor
@@ -34,6 +35,21 @@ try:
     MATRIX = build_matrix(BENCH, CONFIG_SOURCE)
 except BenchError as error:
     raise WorkflowError(str(error)) from None
+
+# Every rule's job is one command: its stage run by slm_bench/jobs.py in the Python that runs
+# Snakemake, given the config this plan was made with and the job's files, wildcards and params
+# by name. Snakemake reruns a shell rule's jobs when its command text changes, so the text only
+# names what a job gets (JOB and JOB_CONFIG are values, not text); slm_bench/jobs.py decides
+# what each stage does with it.
+JOB = job_command()
+JOB_CONFIG = job_config_file(config)
+JOB_START = "{JOB} {rule} {JOB_CONFIG:q} {log:q}"
+# A cell's job: its wildcards (where a failure is recorded) and its cell param.
+CELL_JOB = (
+    JOB_START
+    + " wildcards.env={wildcards.env:q} wildcards.algo={wildcards.algo:q}"
+    + " params.cell={params.cell!r:q}"
+)
 
 # Rows of a checkout's BENCHMARKS.md that cannot be planned are listed, not fatal; a table
 # that looks like results but is not understood is a warning naming its line.

@@ -14,8 +14,14 @@ rule compare_tables:
         reference=compare_reference(),
         min_effect=BENCH.compare_min_effect,
         spec_names=cell_spec_names,
-    script:
-        "../scripts/compare_tables.py"
+    shell:
+        JOB_START
+        + " input.stats={input.stats!r:q}"
+        + " params.spec_names={params.spec_names!r:q}"
+        + " params.reference={params.reference!r:q}"
+        + " params.min_effect={params.min_effect!r:q}"
+        + " output.md={output.md:q}"
+        + " output.json={output.json:q}"
 
 
 rule compare:
@@ -27,5 +33,8 @@ rule compare:
         "results/logs/compare.log",
     params:
         gate=BENCH.compare_gate,
-    script:
-        "../scripts/compare_gate.py"
+    shell:
+        JOB_START
+        + " input.json={input.json:q}"
+        + " params.gate={params.gate!r:q}"
+        + " output.checked={output.checked:q}"

@@ -9,8 +9,12 @@ rule upload_run:
         upload=f"{CELL}/upload.json",
     log:
         "results/logs/upload_run/{env}/{algo}.log",
-    script:
-        "../scripts/upload_run.py"
+    shell:
+        JOB_START
+        + " wildcards.env={wildcards.env:q}"
+        + " wildcards.algo={wildcards.algo:q}"
+        + " input.marker={input.marker:q}"
+        + " output.upload={output.upload:q}"
 
 
 rule pull_run_folder:
@@ -23,5 +27,8 @@ rule pull_run_folder:
         "results/logs/pull_run_folder/{env}/{algo}.log",
     params:
         cell=run_params,
-    script:
-        "../scripts/pull_run_folder.py"
+    shell:
+        CELL_JOB
+        + " input.metrics={input.metrics:q}"
+        + " input.upload={input.upload:q}"
+        + " output.hf_data={output.hf_data:q}"

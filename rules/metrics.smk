@@ -8,5 +8,8 @@ rule extract_metrics:
         "results/logs/extract_metrics/{env}/{algo}.log",
     params:
         cell=cell_params,
-    script:
-        "../scripts/extract_metrics.py"
+    shell:
+        CELL_JOB
+        + " input.marker={input.marker:q}"
+        + " input.train_log={input.train_log:q}"
+        + " output.metrics={output.metrics:q}"

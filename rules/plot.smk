@@ -10,5 +10,8 @@ rule plot_env:
         ),
     log:
         "results/logs/plot_env/{env}.log",
-    script:
-        "../scripts/plot_env.py"
+    shell:
+        JOB_START
+        + " wildcards.env={wildcards.env:q}"
+        + " input.hf_data={input.hf_data!r:q}"
+        + " output.plot={output.plot:q}"

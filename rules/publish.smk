@@ -11,8 +11,11 @@ rule publish_manifest:
         "results/logs/publish_manifest.log",
     params:
         hf_data="results/hf_data",
-    script:
-        "../scripts/publish_manifest.py"
+    shell:
+        JOB_START
+        + " input.table={input.table:q}"
+        + " params.hf_data={params.hf_data!r:q}"
+        + " output.manifest={output.manifest:q}"
 
 
 rule publish:
@@ -26,5 +29,9 @@ rule publish:
         "results/logs/publish.log",
     params:
         hf_data="results/hf_data",
-    script:
-        "../scripts/publish.py"
+    shell:
+        JOB_START
+        + " input.table={input.table:q}"
+        + " params.hf_data={params.hf_data!r:q}"
+        + " output.report={output.report:q}"
+        + " output.table={output.table:q}"

@@ -24,8 +24,15 @@ rule report_overview:
         cells=[f"results/{env}/{algo}" for env, algo in MATRIX.cells],
         plots={env: plot_path(env) for env in MATRIX.envs},
         compare="results/compare.json" if compare_reference() else None,
-    script:
-        "../scripts/report_overview.py"
+    shell:
+        JOB_START
+        + " params.envs={params.envs!r:q}"
+        + " params.cells={params.cells!r:q}"
+        + " params.plots={params.plots!r:q}"
+        + " params.compare={params.compare!r:q}"
+        + " input.summary={input.summary:q}"
+        + " input.profile={input.profile:q}"
+        + " output.page={output.page:q}"
 
 
 rule report_benchmarks:
@@ -42,8 +49,10 @@ rule report_benchmarks:
         ),
     log:
         "results/logs/report_benchmarks.log",
-    script:
-        "../scripts/report_benchmarks.py"
+    shell:
+        JOB_START
+        + " input.table={input.table:q}"
+        + " output.page={output.page:q}"
 
 
 rule report_env:
@@ -66,8 +75,13 @@ rule report_env:
             f"results/{wildcards.env}/{algo}"
             for algo in MATRIX.envs[wildcards.env].algos
         ],
-    script:
-        "../scripts/report_env.py"
+    shell:
+        JOB_START
+        + " wildcards.env={wildcards.env:q}"
+        + " params.env={params.env!r:q}"
+        + " params.cells={params.cells!r:q}"
+        + " input.plot={input.plot:q}"
+        + " output.page={output.page:q}"
 
 
 rule report_compare:
@@ -83,8 +97,10 @@ rule report_compare:
         ),
     log:
         "results/logs/report_compare.log",
-    script:
-        "../scripts/report_compare.py"
+    shell:
+        JOB_START
+        + " input.md={input.md:q}"
+        + " output.page={output.page:q}"
 
 
 rule report_pages:

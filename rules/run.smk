@@ -22,5 +22,9 @@ rule run_cell:
         gres=slurm_gres,
     params:
         cell=run_params,
-    script:
-        "../scripts/run_cell.py"
+    shell:
+        CELL_JOB
+        + " threads={threads}"
+        + " input.spec={input.spec:q}"
+        + " output.marker={output.marker:q}"
+        + " output.train_log={output.train_log:q}"

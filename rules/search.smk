@@ -26,8 +26,13 @@ rule search_cell:
         cell=run_params,
         # How the search picks (the best trials re-evaluated on fresh seeds) is part of its result.
         reevaluate_top=BENCH.search_reevaluate_top,
-    script:
-        "../scripts/search_cell.py"
+    shell:
+        CELL_JOB
+        + " threads={threads}"
+        + " output.trials={output.trials:q}"
+        + " output.best={output.best:q}"
+        + " output.patch={output.patch:q}"
+        + " output.search_log={output.search_log:q}"
 
 
 rule apply_search:
@@ -40,8 +45,11 @@ rule apply_search:
         "results/logs/apply_search/{env}/{algo}.log",
     params:
         cell=run_params,
-    script:
-        "../scripts/apply_search.py"
+    shell:
+        CELL_JOB
+        + " input.best={input.best:q}"
+        + " input.patch={input.patch:q}"
+        + " output.applied={output.applied:q}"
 
 
 checkpoint select_failed_cells:
@@ -53,8 +61,11 @@ checkpoint select_failed_cells:
         "results/logs/select_failed_cells.log",
     params:
         cells=all_cell_keys,
-    script:
-        "../scripts/select_failed_cells.py"
+    shell:
+        JOB_START
+        + " params.cells={params.cells!r:q}"
+        + " input.rows={input.rows!r:q}"
+        + " output.cells={output.cells:q}"
 
 
 rule search_failed:

@@ -13,8 +13,11 @@ rule cell_stats:
     params:
         cell=cell_params,
         random_return=random_returns,
-    script:
-        "../scripts/cell_stats.py"
+    shell:
+        CELL_JOB
+        + " params.random_return={params.random_return!r:q}"
+        + " input.hf_data={input.hf_data:q}"
+        + " output.stats={output.stats:q}"
 
 
 rule table_stats:
@@ -32,8 +35,12 @@ rule table_stats:
         "results/logs/table_stats.log",
     params:
         phases=env_phases,
-    script:
-        "../scripts/table_stats.py"
+    shell:
+        JOB_START
+        + " input.stats={input.stats!r:q}"
+        + " params.phases={params.phases!r:q}"
+        + " output.summary={output.summary:q}"
+        + " output.profile={output.profile:q}"
 
 
 rule stats:

@@ -10,8 +10,9 @@ rule status:
         "results/logs/status.log",
     params:
         slurm=lambda wildcards: on_slurm(),
-    script:
-        "../scripts/status.py"
+    shell:
+        JOB_START
+        + " params.slurm={params.slurm!r:q}"
 
 
 rule cancel:
@@ -19,5 +20,6 @@ rule cancel:
         "results/logs/cancel.log",
     params:
         slurm=lambda wildcards: on_slurm(),
-    script:
-        "../scripts/cancel.py"
+    shell:
+        JOB_START
+        + " params.slurm={params.slurm!r:q}"

@@ -19,8 +19,11 @@ rule write_row:
     params:
         cell=cell_params,
         row=row_params,
-    script:
-        "../scripts/write_row.py"
+    shell:
+        CELL_JOB
+        + " input.metrics={input.metrics:q}"
+        + " input.upload={input.upload:q}"
+        + " output.row={output.row:q}"
 
 
 # How a table links what it shows: a change re-renders the tables (not the cells).
@@ -51,8 +54,16 @@ rule write_env_benchmarks:
         only=one_env,
         failures=table_failures,
         links=TABLE_LINKS,
-    script:
-        "../scripts/write_benchmarks.py"
+    shell:
+        JOB_START
+        + " wildcards.env={wildcards.env:q}"
+        + " input.rows={input.rows!r:q}"
+        + " input.metrics={input.metrics!r:q}"
+        + " input.uploads={input.uploads!r:q}"
+        + " input.hf_data={input.hf_data!r:q}"
+        + " input.plots={input.plots!r:q}"
+        + " params.only={params.only!r:q}"
+        + " output.staged={output.staged:q}"
 
 
 rule write_phase_benchmarks:
@@ -67,8 +78,16 @@ rule write_phase_benchmarks:
         only=phase_envs,
         failures=table_failures,
         links=TABLE_LINKS,
-    script:
-        "../scripts/write_benchmarks.py"
+    shell:
+        JOB_START
+        + " wildcards.phase={wildcards.phase:q}"
+        + " input.rows={input.rows!r:q}"
+        + " input.metrics={input.metrics!r:q}"
+        + " input.uploads={input.uploads!r:q}"
+        + " input.hf_data={input.hf_data!r:q}"
+        + " input.plots={input.plots!r:q}"
+        + " params.only={params.only!r:q}"
+        + " output.staged={output.staged:q}"
 
 
 rule write_benchmarks:
@@ -84,8 +103,15 @@ rule write_benchmarks:
         only=None,
         failures=table_failures,
         links=TABLE_LINKS,
-    script:
-        "../scripts/write_benchmarks.py"
+    shell:
+        JOB_START
+        + " input.rows={input.rows!r:q}"
+        + " input.metrics={input.metrics!r:q}"
+        + " input.uploads={input.uploads!r:q}"
+        + " input.hf_data={input.hf_data!r:q}"
+        + " input.plots={input.plots!r:q}"
+        + " params.only={params.only!r:q}"
+        + " output.staged={output.staged:q}"
 
 
 # A hard link needs no free space and the rename is atomic: the table is the previous one or

@@ -1,45 +1,36 @@
-"""The one place that knows Snakemake's ``snakemake`` script object.
+"""How every job runs its stage (``slm_bench/jobs.py``, the command of each rule).
 
-A job's script runs its stage inside ``job_context``: the rule's log is open, and any failure
+A job runs its stage inside ``job_context``: the rule's log is open, and any failure
 ends as one line (``error: ...``) on stderr and in the log plus exit code 1. A ``BenchError``
 is that line as is; an ``OSError`` (a full disk, a read-only store) names the file and the
 system's reason; anything unexpected names its type, with the traceback only in the log. The
 failure is recorded for ``status`` and the next plan (``slm_bench/failures.py``), and cleared
 when the same rule later succeeds.
 
-The config a script reads as ``snakemake.config`` is the typed ``BenchConfig``
-(slm_bench/config_model.py) once the job's stage runs: ``job_context`` replaces the validated
-mapping Snakemake gives the script, and ``run_step`` does the same for an argument that is that
-mapping, so the package's stages take the typed object while ``scripts/`` stay as they are.
 """
 
 from __future__ import annotations
 
-import inspect
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from slm_bench.config import Cell
-from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.failures import clear_failure, failure_dir, record_failure
 from slm_bench.terminal import write_line
 
+if TYPE_CHECKING:
+    from slm_bench.jobs import Job
+
 Say = Callable[[str], None]
 
 
-def cell(smk) -> Cell:
-    """The (env, algo) cell of the running job, from its ``cell`` param."""
-    return Cell.from_params(smk.params.cell, BenchConfig.of(smk.config))
-
-
-def job_failure_dir(smk) -> Path:
+def job_failure_dir(job: Job) -> Path:
     """Where the job's failure is recorded: its cell, env, phase, or the results folder."""
-    wildcards = dict(smk.wildcards.items())
+    wildcards = job.wildcards
     return failure_dir(wildcards.get("env"), wildcards.get("algo"), wildcards.get("phase"))
 
 
@@ -62,32 +53,29 @@ def _open_log(path: Path) -> TextIO | None:
 
 
 # Training and search, the jobs a cluster profile sends away (profiles/slurm). On a Slurm node
-# they record their job in the cell and turn Slurm's stop into their line. Decided here, not in
-# scripts/: Snakemake reruns every existing job of a rule whose script file changes.
+# they record their job in the cell and turn Slurm's stop into their line.
 CLUSTER_RULES = ("run_cell", "search_cell")
 
 
 @contextmanager
-def job_context(smk) -> Iterator[Say]:
+def job_context(job: Job) -> Iterator[Say]:
     """Run a job's stage: yields ``say`` (a line to the log and stderr); one line on failure.
-    A training or search job is also a Slurm job's own side when it runs under Slurm. Inside,
-    ``smk.config`` is the typed config."""
-    with _stage_context(smk) as say:
-        smk.config = BenchConfig.of(smk.config)
-        if smk.rule not in CLUSTER_RULES:
+    A training or search job is also a Slurm job's own side when it runs under Slurm."""
+    with _stage_context(job) as say:
+        if job.rule not in CLUSTER_RULES:
             yield say
             return
         from slm_bench.slurm.job import slurm_job
 
-        with slurm_job(job_failure_dir(smk), smk.rule, say):
+        with slurm_job(job_failure_dir(job), job.rule, say):
             yield say
 
 
 @contextmanager
-def _stage_context(smk) -> Iterator[Say]:
-    log_path = Path(smk.log[0])
-    rule = smk.rule
-    record_dir = job_failure_dir(smk)
+def _stage_context(job: Job) -> Iterator[Say]:
+    log_path = Path(job.log[0])
+    rule = job.rule
+    record_dir = job_failure_dir(job)
     log = _open_log(log_path)
 
     def say(message: str) -> None:
@@ -102,7 +90,7 @@ def _stage_context(smk) -> Iterator[Say]:
         if log is not None and not isinstance(error, BenchError):
             with suppress(OSError):
                 log.write(traceback.format_exc())
-        message = error_line(error, list(smk.output), log_path)
+        message = error_line(error, list(job.output.values()), log_path)
         try:
             record_failure(record_dir, rule, message)
         except OSError as cause:  # e.g. a full disk: say so, and how to redo the job
@@ -119,15 +107,3 @@ def _stage_context(smk) -> Iterator[Say]:
         if log is not None:
             with suppress(OSError):
                 log.close()
-
-
-def run_step(smk, step: Callable, *args, **kwargs) -> None:
-    """Run ``step(*args, **kwargs)`` in ``job_context``; a ``log`` parameter receives ``say``, and
-    an argument that is Snakemake's config mapping the typed config."""
-    config = smk.config
-    with job_context(smk) as say:
-        args = tuple(smk.config if arg is config else arg for arg in args)
-        kwargs = {key: smk.config if arg is config else arg for key, arg in kwargs.items()}
-        if "log" in inspect.signature(step).parameters:
-            kwargs["log"] = say
-        step(*args, **kwargs)

@@ -1,0 +1,365 @@
+"""Every rule's job: ``python -m slm_bench.jobs RULE CONFIG LOG NAME=VALUE ...``.
+
+Each rule's ``shell:`` command (``rules/*.smk``) runs its stage through this one entry, in the
+Python that runs Snakemake (``JOB`` in ``rules/common.smk``). The command passes the job's
+files, wildcards, threads and params by name (``input.spec=PATH``, ``params.cell=LITERAL``: a
+param or a list of files is a Python literal, written by Snakemake's ``!r``), and the config
+as a file (``job_config_file``). Each stage runs in ``job_context``: its log, the one-line
+error, the failure record, and on a Slurm node the Slurm job's side.
+
+A rule's command text is part of what Snakemake compares to decide a rerun, so the commands
+only name what a job gets; how a stage uses it is decided here. Stages are imported per job:
+a light job never imports what training or search needs.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import pickle
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slm_bench.errors import BenchError
+
+CONFIG_DIR = Path(".snakemake") / "slm-bench"
+
+
+def job_config_file(config: Mapping) -> str:
+    """The config as the jobs read it: a pickle named by its content, written once (every
+    Snakemake process that plans writes the one it plans with, a Slurm node's too)."""
+    data = pickle.dumps(dict(config), protocol=4)
+    path = CONFIG_DIR / f"config-{hashlib.sha256(data).hexdigest()[:20]}.pickle"
+    if not path.is_file():
+        from slm_bench.atomic import write_bytes
+
+        write_bytes(path, data)
+    return str(path)
+
+
+def job_command() -> str:
+    """``python -c ...``: this Python, with the slm_bench that the plan imported first on the
+    path (as Snakemake's scripts had it, wherever the build's folder is), calling ``main``."""
+    root = str(Path(__file__).resolve().parents[1])
+    boot = f"import sys; sys.path.insert(0, {root!r}); from slm_bench.jobs import main; main()"
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(boot)}"
+
+
+@dataclass
+class Job:
+    """One job as its command gives it: the names Snakemake's ``snakemake`` object had."""
+
+    rule: str
+    config: dict
+    log: list[str]
+    input: dict[str, str] = field(default_factory=dict)
+    output: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    wildcards: dict[str, str] = field(default_factory=dict)
+    threads: int = 1
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> Job:
+        if len(argv) < 3:
+            raise BenchError("usage: python -m slm_bench.jobs RULE CONFIG LOG [NAME=VALUE ...]")
+        rule, config_file, log, *pairs = argv
+        try:
+            config = pickle.loads(Path(config_file).read_bytes())
+        except OSError as error:
+            where = f"{config_file}: {error.strerror}"
+            raise BenchError(f"{where} (the config this job was planned with)") from None
+        job = cls(rule=rule, config=config, log=[log])
+        for pair in pairs:
+            name, sep, value = pair.partition("=")
+            kind, _, key = name.partition(".")
+            if not sep or (kind != "threads" and not key):
+                raise BenchError(f"{rule}: job argument {pair!r}: expected KIND.NAME=VALUE")
+            if kind == "threads":
+                job.threads = int(value)
+            elif kind in ("input", "output", "params", "wildcards"):
+                getattr(job, kind)[key] = value
+            else:
+                raise BenchError(f"{rule}: job argument {pair!r}: unknown kind {kind!r}")
+        return job
+
+    def param(self, name: str) -> Any:
+        """A param, as the Snakefile computed it (its repr in the command)."""
+        return ast.literal_eval(self.params[name])
+
+    def files(self, name: str) -> list[str]:
+        """A named input that is a list of files (its repr in the command)."""
+        return list(ast.literal_eval(self.input[name]))
+
+    def cell(self):
+        """The (env, algo) cell of the job, from its ``cell`` param."""
+        from slm_bench.config import Cell
+
+        return Cell.from_params(self.param("cell"), self.config)
+
+    def matrix(self):
+        from slm_bench.config import build_matrix
+
+        return build_matrix(self.config)
+
+
+def _validate_spec(job: Job, log) -> None:
+    from slm_bench.steps import validate_spec
+
+    validate_spec(job.cell(), job.config["max_frame_policy"], job.output["spec"], log=log)
+
+
+def _run_cell(job: Job, log) -> None:
+    from slm_bench.steps import run_cell
+
+    out = job.output
+    run_cell(
+        job.cell(), job.config, job.input["spec"], out["marker"], out["train_log"], job.threads
+    )
+
+
+def _extract_metrics(job: Job, log) -> None:
+    from slm_bench.steps import extract_metrics
+
+    inp = job.input
+    extract_metrics(job.cell(), inp["train_log"], inp["marker"], job.output["metrics"])
+
+
+def _upload_run(job: Job, log) -> None:
+    from slm_bench.steps import upload_run
+
+    upload_run(job.config, job.input["marker"], job.output["upload"], log=log)
+
+
+def _pull_run_folder(job: Job, log) -> None:
+    from slm_bench.steps import pull_run_folder
+
+    inp = job.input
+    pull_run_folder(job.cell(), job.config, inp["metrics"], inp["upload"], job.output["hf_data"])
+
+
+def _write_row(job: Job, log) -> None:
+    from slm_bench.steps import write_row
+
+    write_row(job.cell(), job.config, job.input["metrics"], job.input["upload"], job.output["row"])
+
+
+def _plot_env(job: Job, log) -> None:
+    from slm_bench.steps import plot_env
+
+    env = job.matrix().envs[job.wildcards["env"]]
+    plot_env(env, job.files("hf_data"), job.output["plot"])
+
+
+def _write_benchmarks(job: Job, log) -> None:
+    """The aggregate results/BENCHMARKS.md and the per-env and per-phase documents: each is
+    staged here, cross-checked, and installed by the install_table rule."""
+    from slm_bench.steps import cell_files, write_benchmarks
+
+    files = cell_files(*(job.files(name) for name in ("rows", "metrics", "uploads", "hf_data")))
+    write_benchmarks(
+        job.matrix(),
+        job.config,
+        files,
+        job.files("plots"),
+        job.output["staged"],
+        job.param("only"),
+    )
+
+
+def _audit_specs(job: Job, log) -> None:
+    from slm_bench.steps import write_audit
+
+    write_audit(job.matrix(), job.config, job.output["audit"])
+
+
+def _update_checkout_docs(job: Job, log) -> None:
+    from slm_bench.steps import update_checkout_docs
+
+    update_checkout_docs(job.config, job.input["table"], job.files("plots"), job.output["updated"])
+
+
+def _commit_checkout(job: Job, log) -> None:
+    from slm_bench.steps import commit_checkout
+
+    commit_checkout(job.config, job.input["updated"], job.files("rows"), job.output["commit"])
+
+
+def _publish_manifest(job: Job, log) -> None:
+    from slm_bench.steps import write_publish_manifest
+
+    write_publish_manifest(
+        job.config, job.input["table"], job.param("hf_data"), job.output["manifest"], log=log
+    )
+
+
+def _publish(job: Job, log) -> None:
+    from slm_bench.steps import publish_results
+
+    out = job.output
+    publish_results(
+        job.config, job.input["table"], job.param("hf_data"), out["report"], out["table"], log=log
+    )
+
+
+def _status(job: Job, log) -> None:
+    from slm_bench.status import print_status
+
+    print_status(job.matrix(), job.config, log, on_slurm=job.param("slurm"))
+
+
+def _cancel(job: Job, log) -> None:
+    from slm_bench.steps.cancel import cancel_remote
+
+    cancel_remote(job.matrix(), job.param("slurm"), log=log)
+
+
+def _cell_stats(job: Job, log) -> None:
+    from slm_bench.steps.stats import write_cell_stats
+
+    write_cell_stats(
+        job.cell(), job.param("random_return"), job.input["hf_data"], job.output["stats"], log=log
+    )
+
+
+def _table_stats(job: Job, log) -> None:
+    from slm_bench.steps.stats import write_table_stats
+
+    out = job.output
+    write_table_stats(job.files("stats"), job.param("phases"), out["summary"], out["profile"])
+
+
+def _compare_tables(job: Job, log) -> None:
+    from slm_bench.compare import write_comparison
+
+    write_comparison(
+        job.files("stats"),
+        job.param("spec_names"),
+        job.param("reference"),
+        float(job.param("min_effect")),
+        job.output["md"],
+        job.output["json"],
+    )
+
+
+def _compare(job: Job, log) -> None:
+    from slm_bench.compare import check_comparison
+
+    check_comparison(job.input["json"], bool(job.param("gate")), job.output["checked"], log=log)
+
+
+def _report_overview(job: Job, log) -> None:
+    from slm_bench.report import write_overview_page
+
+    write_overview_page(
+        job.param("envs"),
+        job.param("cells"),
+        job.param("plots"),
+        job.input["summary"],
+        job.input["profile"],
+        job.param("compare"),
+        job.output["page"],
+    )
+
+
+def _report_benchmarks(job: Job, log) -> None:
+    from slm_bench.report import write_benchmarks_page
+
+    write_benchmarks_page(job.input["table"], job.output["page"])
+
+
+def _report_env(job: Job, log) -> None:
+    from slm_bench.report import write_env_page
+
+    write_env_page(job.param("env"), job.param("cells"), job.input["plot"], job.output["page"])
+
+
+def _report_compare(job: Job, log) -> None:
+    from slm_bench.report import write_compare_page
+
+    write_compare_page(job.input["md"], job.output["page"])
+
+
+def _search_cell(job: Job, log) -> None:
+    from slm_bench.steps.search import search_cell
+
+    out = job.output
+    search_cell(
+        job.cell(),
+        job.config,
+        out["trials"],
+        out["best"],
+        out["patch"],
+        out["search_log"],
+        job.threads,
+        log=log,
+    )
+
+
+def _apply_search(job: Job, log) -> None:
+    from slm_bench.steps.search import apply_search
+
+    inp = job.input
+    apply_search(job.cell(), job.config, inp["best"], inp["patch"], job.output["applied"], log=log)
+
+
+def _select_failed_cells(job: Job, log) -> None:
+    from slm_bench.steps.search import select_failed_cells
+
+    rows = dict(zip(job.param("cells"), job.files("rows"), strict=True))
+    select_failed_cells(rows, job.output["cells"], log=log)
+
+
+STAGES: dict[str, Callable[[Job, Callable[[str], None]], None]] = {
+    "validate_spec": _validate_spec,
+    "run_cell": _run_cell,
+    "extract_metrics": _extract_metrics,
+    "upload_run": _upload_run,
+    "pull_run_folder": _pull_run_folder,
+    "write_row": _write_row,
+    "plot_env": _plot_env,
+    "write_benchmarks": _write_benchmarks,
+    "write_env_benchmarks": _write_benchmarks,
+    "write_phase_benchmarks": _write_benchmarks,
+    "audit_specs": _audit_specs,
+    "update_checkout_docs": _update_checkout_docs,
+    "commit_checkout": _commit_checkout,
+    "publish_manifest": _publish_manifest,
+    "publish": _publish,
+    "status": _status,
+    "cancel": _cancel,
+    "cell_stats": _cell_stats,
+    "table_stats": _table_stats,
+    "compare_tables": _compare_tables,
+    "compare": _compare,
+    "report_overview": _report_overview,
+    "report_benchmarks": _report_benchmarks,
+    "report_env": _report_env,
+    "report_compare": _report_compare,
+    "search_cell": _search_cell,
+    "apply_search": _apply_search,
+    "select_failed_cells": _select_failed_cells,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from slm_bench.snakemake_io import job_context
+    from slm_bench.terminal import write_line
+
+    try:
+        job = Job.from_argv(sys.argv[1:] if argv is None else argv)
+        stage = STAGES.get(job.rule)
+        if stage is None:
+            raise BenchError(f"{job.rule}: no such stage (expected one of {', '.join(STAGES)})")
+    except BenchError as error:  # a command no rule writes: before any log is open
+        write_line(f"error: {error}")
+        raise SystemExit(2) from None
+    with job_context(job) as log:
+        stage(job, log)
+
+
+if __name__ == "__main__":
+    main()
