@@ -7,7 +7,7 @@ rule validate_spec:
         cell=run_params,
         fingerprint=spec_fingerprint,
     shell:
-        CELL_JOB
+        cell_job("validate_spec")
         + " output.spec={output.spec:q}"
 
 
@@ -20,5 +20,6 @@ rule audit_specs:
         fingerprints=all_fingerprints,
         never_learned=all_never_learned,
     shell:
-        JOB_START
+        JOB
+        + " audit_specs {log:q}"
         + " output.audit={output.audit:q}"

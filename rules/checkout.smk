@@ -10,7 +10,8 @@ rule update_checkout_docs:
     log:
         "results/logs/update_checkout_docs.log",
     shell:
-        JOB_START
+        JOB
+        + " update_checkout_docs {log:q}"
         + " input.table={input.table:q}"
         + " input.plots={input.plots!r:q}"
         + " output.updated={output.updated:q}"
@@ -25,7 +26,8 @@ rule commit_checkout:
     log:
         "results/logs/commit_checkout.log",
     shell:
-        JOB_START
+        JOB
+        + " commit_checkout {log:q}"
         + " input.updated={input.updated:q}"
         + " input.rows={input.rows!r:q}"
         + " output.commit={output.commit:q}"

@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 
@@ -16,7 +17,7 @@ from slm_bench.config import (
 from slm_bench.config_model import BenchConfig, RunnerKind
 from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
-from slm_bench.jobs import job_command, job_config_file
+from slm_bench.jobs import job_environment
 from slm_bench.naming import plot_png_name
 from slm_bench.slurm import cluster as slurm_cluster
 from slm_bench.slurm import executor as slurm_executor
@@ -37,19 +38,21 @@ except BenchError as error:
     raise WorkflowError(str(error)) from None
 
 # Every rule's job is one command: its stage run by slm_bench/jobs.py in the Python that runs
-# Snakemake, given the config this plan was made with and the job's files, wildcards and params
-# by name. Snakemake reruns a shell rule's jobs when its command text changes, so the text only
-# names what a job gets (JOB and JOB_CONFIG are values, not text); slm_bench/jobs.py decides
-# what each stage does with it.
-JOB = job_command()
-JOB_CONFIG = job_config_file(config)
-JOB_START = "{JOB} {rule} {JOB_CONFIG:q} {log:q}"
-# A cell's job: its wildcards (where a failure is recorded) and its cell param.
-CELL_JOB = (
-    JOB_START
-    + " wildcards.env={wildcards.env:q} wildcards.algo={wildcards.algo:q}"
-    + " params.cell={params.cell!r:q}"
-)
+# Snakemake, given the job's files, wildcards and params by name. Snakemake reruns a shell
+# rule's jobs when its command text changes, so the text only names what a job gets: the Python,
+# the entry and the config this plan was made with are in the environment (a Slurm node's
+# Snakemake sets its own), and slm_bench/jobs.py decides what each stage does with them.
+os.environ.update(job_environment(config))
+JOB = '"$SLM_BENCH_PYTHON" -c "$SLM_BENCH_JOB"'
+
+
+def cell_job(rule):
+    """A cell's job: its wildcards (where a failure is recorded) and its cell param."""
+    return (
+        f"{JOB} {rule} {{log:q}} wildcards.env={{wildcards.env:q}}"
+        " wildcards.algo={wildcards.algo:q} params.cell={params.cell!r:q}"
+    )
+
 
 # Rows of a checkout's BENCHMARKS.md that cannot be planned are listed, not fatal; a table
 # that looks like results but is not understood is a warning naming its line.

@@ -15,7 +15,8 @@ rule compare_tables:
         min_effect=BENCH.compare_min_effect,
         spec_names=cell_spec_names,
     shell:
-        JOB_START
+        JOB
+        + " compare_tables {log:q}"
         + " input.stats={input.stats!r:q}"
         + " params.spec_names={params.spec_names!r:q}"
         + " params.reference={params.reference!r:q}"
@@ -34,7 +35,8 @@ rule compare:
     params:
         gate=BENCH.compare_gate,
     shell:
-        JOB_START
+        JOB
+        + " compare {log:q}"
         + " input.json={input.json:q}"
         + " params.gate={params.gate!r:q}"
         + " output.checked={output.checked:q}"

@@ -10,7 +10,8 @@ rule upload_run:
     log:
         "results/logs/upload_run/{env}/{algo}.log",
     shell:
-        JOB_START
+        JOB
+        + " upload_run {log:q}"
         + " wildcards.env={wildcards.env:q}"
         + " wildcards.algo={wildcards.algo:q}"
         + " input.marker={input.marker:q}"
@@ -28,7 +29,7 @@ rule pull_run_folder:
     params:
         cell=run_params,
     shell:
-        CELL_JOB
+        cell_job("pull_run_folder")
         + " input.metrics={input.metrics:q}"
         + " input.upload={input.upload:q}"
         + " output.hf_data={output.hf_data:q}"

@@ -9,7 +9,7 @@ rule extract_metrics:
     params:
         cell=cell_params,
     shell:
-        CELL_JOB
+        cell_job("extract_metrics")
         + " input.marker={input.marker:q}"
         + " input.train_log={input.train_log:q}"
         + " output.metrics={output.metrics:q}"

@@ -11,7 +11,8 @@ rule plot_env:
     log:
         "results/logs/plot_env/{env}.log",
     shell:
-        JOB_START
+        JOB
+        + " plot_env {log:q}"
         + " wildcards.env={wildcards.env:q}"
         + " input.hf_data={input.hf_data!r:q}"
         + " output.plot={output.plot:q}"

@@ -12,7 +12,8 @@ rule publish_manifest:
     params:
         hf_data="results/hf_data",
     shell:
-        JOB_START
+        JOB
+        + " publish_manifest {log:q}"
         + " input.table={input.table:q}"
         + " params.hf_data={params.hf_data!r:q}"
         + " output.manifest={output.manifest:q}"
@@ -30,7 +31,8 @@ rule publish:
     params:
         hf_data="results/hf_data",
     shell:
-        JOB_START
+        JOB
+        + " publish {log:q}"
         + " input.table={input.table:q}"
         + " params.hf_data={params.hf_data!r:q}"
         + " output.report={output.report:q}"

@@ -25,7 +25,8 @@ rule report_overview:
         plots={env: plot_path(env) for env in MATRIX.envs},
         compare="results/compare.json" if compare_reference() else None,
     shell:
-        JOB_START
+        JOB
+        + " report_overview {log:q}"
         + " params.envs={params.envs!r:q}"
         + " params.cells={params.cells!r:q}"
         + " params.plots={params.plots!r:q}"
@@ -50,7 +51,8 @@ rule report_benchmarks:
     log:
         "results/logs/report_benchmarks.log",
     shell:
-        JOB_START
+        JOB
+        + " report_benchmarks {log:q}"
         + " input.table={input.table:q}"
         + " output.page={output.page:q}"
 
@@ -76,7 +78,8 @@ rule report_env:
             for algo in MATRIX.envs[wildcards.env].algos
         ],
     shell:
-        JOB_START
+        JOB
+        + " report_env {log:q}"
         + " wildcards.env={wildcards.env:q}"
         + " params.env={params.env!r:q}"
         + " params.cells={params.cells!r:q}"
@@ -98,7 +101,8 @@ rule report_compare:
     log:
         "results/logs/report_compare.log",
     shell:
-        JOB_START
+        JOB
+        + " report_compare {log:q}"
         + " input.md={input.md:q}"
         + " output.page={output.page:q}"
 

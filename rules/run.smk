@@ -23,7 +23,7 @@ rule run_cell:
     params:
         cell=run_params,
     shell:
-        CELL_JOB
+        cell_job("run_cell")
         + " threads={threads}"
         + " input.spec={input.spec:q}"
         + " output.marker={output.marker:q}"

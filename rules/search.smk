@@ -27,7 +27,7 @@ rule search_cell:
         # How the search picks (the best trials re-evaluated on fresh seeds) is part of its result.
         reevaluate_top=BENCH.search_reevaluate_top,
     shell:
-        CELL_JOB
+        cell_job("search_cell")
         + " threads={threads}"
         + " output.trials={output.trials:q}"
         + " output.best={output.best:q}"
@@ -46,7 +46,7 @@ rule apply_search:
     params:
         cell=run_params,
     shell:
-        CELL_JOB
+        cell_job("apply_search")
         + " input.best={input.best:q}"
         + " input.patch={input.patch:q}"
         + " output.applied={output.applied:q}"
@@ -62,7 +62,8 @@ checkpoint select_failed_cells:
     params:
         cells=all_cell_keys,
     shell:
-        JOB_START
+        JOB
+        + " select_failed_cells {log:q}"
         + " params.cells={params.cells!r:q}"
         + " input.rows={input.rows!r:q}"
         + " output.cells={output.cells:q}"

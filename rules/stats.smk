@@ -14,7 +14,7 @@ rule cell_stats:
         cell=cell_params,
         random_return=random_returns,
     shell:
-        CELL_JOB
+        cell_job("cell_stats")
         + " params.random_return={params.random_return!r:q}"
         + " input.hf_data={input.hf_data:q}"
         + " output.stats={output.stats:q}"
@@ -36,7 +36,8 @@ rule table_stats:
     params:
         phases=env_phases,
     shell:
-        JOB_START
+        JOB
+        + " table_stats {log:q}"
         + " input.stats={input.stats!r:q}"
         + " params.phases={params.phases!r:q}"
         + " output.summary={output.summary:q}"

@@ -11,7 +11,8 @@ rule status:
     params:
         slurm=lambda wildcards: on_slurm(),
     shell:
-        JOB_START
+        JOB
+        + " status {log:q}"
         + " params.slurm={params.slurm!r:q}"
 
 
@@ -21,5 +22,6 @@ rule cancel:
     params:
         slurm=lambda wildcards: on_slurm(),
     shell:
-        JOB_START
+        JOB
+        + " cancel {log:q}"
         + " params.slurm={params.slurm!r:q}"

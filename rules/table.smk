@@ -20,7 +20,7 @@ rule write_row:
         cell=cell_params,
         row=row_params,
     shell:
-        CELL_JOB
+        cell_job("write_row")
         + " input.metrics={input.metrics:q}"
         + " input.upload={input.upload:q}"
         + " output.row={output.row:q}"
@@ -55,7 +55,8 @@ rule write_env_benchmarks:
         failures=table_failures,
         links=TABLE_LINKS,
     shell:
-        JOB_START
+        JOB
+        + " write_env_benchmarks {log:q}"
         + " wildcards.env={wildcards.env:q}"
         + " input.rows={input.rows!r:q}"
         + " input.metrics={input.metrics!r:q}"
@@ -79,7 +80,8 @@ rule write_phase_benchmarks:
         failures=table_failures,
         links=TABLE_LINKS,
     shell:
-        JOB_START
+        JOB
+        + " write_phase_benchmarks {log:q}"
         + " wildcards.phase={wildcards.phase:q}"
         + " input.rows={input.rows!r:q}"
         + " input.metrics={input.metrics!r:q}"
@@ -104,7 +106,8 @@ rule write_benchmarks:
         failures=table_failures,
         links=TABLE_LINKS,
     shell:
-        JOB_START
+        JOB
+        + " write_benchmarks {log:q}"
         + " input.rows={input.rows!r:q}"
         + " input.metrics={input.metrics!r:q}"
         + " input.uploads={input.uploads!r:q}"

@@ -1,11 +1,13 @@
-"""Every rule's job: ``python -m slm_bench.jobs RULE CONFIG LOG NAME=VALUE ...``.
+"""Every rule's job: ``"$SLM_BENCH_PYTHON" -c "$SLM_BENCH_JOB" RULE LOG NAME=VALUE ...``.
 
 Each rule's ``shell:`` command (``rules/*.smk``) runs its stage through this one entry, in the
-Python that runs Snakemake (``JOB`` in ``rules/common.smk``). The command passes the job's
-files, wildcards, threads and params by name (``input.spec=PATH``, ``params.cell=LITERAL``: a
-param or a list of files is a Python literal, written by Snakemake's ``!r``), and the config
-as a file (``job_config_file``). Each stage runs in ``job_context``: its log, the one-line
-error, the failure record, and on a Slurm node the Slurm job's side.
+Python that runs Snakemake, with the slm_bench that the plan imported (``job_environment``,
+which the Snakefile puts in its environment, so the command text names no path). The command
+passes the job's files, wildcards, threads and params by name (``input.spec=PATH``,
+``params.cell=LITERAL``: a param or a list of files is a Python literal, written by
+Snakemake's ``!r``); the config the plan was made with is a file (``SLM_BENCH_CONFIG``). Each
+stage runs in ``job_context``: its log, the one-line error, the failure record, and on a Slurm
+node the Slurm job's side.
 
 A rule's command text is part of what Snakemake compares to decide a rerun, so the commands
 only name what a job gets; how a stage uses it is decided here. Stages are imported per job:
@@ -16,8 +18,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import pickle
-import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +29,20 @@ from typing import Any
 from slm_bench.errors import BenchError
 
 CONFIG_DIR = Path(".snakemake") / "slm-bench"
+CONFIG_VARIABLE = "SLM_BENCH_CONFIG"
+
+
+def job_environment(config: Mapping) -> dict[str, str]:
+    """What every job's command expands: this Python, the code that imports the slm_bench the
+    plan imported (as Snakemake's scripts had it, wherever the build's folder is) and calls
+    ``main``, and the config file."""
+    root = str(Path(__file__).resolve().parents[1])
+    boot = f"import sys; sys.path.insert(0, {root!r}); from slm_bench.jobs import main; main()"
+    return {
+        "SLM_BENCH_PYTHON": sys.executable,
+        "SLM_BENCH_JOB": boot,
+        CONFIG_VARIABLE: job_config_file(config),
+    }
 
 
 def job_config_file(config: Mapping) -> str:
@@ -39,14 +55,6 @@ def job_config_file(config: Mapping) -> str:
 
         write_bytes(path, data)
     return str(path)
-
-
-def job_command() -> str:
-    """``python -c ...``: this Python, with the slm_bench that the plan imported first on the
-    path (as Snakemake's scripts had it, wherever the build's folder is), calling ``main``."""
-    root = str(Path(__file__).resolve().parents[1])
-    boot = f"import sys; sys.path.insert(0, {root!r}); from slm_bench.jobs import main; main()"
-    return f"{shlex.quote(sys.executable)} -c {shlex.quote(boot)}"
 
 
 @dataclass
@@ -64,9 +72,12 @@ class Job:
 
     @classmethod
     def from_argv(cls, argv: list[str]) -> Job:
-        if len(argv) < 3:
-            raise BenchError("usage: python -m slm_bench.jobs RULE CONFIG LOG [NAME=VALUE ...]")
-        rule, config_file, log, *pairs = argv
+        if len(argv) < 2:
+            raise BenchError("usage: python -m slm_bench.jobs RULE LOG [NAME=VALUE ...]")
+        rule, log, *pairs = argv
+        config_file = os.environ.get(CONFIG_VARIABLE)
+        if not config_file:
+            raise BenchError(f"{rule}: {CONFIG_VARIABLE} is not set (the Snakefile sets it)")
         try:
             config = pickle.loads(Path(config_file).read_bytes())
         except OSError as error:
