@@ -2,7 +2,7 @@
 
 Snakemake deletes a failed job's outputs, which makes a failed cell look like a planned one, and
 it does not rerun a missing intermediate file when the requested target is up to date. So
-``run_step`` writes two things in the job's folder (a cell's ``results/{env}/{algo}/``, an env's
+``job_context`` writes two things in the job's folder (a cell's ``results/{env}/{algo}/``, an env's
 ``results/{env}/``, a phase's ``results/phases/{phase}/``, else ``results/``):
 
 - ``failure.json``: the current failure (rule, one-line error, time), removed when that same
