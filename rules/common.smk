@@ -19,6 +19,7 @@ from slm_bench.errors import BenchError
 from slm_bench.identifiers import ALGO_KEY
 from slm_bench.jobs import job_environment
 from slm_bench.naming import plot_png_name
+from slm_bench.script_records import accept_script_records
 from slm_bench.slurm import cluster as slurm_cluster
 from slm_bench.slurm import executor as slurm_executor
 from slm_bench.slurm import resources as slurm_resources
@@ -43,6 +44,8 @@ except BenchError as error:
 # the entry and the config this plan was made with are in the environment (a Slurm node's
 # Snakemake sets its own), and slm_bench/jobs.py decides what each stage does with them.
 os.environ.update(job_environment(config))
+# Results built while each rule ran a script of its own need no job (slm_bench/script_records.py).
+accept_script_records()
 JOB = '"$SLM_BENCH_PYTHON" -c "$SLM_BENCH_JOB"'
 
 

@@ -81,3 +81,15 @@ def test_a_command_no_rule_writes_is_one_line(monkeypatch, tmp_path):
     monkeypatch.delenv(CONFIG_VARIABLE)
     with pytest.raises(BenchError, match=f"{CONFIG_VARIABLE} is not set"):
         Job.from_argv(["write_row", "results/logs/write_row/x.log"])
+
+
+def test_only_a_former_script_directive_counts_as_unchanged_code():
+    """The text Snakemake recorded for a rule that ran a script (seen in .snakemake/metadata of a
+    build made then) is not a code change; a recorded shell command still is compared."""
+    from slm_bench.script_records import is_former_script
+
+    assert is_former_script('        "../scripts/run_cell.py"\n')
+    assert is_former_script('        "../scripts/write_benchmarks.py"\n')
+    assert not is_former_script('"$SLM_BENCH_PYTHON" -c "$SLM_BENCH_JOB" run_cell {log:q}')
+    assert not is_former_script('tmp={output.table:q}.$$.tmp && ln -f {input.staged:q} "$tmp"')
+    assert not is_former_script(None)
