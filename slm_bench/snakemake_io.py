@@ -16,14 +16,21 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
 from slm_bench.errors import BenchError
 from slm_bench.failures import clear_failure, failure_dir, record_failure
 from slm_bench.terminal import write_line
 
-if TYPE_CHECKING:
-    from slm_bench.jobs import Job
+
+class Job(Protocol):
+    """What a stage's context reads of its job (``slm_bench.jobs.Job``)."""
+
+    rule: str
+    log: list[str]
+    output: dict[str, str]
+    wildcards: dict[str, str]
+
 
 Say = Callable[[str], None]
 
