@@ -24,9 +24,12 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slm_bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from slm_bench.config_model import BenchConfig
 
 CONFIG_DIR = Path(".snakemake") / "slm-bench"
 CONFIG_VARIABLE = "SLM_BENCH_CONFIG"
@@ -51,9 +54,10 @@ def job_config_file(config: Mapping) -> str:
     data = pickle.dumps(dict(config), protocol=4)
     path = CONFIG_DIR / f"config-{hashlib.sha256(data).hexdigest()[:20]}.pickle"
     if not path.is_file():
-        from slm_bench.atomic import write_bytes
+        from slm_bench.atomic import open_atomic
 
-        write_bytes(path, data)
+        with open_atomic(path, "wb") as handle:
+            handle.write(data)
     return str(path)
 
 
@@ -62,7 +66,7 @@ class Job:
     """One job as its command gives it: the names Snakemake's ``snakemake`` object had."""
 
     rule: str
-    config: dict
+    config: BenchConfig  # the stages take the typed config
     log: list[str]
     input: dict[str, str] = field(default_factory=dict)
     output: dict[str, str] = field(default_factory=dict)
@@ -79,11 +83,13 @@ class Job:
         if not config_file:
             raise BenchError(f"{rule}: {CONFIG_VARIABLE} is not set (the Snakefile sets it)")
         try:
-            config = pickle.loads(Path(config_file).read_bytes())
+            raw = pickle.loads(Path(config_file).read_bytes())
         except OSError as error:
             where = f"{config_file}: {error.strerror}"
             raise BenchError(f"{where} (the config this job was planned with)") from None
-        job = cls(rule=rule, config=config, log=[log])
+        from slm_bench.config_model import BenchConfig
+
+        job = cls(rule=rule, config=BenchConfig.of(raw), log=[log])
         for pair in pairs:
             name, sep, value = pair.partition("=")
             kind, _, key = name.partition(".")
@@ -120,7 +126,7 @@ class Job:
 def _validate_spec(job: Job, log) -> None:
     from slm_bench.steps import validate_spec
 
-    validate_spec(job.cell(), job.config["max_frame_policy"], job.output["spec"], log=log)
+    validate_spec(job.cell(), job.config.max_frame_policy, job.output["spec"], log=log)
 
 
 def _run_cell(job: Job, log) -> None:

@@ -11,6 +11,7 @@ import yaml
 from workflow_helpers import REPO, make_workdir, snakemake, tiny_config
 
 from slm_bench.config import load_config
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.jobs import CONFIG_VARIABLE, STAGES, Job
 
@@ -39,7 +40,7 @@ def test_every_planned_command_names_a_stage_and_reads_back(planned, monkeypatch
     config_files = list((workdir / ".snakemake/slm-bench").glob("config-*.pickle"))
     assert len(config_files) == 1
     monkeypatch.setenv(CONFIG_VARIABLE, str(config_files[0]))
-    validated = load_config(yaml.safe_load((workdir / "config.yaml").read_text()))
+    validated = BenchConfig.of(load_config(yaml.safe_load((workdir / "config.yaml").read_text())))
     rules = set()
     for argv in commands:
         job = Job.from_argv(argv)
