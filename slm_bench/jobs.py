@@ -29,7 +29,10 @@ from typing import TYPE_CHECKING, Any
 from slm_bench.errors import BenchError
 
 if TYPE_CHECKING:
+    from slm_bench.config import Cell, Matrix
     from slm_bench.config_model import BenchConfig
+
+Log = Callable[[str], None]
 
 CONFIG_DIR = Path(".snakemake") / "slm-bench"
 CONFIG_VARIABLE = "SLM_BENCH_CONFIG"
@@ -68,8 +71,8 @@ class Job:
     rule: str
     config: BenchConfig  # the stages take the typed config
     log: list[str]
-    input: dict[str, str] = field(default_factory=dict)
-    output: dict[str, str] = field(default_factory=dict)
+    input: dict[str, Path] = field(default_factory=dict)  # the stages take paths
+    output: dict[str, Path] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     wildcards: dict[str, str] = field(default_factory=dict)
     threads: int = 1
@@ -97,7 +100,9 @@ class Job:
                 raise BenchError(f"{rule}: job argument {pair!r}: expected KIND.NAME=VALUE")
             if kind == "threads":
                 job.threads = int(value)
-            elif kind in ("input", "output", "params", "wildcards"):
+            elif kind in ("input", "output"):
+                getattr(job, kind)[key] = Path(value)
+            elif kind in ("params", "wildcards"):
                 getattr(job, kind)[key] = value
             else:
                 raise BenchError(f"{rule}: job argument {pair!r}: unknown kind {kind!r}")
@@ -107,29 +112,29 @@ class Job:
         """A param, as the Snakefile computed it (its repr in the command)."""
         return ast.literal_eval(self.params[name])
 
-    def files(self, name: str) -> list[str]:
+    def files(self, name: str) -> list[Path]:
         """A named input that is a list of files (its repr in the command)."""
-        return list(ast.literal_eval(self.input[name]))
+        return [Path(file) for file in ast.literal_eval(str(self.input[name]))]
 
-    def cell(self):
+    def cell(self) -> Cell:
         """The (env, algo) cell of the job, from its ``cell`` param."""
         from slm_bench.config import Cell
 
         return Cell.from_params(self.param("cell"), self.config)
 
-    def matrix(self):
+    def matrix(self) -> Matrix:
         from slm_bench.config import build_matrix
 
         return build_matrix(self.config)
 
 
-def _validate_spec(job: Job, log) -> None:
+def _validate_spec(job: Job, log: Log) -> None:
     from slm_bench.steps import validate_spec
 
     validate_spec(job.cell(), job.config.max_frame_policy, job.output["spec"], log=log)
 
 
-def _run_cell(job: Job, log) -> None:
+def _run_cell(job: Job, log: Log) -> None:
     from slm_bench.steps import run_cell
 
     out = job.output
@@ -138,40 +143,40 @@ def _run_cell(job: Job, log) -> None:
     )
 
 
-def _extract_metrics(job: Job, log) -> None:
+def _extract_metrics(job: Job, log: Log) -> None:
     from slm_bench.steps import extract_metrics
 
     inp = job.input
     extract_metrics(job.cell(), inp["train_log"], inp["marker"], job.output["metrics"])
 
 
-def _upload_run(job: Job, log) -> None:
+def _upload_run(job: Job, log: Log) -> None:
     from slm_bench.steps import upload_run
 
     upload_run(job.config, job.input["marker"], job.output["upload"], log=log)
 
 
-def _pull_run_folder(job: Job, log) -> None:
+def _pull_run_folder(job: Job, log: Log) -> None:
     from slm_bench.steps import pull_run_folder
 
     inp = job.input
     pull_run_folder(job.cell(), job.config, inp["metrics"], inp["upload"], job.output["hf_data"])
 
 
-def _write_row(job: Job, log) -> None:
+def _write_row(job: Job, log: Log) -> None:
     from slm_bench.steps import write_row
 
     write_row(job.cell(), job.config, job.input["metrics"], job.input["upload"], job.output["row"])
 
 
-def _plot_env(job: Job, log) -> None:
+def _plot_env(job: Job, log: Log) -> None:
     from slm_bench.steps import plot_env
 
     env = job.matrix().envs[job.wildcards["env"]]
     plot_env(env, job.files("hf_data"), job.output["plot"])
 
 
-def _write_benchmarks(job: Job, log) -> None:
+def _write_benchmarks(job: Job, log: Log) -> None:
     """The aggregate results/BENCHMARKS.md and the per-env and per-phase documents: each is
     staged here, cross-checked, and installed by the install_table rule."""
     from slm_bench.steps import cell_files, write_benchmarks
@@ -187,25 +192,25 @@ def _write_benchmarks(job: Job, log) -> None:
     )
 
 
-def _audit_specs(job: Job, log) -> None:
+def _audit_specs(job: Job, log: Log) -> None:
     from slm_bench.steps import write_audit
 
     write_audit(job.matrix(), job.config, job.output["audit"])
 
 
-def _update_checkout_docs(job: Job, log) -> None:
+def _update_checkout_docs(job: Job, log: Log) -> None:
     from slm_bench.steps import update_checkout_docs
 
     update_checkout_docs(job.config, job.input["table"], job.files("plots"), job.output["updated"])
 
 
-def _commit_checkout(job: Job, log) -> None:
+def _commit_checkout(job: Job, log: Log) -> None:
     from slm_bench.steps import commit_checkout
 
     commit_checkout(job.config, job.input["updated"], job.files("rows"), job.output["commit"])
 
 
-def _publish_manifest(job: Job, log) -> None:
+def _publish_manifest(job: Job, log: Log) -> None:
     from slm_bench.steps import write_publish_manifest
 
     write_publish_manifest(
@@ -213,7 +218,7 @@ def _publish_manifest(job: Job, log) -> None:
     )
 
 
-def _publish(job: Job, log) -> None:
+def _publish(job: Job, log: Log) -> None:
     from slm_bench.steps import publish_results
 
     out = job.output
@@ -222,19 +227,19 @@ def _publish(job: Job, log) -> None:
     )
 
 
-def _status(job: Job, log) -> None:
+def _status(job: Job, log: Log) -> None:
     from slm_bench.status import print_status
 
     print_status(job.matrix(), job.config, log, on_slurm=job.param("slurm"))
 
 
-def _cancel(job: Job, log) -> None:
+def _cancel(job: Job, log: Log) -> None:
     from slm_bench.steps.cancel import cancel_remote
 
     cancel_remote(job.matrix(), job.param("slurm"), log=log)
 
 
-def _cell_stats(job: Job, log) -> None:
+def _cell_stats(job: Job, log: Log) -> None:
     from slm_bench.steps.stats import write_cell_stats
 
     write_cell_stats(
@@ -242,14 +247,14 @@ def _cell_stats(job: Job, log) -> None:
     )
 
 
-def _table_stats(job: Job, log) -> None:
+def _table_stats(job: Job, log: Log) -> None:
     from slm_bench.steps.stats import write_table_stats
 
     out = job.output
     write_table_stats(job.files("stats"), job.param("phases"), out["summary"], out["profile"])
 
 
-def _compare_tables(job: Job, log) -> None:
+def _compare_tables(job: Job, log: Log) -> None:
     from slm_bench.compare import write_comparison
 
     write_comparison(
@@ -262,13 +267,13 @@ def _compare_tables(job: Job, log) -> None:
     )
 
 
-def _compare(job: Job, log) -> None:
+def _compare(job: Job, log: Log) -> None:
     from slm_bench.compare import check_comparison
 
     check_comparison(job.input["json"], bool(job.param("gate")), job.output["checked"], log=log)
 
 
-def _report_overview(job: Job, log) -> None:
+def _report_overview(job: Job, log: Log) -> None:
     from slm_bench.report import write_overview_page
 
     write_overview_page(
@@ -282,25 +287,25 @@ def _report_overview(job: Job, log) -> None:
     )
 
 
-def _report_benchmarks(job: Job, log) -> None:
+def _report_benchmarks(job: Job, log: Log) -> None:
     from slm_bench.report import write_benchmarks_page
 
     write_benchmarks_page(job.input["table"], job.output["page"])
 
 
-def _report_env(job: Job, log) -> None:
+def _report_env(job: Job, log: Log) -> None:
     from slm_bench.report import write_env_page
 
     write_env_page(job.param("env"), job.param("cells"), job.input["plot"], job.output["page"])
 
 
-def _report_compare(job: Job, log) -> None:
+def _report_compare(job: Job, log: Log) -> None:
     from slm_bench.report import write_compare_page
 
     write_compare_page(job.input["md"], job.output["page"])
 
 
-def _search_cell(job: Job, log) -> None:
+def _search_cell(job: Job, log: Log) -> None:
     from slm_bench.steps.search import search_cell
 
     out = job.output
@@ -316,21 +321,21 @@ def _search_cell(job: Job, log) -> None:
     )
 
 
-def _apply_search(job: Job, log) -> None:
+def _apply_search(job: Job, log: Log) -> None:
     from slm_bench.steps.search import apply_search
 
     inp = job.input
     apply_search(job.cell(), job.config, inp["best"], inp["patch"], job.output["applied"], log=log)
 
 
-def _select_failed_cells(job: Job, log) -> None:
+def _select_failed_cells(job: Job, log: Log) -> None:
     from slm_bench.steps.search import select_failed_cells
 
     rows = dict(zip(job.param("cells"), job.files("rows"), strict=True))
     select_failed_cells(rows, job.output["cells"], log=log)
 
 
-STAGES: dict[str, Callable[[Job, Callable[[str], None]], None]] = {
+STAGES: dict[str, Callable[[Job, Log], None]] = {
     "validate_spec": _validate_spec,
     "run_cell": _run_cell,
     "extract_metrics": _extract_metrics,

@@ -34,4 +34,4 @@ def accept_script_records() -> None:
         return compare(self, job, file=file)
 
     _code_changed.accepts_script_records = True  # type: ignore[attr-defined]
-    Persistence._code_changed = _code_changed  # type: ignore[method-assign]
+    Persistence._code_changed = _code_changed

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -28,8 +28,10 @@ class Job(Protocol):
 
     rule: str
     log: list[str]
-    output: dict[str, str]
     wildcards: dict[str, str]
+
+    @property
+    def output(self) -> Mapping[str, str | Path]: ...
 
 
 Say = Callable[[str], None]
@@ -97,7 +99,7 @@ def _stage_context(job: Job) -> Iterator[Say]:
         if log is not None and not isinstance(error, BenchError):
             with suppress(OSError):
                 log.write(traceback.format_exc())
-        message = error_line(error, list(job.output.values()), log_path)
+        message = error_line(error, [str(path) for path in job.output.values()], log_path)
         try:
             record_failure(record_dir, rule, message)
         except OSError as cause:  # e.g. a full disk: say so, and how to redo the job

@@ -14,6 +14,7 @@ the pulled folder's own trial score, the store), and a row that disagrees is ref
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def write_benchmarks(
     matrix: Matrix,
     config: BenchConfig,
     cells: list[CellFiles],
-    plot_paths: list[str],
+    plot_paths: Sequence[str | Path],
     out_staged: Path,
     only: list[str] | None = None,
 ) -> None:
