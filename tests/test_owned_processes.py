@@ -92,7 +92,7 @@ def test_a_second_build_of_a_running_cell_refuses_and_a_stale_lock_is_taken_over
     runner = [
         pid
         for pid, command in processes_under(workdir).items()
-        if "search_cell.py" in command and "bash" not in command.split()[0]
+        if " search_cell " in command and "bash" not in command.split()[0]
     ]
 
     # A second instance beside it (Snakemake's own lock bypassed, as --unlock or --nolock do).
