@@ -201,12 +201,13 @@ def test_dqn_variants_are_mapped_with_notes():
     memory = {**REPLAY, "name": "PrioritizedReplay", "alpha": 0.6}
     net = {**DQN_NET, "loss_spec": {"name": "MSELoss"}}
     plan = plan_training(spec_body(algorithm, net=net, memory=memory))
-    notes = " / ".join(plan.notes)
-    for part in ("DoubleDQN", "PrioritizedReplay", "boltzmann", "Huber"):
-        assert part in notes
-    assert plan.exploration_schedule(1.0) == 1.0 and plan.exploration_schedule(0.0) == 0.05
+    assert plan.notes == ("PrioritizedReplay is not available in SB3's DQN: uniform replay used",)
+    assert (plan.dqn.target, plan.dqn.loss, plan.dqn.boltzmann) == ("double", "MSELoss", True)
+    # Boltzmann's tau follows explore_var_spec itself (1.0 -> 0.1)
+    assert plan.exploration_schedule(1.0) == 1.0 and plan.exploration_schedule(0.0) == 0.1
     vanilla = plan_training(spec_body({**DQN, "name": "VanillaDQN"}, net=DQN_NET, memory=REPLAY))
     assert (vanilla.kwargs["target_update_interval"], vanilla.kwargs["tau"]) == (1, 1.0)
+    assert vanilla.dqn.target == "online"
 
 
 SAC = {

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from slm_bench.runners.embedded.dqn import DQNConventions, dqn_conventions
 from slm_bench.runners.embedded.net_spec import (
     activation_class,
     hidden_layers,
@@ -87,6 +88,7 @@ class TrainingPlan:
     exploration_schedule: FrameSchedule | None = None  # replaces SB3 DQN's linear schedule
     opt_steps_per_update: int = 1  # optimizer steps per SB3 `_n_updates` tick
     nets: ActorCriticNets | None = None  # SLM-Lab's ActorCritic init, optimizers, clipping
+    dqn: DQNConventions | None = None  # SLM-Lab's DQN target, loss, train step, replay
     rigorous_eval: bool = False
     notes: tuple[str, ...] = ()
 
@@ -254,50 +256,38 @@ def _replay(reader: SpecReader, num_envs: int) -> dict:
 
 def _dqn(
     reader: SpecReader, spec_algorithm: str, num_envs: int, max_frame: int, notes: list[str]
-) -> tuple[dict, FrameSchedule]:
-    """Kwargs for SB3's DQN and the exploration schedule.
-
-    SB3's DQN: epsilon-greedy exploration, uniform replay, a target network refreshed by copy
-    (tau 1) or Polyak averaging, Huber loss, no double-Q target. SLM-Lab's Boltzmann policy,
-    PrioritizedReplay, DoubleDQN's target and an MSE loss are not available: the nearest
-    setting is used and listed in the plan's notes.
-    """
+) -> tuple[dict, FrameSchedule, DQNConventions]:
+    """Kwargs for SB3's DQN, the exploration schedule (epsilon, or Boltzmann's tau) and SLM-Lab's
+    DQN conventions (dqn.py: target, loss, train step, lr schedule, replay)."""
     hidden, activation = hidden_layers(reader)
     optim, lr, _ = optimizer(reader)
     policy_kwargs: dict[str, Any] = {"net_arch": hidden, "optimizer_class": optim}
     if activation := activation_class(activation, reader):
         policy_kwargs["activation_fn"] = activation
     kwargs = _replay(reader, num_envs)
-    iters = reader.integer("agent.algorithm.training_iter", 1)
-    batch_iters = reader.integer("agent.algorithm.training_batch_iter", 1)
+    # SLM-Lab's default training_start_step is the batch size
+    kwargs["learning_starts"] = reader.integer(
+        "agent.algorithm.training_start_step", kwargs["batch_size"], minimum=0
+    )
+    conventions = dqn_conventions(reader, spec_algorithm, num_envs, notes)
     kwargs.update(
-        gradient_steps=iters * batch_iters,
+        gradient_steps=conventions.gradient_steps,
         max_grad_norm=max_grad_norm(reader),
-        learning_rate=learning_rate(reader, lr, max_frame, notes),
+        learning_rate=lr,  # its schedule is SLM-Lab's, per train step (dqn_model.py)
         policy_kwargs=policy_kwargs,
     )
-    if spec_algorithm == "VanillaDQN":  # no target network: refresh it every vector step
+    if spec_algorithm == "VanillaDQN":  # no target network: the trained net's own max
         kwargs.update(target_update_interval=1, tau=1.0)
     elif reader.get("agent.net.update_type", "replace") == "polyak":
         kwargs.update(target_update_interval=1, tau=reader.number("agent.net.polyak_coef"))
     else:  # SLM-Lab's update_frequency and SB3's target_update_interval both count frames
         kwargs.update(target_update_interval=reader.integer("agent.net.update_frequency", 1))
-    if spec_algorithm == "DoubleDQN":
-        notes.append("DoubleDQN: SB3's DQN has no double-Q target; trained as DQN")
     if reader.get("agent.memory.name") == "PrioritizedReplay":
         notes.append("PrioritizedReplay is not available in SB3's DQN: uniform replay used")
-    if reader.get("agent.net.loss_spec.name", "SmoothL1Loss") != "SmoothL1Loss":
-        notes.append("agent.net.loss_spec: SB3's DQN always uses the Huber (SmoothL1) loss")
     explore = reader.decay("agent.algorithm.explore_var_spec")
     if explore is None:
         raise reader.error("agent.algorithm.explore_var_spec", "missing (DQN needs exploration)")
-    if reader.get("agent.algorithm.action_policy") == "boltzmann":
-        notes.append(
-            "action_policy boltzmann is not available in SB3: epsilon-greedy from 1.0 to 0.05 "
-            "over the same explore_var_spec steps"
-        )
-        explore = Decay(explore.name, 1.0, 0.05, explore.start_step, explore.end_step)
-    return kwargs, FrameSchedule(explore, max_frame)
+    return kwargs, FrameSchedule(explore, max_frame), conventions
 
 
 def _sac(reader: SpecReader, num_envs: int, max_frame: int, notes: list[str]) -> dict:
@@ -396,8 +386,8 @@ def _algorithm_fields(
             "nets": nets,
         }
     if algorithm == "DQN":
-        kwargs, exploration = _dqn(reader, spec_algorithm, num_envs, max_frame, notes)
-        return {"kwargs": kwargs, "exploration_schedule": exploration}
+        kwargs, exploration, dqn = _dqn(reader, spec_algorithm, num_envs, max_frame, notes)
+        return {"kwargs": kwargs, "exploration_schedule": exploration, "dqn": dqn}
     return {"kwargs": _sac(reader, num_envs, max_frame, notes)}
 
 

@@ -44,6 +44,11 @@ def build_model(plan: TrainingPlan, seed: int):
     from stable_baselines3.common.logger import Logger
 
     cls = getattr(stable_baselines3, plan.algorithm)
+    extra: dict[str, Any] = {}
+    if plan.dqn is not None:  # SLM-Lab's DQN conventions on SB3's DQN
+        from slm_bench.runners.embedded.dqn_model import SlmLabDQN
+
+        cls, extra = SlmLabDQN, {"conventions": plan.dqn}
     model = cls(
         "MlpPolicy",
         make_env(plan, seed),
@@ -51,6 +56,7 @@ def build_model(plan: TrainingPlan, seed: int):
         device="cpu",
         verbose=0,
         **_resolve_kwargs(plan),
+        **extra,
     )
     if plan.nets is not None:
         apply_nets(model, plan.nets)
