@@ -134,7 +134,7 @@ def test_boltzmann_samples_softmax_of_q_over_tau():
     torch.manual_seed(0)
     actions = [int(model.predict(obs)[0][0]) for _ in range(3000)]
     assert np.mean(actions) == pytest.approx(expected, abs=0.03)
-    assert expected == pytest.approx(0.6457, abs=1e-4)  # softmax(0, 0.6): neither greedy nor uniform
+    assert expected == pytest.approx(0.6457, abs=1e-4)  # softmax(0, 0.6): not greedy, not uniform
 
 
 def test_acts_with_its_policy_before_training_starts():
