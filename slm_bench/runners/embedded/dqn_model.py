@@ -23,14 +23,24 @@ class SlmLabReplay(ReplayBuffer):
     of this buffer.
     """
 
-    def __init__(self, *args: Any, use_cer: bool = False, float16_states: bool = True, **kwargs):
+    def __init__(
+        self, *args: Any, use_cer: bool = False, float16_states: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.use_cer = use_cer
         self.float16_states = float16_states
         self.seen = 0  # transitions added
         self.sampled = 0  # transitions CER has put into a batch
 
-    def add(self, obs, next_obs, action, reward, done, infos) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
         if self.float16_states:
             obs = np.asarray(obs).astype(np.float16).astype(self.observations.dtype)
             next_obs = np.asarray(next_obs).astype(np.float16).astype(self.observations.dtype)
@@ -67,7 +77,7 @@ class SlmLabReplay(ReplayBuffer):
 class SlmLabDQN(DQN):
     """SB3's DQN with SLM-Lab's conventions (``conventions``, see dqn.py)."""
 
-    def __init__(self, *args: Any, conventions: DQNConventions, **kwargs: Any):
+    def __init__(self, *args: Any, conventions: DQNConventions, **kwargs: Any) -> None:
         self.conventions = conventions
         self.train_steps = 0  # SLM-Lab's lr scheduler steps once per train step
         kwargs["replay_buffer_class"] = SlmLabReplay
@@ -80,12 +90,20 @@ class SlmLabDQN(DQN):
         self.loss_fn = getattr(torch.nn, conventions.loss)(**conventions.loss_kwargs)
         self.base_lr = self.lr_schedule(1.0)
 
-    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1):
+    def _sample_action(
+        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
         # SLM-Lab acts with its policy from the first frame; SB3 acts at random before
         # learning_starts
         return super()._sample_action(0, action_noise, n_envs)
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+    def predict(
+        self,
+        observation: Any,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         if deterministic or not self.conventions.boltzmann:
             return super().predict(observation, state, episode_start, deterministic)
         # SLM-Lab's boltzmann: sample a Categorical with logits Q / tau (tau: explore_var)
@@ -117,8 +135,10 @@ class SlmLabDQN(DQN):
         self.policy.set_training_mode(True)
         optimizer = self.policy.optimizer
         losses = []
+        replay = self.replay_buffer
+        assert replay is not None  # SB3 makes the buffer in _setup_model, before any train()
         for _ in range(c.training_iter):
-            batch = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            batch = replay.sample(batch_size, env=self._vec_normalize_env)
             for _ in range(c.training_batch_iter):
                 loss = self.q_loss(batch)
                 optimizer.zero_grad()
