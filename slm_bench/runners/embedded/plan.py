@@ -89,6 +89,8 @@ class TrainingPlan:
     opt_steps_per_update: int = 1  # optimizer steps per SB3 `_n_updates` tick
     nets: ActorCriticNets | None = None  # SLM-Lab's ActorCritic init, optimizers, clipping
     dqn: DQNConventions | None = None  # SLM-Lab's DQN target, loss, train step, replay
+    policy: str = "MlpPolicy"  # SB3 policy: "MlpPolicy" or gaussian.py's "SlmLabGaussianPolicy"
+    rescale_actions: bool = False  # a Box action space rescaled to [-1, 1], as SLM-Lab's env
     rigorous_eval: bool = False
     notes: tuple[str, ...] = ()
 
@@ -244,6 +246,29 @@ def _ppo(
     return math.ceil(horizon * num_envs / batch)
 
 
+def _slm_lab_gaussian(reader: SpecReader, action_space: Any, kwargs: dict) -> bool:
+    """SLM-Lab's continuous ActorCritic policy (gaussian.py); True when the action space needs
+    SLM-Lab's rescaling to [-1, 1] (env/__init__.py ``_needs_action_rescaling``)."""
+    import numpy as np
+
+    log_std_init = reader.get("agent.net.log_std_init")
+    if log_std_init is not None:
+        log_std_init = reader.number("agent.net.log_std_init")
+    kwargs["policy_kwargs"]["slm_log_std_init"] = log_std_init
+    at_unit = np.allclose(action_space.low, -1.0, atol=1e-6) and np.allclose(
+        action_space.high, 1.0, atol=1e-6
+    )
+    return not at_unit
+
+
+def _actions(reader: SpecReader, algorithm: str, action_space: Any, kwargs: dict) -> dict:
+    """The TrainingPlan fields of SLM-Lab's ActorCritic on a continuous action space."""
+    if algorithm != "A2C" or type(action_space).__name__ != "Box":
+        return {}
+    rescale = _slm_lab_gaussian(reader, action_space, kwargs)
+    return {"policy": "SlmLabGaussianPolicy", "rescale_actions": rescale}
+
+
 def _replay(reader: SpecReader, num_envs: int) -> dict:
     return {
         "gamma": reader.number("agent.algorithm.gamma", 0.99),
@@ -349,8 +374,8 @@ def _env_kwargs(reader: SpecReader) -> dict[str, Any]:
 
 def _check_action_space(
     reader: SpecReader, spec_algorithm: str, algorithm: str, env_id: str, env_kwargs: dict
-) -> None:
-    """Make the env once: SAC needs continuous actions, DQN discrete ones."""
+) -> Any:
+    """Make the env once: SAC needs continuous actions, DQN discrete ones; its action space."""
     _, action_space = _probe_env(env_id, env_kwargs, reader)
     continuous = type(action_space).__name__ == "Box"
     if algorithm == "SAC" and not continuous:
@@ -364,6 +389,7 @@ def _check_action_space(
             "agent.algorithm.name",
             f"{spec_algorithm} needs a discrete action space; {env_id} has continuous actions",
         )
+    return action_space
 
 
 def _algorithm_fields(
@@ -422,9 +448,10 @@ def plan_training(
     max_session = reader.integer("meta.max_session")
     log_frequency = reader.integer("meta.log_frequency")
     env_kwargs = _env_kwargs(reader)
-    _check_action_space(reader, spec_algorithm, algorithm, env_id, env_kwargs)
+    action_space = _check_action_space(reader, spec_algorithm, algorithm, env_id, env_kwargs)
     notes: list[str] = []
     fields = _algorithm_fields(reader, spec_algorithm, algorithm, num_envs, max_frame, notes)
+    fields.update(_actions(reader, algorithm, action_space, fields["kwargs"]))
     rigorous_eval = bool(reader.get("meta.rigorous_eval", 0))
     if rigorous_eval:
         notes.append("meta.rigorous_eval: no separate eval episodes; the eval df is the train df")

@@ -30,11 +30,23 @@ def _resolve_kwargs(plan: TrainingPlan) -> dict[str, Any]:
 
 
 def make_env(plan: TrainingPlan, seed: int):
-    """The session's vector env: SB3's DummyVecEnv of Monitor-wrapped envs (+ VecNormalize)."""
+    """The session's vector env: SB3's DummyVecEnv of Monitor-wrapped envs (+ VecNormalize),
+    each env's actions rescaled to [-1, 1] where the plan says so (SLM-Lab's RescaleAction)."""
+    from gymnasium.wrappers import RescaleAction
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    env = make_vec_env(plan.env_id, n_envs=plan.num_envs, seed=seed, env_kwargs=plan.env_kwargs)
+    # float32 bounds: the action space's dtype (float64 ones make gymnasium warn)
+    rescale = {"min_action": np.float32(-1), "max_action": np.float32(1)}
+    rescale = rescale if plan.rescale_actions else None
+    env = make_vec_env(
+        plan.env_id,
+        n_envs=plan.num_envs,
+        seed=seed,
+        env_kwargs=plan.env_kwargs,
+        wrapper_class=RescaleAction if rescale else None,
+        wrapper_kwargs=rescale,
+    )
     return VecNormalize(env, **plan.normalize) if plan.normalize else env
 
 
@@ -49,8 +61,13 @@ def build_model(plan: TrainingPlan, seed: int):
         from slm_bench.runners.embedded.dqn_model import SlmLabDQN
 
         cls, extra = SlmLabDQN, {"conventions": plan.dqn}
+    policy: Any = plan.policy
+    if policy == "SlmLabGaussianPolicy":
+        from slm_bench.runners.embedded.gaussian import SlmLabGaussianPolicy
+
+        policy = SlmLabGaussianPolicy
     model = cls(
-        "MlpPolicy",
+        policy,
         make_env(plan, seed),
         seed=seed,
         device="cpu",
