@@ -91,6 +91,7 @@ class TrainingPlan:
     dqn: DQNConventions | None = None  # SLM-Lab's DQN target, loss, train step, replay
     policy: str = "MlpPolicy"  # SB3 policy: "MlpPolicy" or gaussian.py's "SlmLabGaussianPolicy"
     rescale_actions: bool = False  # a Box action space rescaled to [-1, 1], as SLM-Lab's env
+    slm_lab_episode_ends: bool = False  # SLM-Lab's reset step and time limits (autoreset.py)
     rigorous_eval: bool = False
     notes: tuple[str, ...] = ()
 
@@ -262,11 +263,18 @@ def _slm_lab_gaussian(reader: SpecReader, action_space: Any, kwargs: dict) -> bo
 
 
 def _actions(reader: SpecReader, algorithm: str, action_space: Any, kwargs: dict) -> dict:
-    """The TrainingPlan fields of SLM-Lab's ActorCritic on a continuous action space."""
-    if algorithm != "A2C" or type(action_space).__name__ != "Box":
+    """The TrainingPlan fields of SLM-Lab's ActorCritic: its episode ends (autoreset.py) and,
+    on a continuous action space, its Gaussian policy."""
+    if algorithm != "A2C":
         return {}
+    if type(action_space).__name__ != "Box":
+        return {"slm_lab_episode_ends": True}
     rescale = _slm_lab_gaussian(reader, action_space, kwargs)
-    return {"policy": "SlmLabGaussianPolicy", "rescale_actions": rescale}
+    return {
+        "policy": "SlmLabGaussianPolicy",
+        "rescale_actions": rescale,
+        "slm_lab_episode_ends": True,
+    }
 
 
 def _replay(reader: SpecReader, num_envs: int) -> dict:

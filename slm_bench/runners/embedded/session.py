@@ -8,6 +8,7 @@ itself in this process, or a queue to the parent when sessions run in worker pro
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +30,35 @@ def _resolve_kwargs(plan: TrainingPlan) -> dict[str, Any]:
     return {**kwargs, "policy_kwargs": policy_kwargs}
 
 
+def _env_wrapper(plan: TrainingPlan) -> Callable[[Any], Any] | None:
+    """What wraps each Monitor-wrapped env: SLM-Lab's action rescaling and episode ends."""
+    import numpy as np
+    from gymnasium.wrappers import RescaleAction
+
+    from slm_bench.runners.embedded.autoreset import NextStepAutoreset, SameStepAutoreset
+
+    autoreset = NextStepAutoreset if plan.num_envs > 1 else SameStepAutoreset
+
+    def wrap(env: Any) -> Any:
+        if plan.rescale_actions:  # float32 bounds: the space's dtype (float64 makes gym warn)
+            env = RescaleAction(env, np.float32(-1), np.float32(1))
+        return autoreset(env) if plan.slm_lab_episode_ends else env
+
+    return wrap if plan.rescale_actions or plan.slm_lab_episode_ends else None
+
+
 def make_env(plan: TrainingPlan, seed: int):
     """The session's vector env: SB3's DummyVecEnv of Monitor-wrapped envs (+ VecNormalize),
-    each env's actions rescaled to [-1, 1] where the plan says so (SLM-Lab's RescaleAction)."""
-    from gymnasium.wrappers import RescaleAction
+    with SLM-Lab's action rescaling and episode ends where the plan says so."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    # float32 bounds: the action space's dtype (float64 ones make gymnasium warn)
-    rescale = {"min_action": np.float32(-1), "max_action": np.float32(1)}
-    rescale = rescale if plan.rescale_actions else None
     env = make_vec_env(
         plan.env_id,
         n_envs=plan.num_envs,
         seed=seed,
         env_kwargs=plan.env_kwargs,
-        wrapper_class=RescaleAction if rescale else None,
-        wrapper_kwargs=rescale,
+        wrapper_class=_env_wrapper(plan),
     )
     return VecNormalize(env, **plan.normalize) if plan.normalize else env
 
