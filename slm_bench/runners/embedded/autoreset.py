@@ -24,7 +24,7 @@ the reset one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
@@ -41,7 +41,7 @@ class NextStepAutoreset(gym.Wrapper):
             return self._final_obs, {}
         return self.env.reset(**kwargs)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
         if self._final_obs is not None:
             self._final_obs = None
             obs, info = self.env.reset()
@@ -55,7 +55,7 @@ class NextStepAutoreset(gym.Wrapper):
 class SameStepAutoreset(gym.Wrapper):
     """SLM-Lab's single-env loop: a time limit resets at once and is not an episode end."""
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         if truncated and not terminated:
             obs, _ = self.env.reset()

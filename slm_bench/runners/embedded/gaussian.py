@@ -71,7 +71,8 @@ class SlmLabGaussianPolicy(ActorCriticPolicy):
         self.action_net = GaussianHead(
             self.mlp_extractor.latent_dim_pi, action_dim, self.slm_log_std_init
         )
-        self.optimizer = self.optimizer_class(
+        optimizer_class: Any = self.optimizer_class  # a torch.optim class: takes lr
+        self.optimizer = optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
