@@ -3,8 +3,8 @@
 # -> BENCHMARKS.md (docs/architecture.md draws the graph)
 from snakemake.utils import min_version
 
+from slm_bench.runners.stop_signals import forward_stop_signals
 from slm_bench.snakemake_io import CLUSTER_RULES
-from slm_bench.stop_signals import forward_stop_signals
 
 min_version("9.19")
 
@@ -37,7 +37,7 @@ include: "rules/search.smk"
 # Snakemake keeps one onstart per workflow, so every start hook is here. A read-only results/
 # is one line before any job; a signal to Snakemake alone (kill PID, timeout, systemd, a batch
 # system) stops the running jobs as Ctrl-C does: Snakemake itself only waits for them
-# (slm_bench/stop_signals.py).
+# (slm_bench/runners/stop_signals.py).
 onstart:
     require_writable_results()
     check_slurm_controller()

@@ -26,9 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from slm_bench.formats.settings import parse_number  # noqa: E402
+from slm_bench.formats.spec import resolve_spec  # noqa: E402
 from slm_bench.runners.embedded import build_model, plan_training, run_trial  # noqa: E402
-from slm_bench.settings import parse_number  # noqa: E402
-from slm_bench.spec import resolve_spec  # noqa: E402
 
 SPECS = {
     "ppo": ("specs/ppo_classic.yaml", "ppo_cartpole"),

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from slm_bench.errors import BenchError  # noqa: E402
-from slm_bench.logs import (  # noqa: E402
+from slm_bench.formats.logs import (  # noqa: E402
     console_line,
     output_message,
     parse_trial_metrics,

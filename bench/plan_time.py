@@ -168,7 +168,7 @@ def main() -> None:
         work = tmp / "work"
         work.mkdir()
         (work / "config.yaml").write_text(yaml.safe_dump({"checkout": {"root": str(root)}}))
-        from slm_bench.config import build_matrix, load_config
+        from slm_bench.matrix.config import build_matrix, load_config
 
         matrix = build_matrix(load_config({"checkout": {"root": str(root)}}))
         _, _, listing = dry_run(work, REPO / "Snakefile", quiet=False)

@@ -33,8 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from slm_bench.settings import parse_target  # noqa: E402
-from slm_bench.stats import normalise  # noqa: E402
+from slm_bench.formats.settings import parse_target  # noqa: E402
+from slm_bench.statistics.stats import normalise  # noqa: E402
 
 REFERENCE = "tests/fixtures/slm-lab/BENCHMARKS.md"  # SLM-Lab's published table (96be3938)
 RETURN_BAND = 0.05  # stuck: final MA within 5% of the random-to-target gap above random

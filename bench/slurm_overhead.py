@@ -120,7 +120,7 @@ def controller_load(cluster: SlurmCluster) -> dict:
 
 def plan_cost(checkout: Path) -> tuple[int, float]:
     """Seconds to evaluate the Slurm resource functions (memory, GPU) for every planned row."""
-    from slm_bench.config import build_matrix, load_config
+    from slm_bench.matrix.config import build_matrix, load_config
 
     config = load_config({"checkout": {"root": str(checkout)}}, "bench")
     matrix = build_matrix(config, "bench")

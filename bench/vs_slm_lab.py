@@ -34,11 +34,11 @@ sys.path.insert(0, str(REPO))
 
 from slm_lab_args import add_slm_lab_arguments  # noqa: E402
 
-from slm_bench.logs import read_run_log  # noqa: E402
+from slm_bench.formats.logs import read_run_log  # noqa: E402
+from slm_bench.formats.settings import parse_number  # noqa: E402
+from slm_bench.formats.spec import resolve_spec  # noqa: E402
 from slm_bench.runners.embedded import plan_training  # noqa: E402
 from slm_bench.runners.slm_lab import budget_variant, command_of, working_copy  # noqa: E402
-from slm_bench.settings import parse_number  # noqa: E402
-from slm_bench.spec import resolve_spec  # noqa: E402
 
 SPEC_FILE = "slm_lab/spec/benchmark_arc/ppo/ppo_classic_arc.yaml"
 SPEC_NAME = "ppo_cartpole_arc"

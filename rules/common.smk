@@ -5,24 +5,24 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from slm_bench.atomic import require_writable
-from slm_bench.audit import never_learned_rows
-from slm_bench.build_progress import attach as attach_build_progress
-from slm_bench.config import (
+from slm_bench.config_model import BenchConfig, RunnerKind
+from slm_bench.errors import BenchError
+from slm_bench.formats.naming import plot_png_name
+from slm_bench.jobs import job_environment
+from slm_bench.matrix.config import (
     build_matrix,
     cell_fingerprint,
     check_unique_keys,
     config_source,
     load_config,
 )
-from slm_bench.config_model import BenchConfig, RunnerKind
-from slm_bench.errors import BenchError
-from slm_bench.identifiers import ALGO_KEY
-from slm_bench.jobs import job_environment
-from slm_bench.naming import plot_png_name
+from slm_bench.matrix.identifiers import ALGO_KEY
+from slm_bench.monitor.build_progress import attach as attach_build_progress
 from slm_bench.script_records import accept_script_records
 from slm_bench.slurm import cluster as slurm_cluster
 from slm_bench.slurm import executor as slurm_executor
 from slm_bench.slurm import resources as slurm_resources
+from slm_bench.trust.audit import never_learned_rows
 
 # Error lines name where the value came from: --config, which --configfile, else config.yaml.
 CONFIG_SOURCE = config_source(
@@ -137,7 +137,8 @@ if isinstance(TRAIN_CORES, int):
     workflow.register_resource("train_cores", TRAIN_CORES)
 
 
-# A line at each finished job: cells trained, jobs done, elapsed, ETA (slm_bench/build_progress.py).
+# A line at each finished job: cells trained, jobs done, elapsed, ETA
+# (slm_bench/monitor/build_progress.py).
 if workflow.is_main_process:
     attach_build_progress(TRAIN_CORES if isinstance(TRAIN_CORES, int) else None)
 

@@ -18,7 +18,7 @@ def env_phases(wildcards):
 
 def random_returns(wildcards):
     """The cell's random-policy return (a param: a new baseline file recomputes the stats)."""
-    from slm_bench.baseline import baseline_path, random_return
+    from slm_bench.formats.baseline import baseline_path, random_return
 
     cell = cell_of(wildcards)
     return random_return(cell.env_id, baseline_path(BENCH))

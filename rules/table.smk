@@ -2,7 +2,7 @@
 # the table and install_table moves it into place by a hard link and a rename, so a failing
 # table job leaves the previous BENCHMARKS.md as it was (Snakemake deletes only the staged file).
 # Each table reads every stage's output of its cells (it cross-checks rows against them), and
-# its `failures` param counts the failures recorded in its cells (slm_bench/failures.py): the
+# its `failures` param counts the failures recorded in its cells (slm_bench/trust/failures.py): the
 # run after a failure plans the table again and, through its inputs, the failed stage.
 include: "table_inputs.smk"
 

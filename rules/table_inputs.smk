@@ -1,5 +1,5 @@
 # Input and param functions of the table rules (rules/table.smk).
-from slm_bench.failures import failure_counts, failure_dir, record_missing_staged
+from slm_bench.trust.failures import failure_counts, failure_dir, record_missing_staged
 
 TABLE_CHAIN_RULES = frozenset(
     {

@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from slm_bench.naming import run_name
+    from slm_bench.formats.naming import run_name
+    from slm_bench.formats.spec import resolve_spec
     from slm_bench.runners.embedded import run_trial
-    from slm_bench.spec import resolve_spec
 
     sets = dict(args.sets)
     spec = resolve_spec(Path(args.spec_file), args.spec_name, sets)

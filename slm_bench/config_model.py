@@ -1,6 +1,6 @@
 """The validated config as one frozen typed object (``BenchConfig``), made once per process.
 
-``load_config`` (slm_bench/config.py) checks the mapping Snakemake reads against
+``load_config`` (slm_bench/matrix/config.py) checks the mapping Snakemake reads against
 schemas/config.schema.yaml and fills in its defaults; ``BenchConfig.from_validated`` turns that
 mapping into frozen dataclasses whose fields are the schema's keys, one for one: a key the
 schema gains but this model lacks (or the reverse) fails the plan, before any job, as does a
@@ -49,7 +49,8 @@ class StoreKind(StrEnum):
 
 
 class StatusRule(StrEnum):
-    """How the Status column is computed (config ``status_rule``; slm_bench/status_rule.py)."""
+    """How the Status column is computed (config ``status_rule``;
+    slm_bench/formats/status_rule.py)."""
 
     LEGEND = "legend"
     BASELINE = "baseline"

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from slm_bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from slm_bench.config import Cell, Matrix
     from slm_bench.config_model import BenchConfig
+    from slm_bench.matrix.config import Cell, Matrix
 
 Log = Callable[[str], None]
 
@@ -118,12 +118,12 @@ class Job:
 
     def cell(self) -> Cell:
         """The (env, algo) cell of the job, from its ``cell`` param."""
-        from slm_bench.config import Cell
+        from slm_bench.matrix.config import Cell
 
         return Cell.from_params(self.param("cell"), self.config)
 
     def matrix(self) -> Matrix:
-        from slm_bench.config import build_matrix
+        from slm_bench.matrix.config import build_matrix
 
         return build_matrix(self.config)
 
@@ -228,7 +228,7 @@ def _publish(job: Job, log: Log) -> None:
 
 
 def _status(job: Job, log: Log) -> None:
-    from slm_bench.status import print_status
+    from slm_bench.monitor.status import print_status
 
     print_status(job.matrix(), job.config, log, on_slurm=job.param("slurm"))
 
@@ -255,7 +255,7 @@ def _table_stats(job: Job, log: Log) -> None:
 
 
 def _compare_tables(job: Job, log: Log) -> None:
-    from slm_bench.compare import write_comparison
+    from slm_bench.statistics.compare import write_comparison
 
     write_comparison(
         job.files("stats"),
@@ -268,13 +268,13 @@ def _compare_tables(job: Job, log: Log) -> None:
 
 
 def _compare(job: Job, log: Log) -> None:
-    from slm_bench.compare import check_comparison
+    from slm_bench.statistics.compare import check_comparison
 
     check_comparison(job.input["json"], bool(job.param("gate")), job.output["checked"], log=log)
 
 
 def _report_overview(job: Job, log: Log) -> None:
-    from slm_bench.report import write_overview_page
+    from slm_bench.steps.report import write_overview_page
 
     write_overview_page(
         job.param("envs"),
@@ -288,19 +288,19 @@ def _report_overview(job: Job, log: Log) -> None:
 
 
 def _report_benchmarks(job: Job, log: Log) -> None:
-    from slm_bench.report import write_benchmarks_page
+    from slm_bench.steps.report import write_benchmarks_page
 
     write_benchmarks_page(job.input["table"], job.output["page"])
 
 
 def _report_env(job: Job, log: Log) -> None:
-    from slm_bench.report import write_env_page
+    from slm_bench.steps.report import write_env_page
 
     write_env_page(job.param("env"), job.param("cells"), job.input["plot"], job.output["page"])
 
 
 def _report_compare(job: Job, log: Log) -> None:
-    from slm_bench.report import write_compare_page
+    from slm_bench.steps.report import write_compare_page
 
     write_compare_page(job.input["md"], job.output["page"])
 

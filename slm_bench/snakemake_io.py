@@ -4,7 +4,7 @@ A job runs its stage inside ``job_context``: the rule's log is open, and any fai
 ends as one line (``error: ...``) on stderr and in the log plus exit code 1. A ``BenchError``
 is that line as is; an ``OSError`` (a full disk, a read-only store) names the file and the
 system's reason; anything unexpected names its type, with the traceback only in the log. The
-failure is recorded for ``status`` and the next plan (``slm_bench/failures.py``), and cleared
+failure is recorded for ``status`` and the next plan (``slm_bench/trust/failures.py``), and cleared
 when the same rule later succeeds.
 
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from slm_bench.errors import BenchError
-from slm_bench.failures import clear_failure, failure_dir, record_failure
 from slm_bench.terminal import write_line
+from slm_bench.trust.failures import clear_failure, failure_dir, record_failure
 
 
 class Job(Protocol):

@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slm_bench.publish_links import LINK_RE
+from slm_bench.stores.publish_links import LINK_RE
 
 
 @dataclass

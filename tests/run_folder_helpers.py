@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from slm_bench.metrics import session_metrics, trial_metrics
+from slm_bench.formats.metrics import session_metrics, trial_metrics
 
 MEMORY = {"DoubleDQN": "PrioritizedReplay", "SoftActorCritic": "Replay", "DQN": "Replay"}
 CSV_COLUMNS = ["total_reward", "total_reward_ma", "loss", "fps", "frame", "wall_t", "t", "epi"]

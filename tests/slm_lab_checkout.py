@@ -21,8 +21,8 @@ TEMPLATE_NAME = "ppo_cartpole"
 
 
 def build_checkout(root: Path, complete: bool = True) -> Path:
-    from slm_bench.benchmarks_md import BenchmarksDoc
-    from slm_bench.spec import locate_spec_file
+    from slm_bench.formats.benchmarks_md import BenchmarksDoc
+    from slm_bench.formats.spec import locate_spec_file
 
     (root / "docs").mkdir(parents=True)
     shutil.copyfile(FIXTURES / "BENCHMARKS.md", root / "docs" / "BENCHMARKS.md")

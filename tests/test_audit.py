@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from slm_bench.audit import audit_matrix, render_audit, status_differences
-from slm_bench.benchmarks_md import BenchmarksDoc
-from slm_bench.config import Cell, EnvEntry, Matrix
-from slm_bench.settings import parse_settings_line
+from slm_bench.formats.benchmarks_md import BenchmarksDoc
+from slm_bench.formats.settings import parse_settings_line
+from slm_bench.matrix.config import Cell, EnvEntry, Matrix
+from slm_bench.trust.audit import audit_matrix, render_audit, status_differences
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE / "fixtures" / "slm-lab" / "BENCHMARKS.md"

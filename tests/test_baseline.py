@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from workflow_helpers import tiny_config
 
-from slm_bench import baseline
-from slm_bench.config import read_config
 from slm_bench.errors import BenchError
+from slm_bench.formats import baseline
+from slm_bench.matrix.config import read_config
 
 SLM_LAB_BASELINE = Path(__file__).resolve().parent / "fixtures" / "slm-lab" / "random_baseline.json"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.benchmarks_md import BenchmarksDoc, FrameBudget, read_budgets, row_frames
 from slm_bench.errors import BenchError
-from slm_bench.settings import Range
+from slm_bench.formats.benchmarks_md import BenchmarksDoc, FrameBudget, read_budgets, row_frames
+from slm_bench.formats.settings import Range
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE / "fixtures" / "slm-lab" / "BENCHMARKS.md"

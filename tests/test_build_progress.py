@@ -7,7 +7,7 @@ import re
 
 from workflow_helpers import make_workdir, snakemake, tiny_config
 
-from slm_bench.build_progress import BuildProgress, BuildProgressHandler
+from slm_bench.monitor.build_progress import BuildProgress, BuildProgressHandler
 
 
 def record(**extra) -> logging.LogRecord:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.cell_lock import Holder, cell_writer, process_start
 from slm_bench.errors import BenchError
+from slm_bench.trust.cell_lock import Holder, cell_writer, process_start
 
 REPO = Path(__file__).resolve().parents[1]
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from slm_bench.cell_lock import cell_writer
+from slm_bench.trust.cell_lock import cell_writer
 with cell_writer(Path(sys.argv[1]), "run_cell"):
     Path(sys.argv[2]).write_text("held")
     time.sleep(600)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from workflow_helpers import planned_jobs, snakemake
 
-from slm_bench.checkout import commit_message, derive_envs
 from slm_bench.config_model import CheckoutOptions, FrameBudgets
 from slm_bench.errors import BenchError
+from slm_bench.matrix.checkout import commit_message, derive_envs
 
 HERE = Path(__file__).resolve().parent
 OWN = HERE / "fixtures" / "checkout"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.benchmarks_md import BenchmarksDoc
-from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
-from slm_bench.naming import run_name
-from slm_bench.spec import check_env_name, resolve_spec
+from slm_bench.formats.benchmarks_md import BenchmarksDoc
+from slm_bench.formats.naming import run_name
+from slm_bench.formats.spec import check_env_name, resolve_spec
+from slm_bench.matrix.config import build_matrix, load_config
 from slm_bench.steps import validate_spec
 
 SLM_LAB_SRC = Path(

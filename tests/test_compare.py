@@ -12,7 +12,8 @@ import yaml
 from tiny_results import copy_of, tiny_benchmark
 from workflow_helpers import planned_jobs, snakemake
 
-from slm_bench.compare import (
+from slm_bench.errors import BenchError
+from slm_bench.statistics.compare import (
     IMPROVED,
     NO_REFERENCE,
     REGRESSED,
@@ -25,7 +26,6 @@ from slm_bench.compare import (
     read_reference,
     render_markdown,
 )
-from slm_bench.errors import BenchError
 
 SLM_LAB_TABLE = Path(__file__).parent / "fixtures/slm-lab/BENCHMARKS.md"
 CARTPOLE_RANDOM = 22.97  # SLM-Lab's random baseline for CartPole-v1
@@ -33,7 +33,7 @@ CARTPOLE_RANDOM = 22.97  # SLM-Lab's random baseline for CartPole-v1
 
 def cell_stats(sessions: list[float], cell="CartPole-v1/ppo", target="> 400") -> dict:
     """A stats.json as the pipeline writes it, for the sessions given."""
-    from slm_bench.stats import summarise
+    from slm_bench.statistics.stats import summarise
 
     return {
         "cell": cell,

@@ -13,9 +13,9 @@ import pytest
 from tiny_results import copy_of, tiny_benchmark
 from workflow_helpers import error_lines, planned_jobs, snakemake
 
-from slm_bench.compare import NO_REFERENCE, check_comparison
 from slm_bench.errors import BenchError
-from slm_bench.reference import parse_ma, read_reference
+from slm_bench.statistics.compare import NO_REFERENCE, check_comparison
+from slm_bench.statistics.reference import parse_ma, read_reference
 
 SLM_LAB_TABLE = Path(__file__).parent / "fixtures/slm-lab/BENCHMARKS.md"
 PPO_ROW = re.compile(r"^\| PPO \|[^|]*\| (?P<ma>-?[0-9.]+) \|", re.MULTILINE)

@@ -15,7 +15,6 @@ import yaml
 from slm_lab_checkout import build_checkout
 from workflow_helpers import REPO, tiny_config
 
-from slm_bench.config import Cell, build_matrix, load_config, read_config
 from slm_bench.config_model import (
     BenchConfig,
     CheckoutOptions,
@@ -30,9 +29,10 @@ from slm_bench.config_model import (
     plain,
 )
 from slm_bench.errors import BenchError
+from slm_bench.formats.settings import Frames, Settings, parse_number
+from slm_bench.matrix.config import Cell, build_matrix, load_config, read_config
 from slm_bench.runners import RunRequest, make_runner, runner_options
 from slm_bench.runners.process import ProcessRunner
-from slm_bench.settings import Frames, Settings, parse_number
 from slm_bench.steps.cell import cell_run_request
 from slm_bench.stores import make_store, store_from_config
 

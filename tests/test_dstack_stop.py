@@ -25,13 +25,13 @@ from dstack_server import DstackServer, served, use_server
 from test_runner_dstack import SECRET, make_request, real_options
 
 from slm_bench.errors import BenchError
+from slm_bench.monitor.status import live_statuses, orphan_runs, render_orphans
 from slm_bench.runners.dstack import (
     FINISHED_STATUSES,
     DstackRunner,
     cancel_recorded_runs,
     read_journal,
 )
-from slm_bench.status import live_statuses, orphan_runs, render_orphans
 
 REPO = Path(__file__).resolve().parents[1]
 CELL = "CartPole-v1/ppo"

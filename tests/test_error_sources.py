@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from workflow_helpers import REPO, make_workdir, planned_jobs, snakemake, tiny_config
 
-from slm_bench.config import build_matrix, load_config
+from slm_bench.matrix.config import build_matrix, load_config
 from slm_bench.steps.tables import render_benchmarks
 
 HERE = Path(__file__).resolve().parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from slm_bench.failures import (
+from slm_bench.trust.failures import (
     HISTORY_FILE,
     clear_failure,
     failure_count,

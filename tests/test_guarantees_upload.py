@@ -22,7 +22,7 @@ from workflow_helpers import (
     tree_digest,
 )
 
-from slm_bench.run_folder import read_run_folder
+from slm_bench.formats.run_folder import read_run_folder
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from workflow_helpers import REPO, make_workdir, snakemake, tiny_config
 
-from slm_bench.config import load_config
 from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
 from slm_bench.jobs import CONFIG_VARIABLE, STAGES, Job
+from slm_bench.matrix.config import load_config
 
 
 def printed_commands(output: str) -> list[list[str]]:

@@ -13,7 +13,7 @@ from link_check import check_links
 from slm_lab_checkout import build_checkout
 from workflow_helpers import copy_tree, snakemake, trained_tree
 
-from slm_bench.config import build_matrix, load_config
+from slm_bench.matrix.config import build_matrix, load_config
 from slm_bench.steps.tables import render_benchmarks
 from slm_bench.stores import make_store
 
@@ -80,7 +80,7 @@ def test_the_manifest_tells_data_folders_from_missing_files(published):
     assert "not found" not in manifest, manifest
     assert "rewrite  2 data link(s) -> SLM-Lab/benchmark/data in docs/BENCHMARKS.md" in manifest
     # a link to an existing folder is told apart from a missing file
-    from slm_bench.publish_links import plan_links
+    from slm_bench.stores.publish_links import plan_links
 
     (published / "results" / "somefolder").mkdir(exist_ok=True)
     text = "[a folder](somefolder) [gone](missing.md)"

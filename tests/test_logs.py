@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench import logs
 from slm_bench.errors import BenchError
-from slm_bench.logs import (
+from slm_bench.formats import logs
+from slm_bench.formats.logs import (
     console_line,
     output_message,
     parse_trial_metrics,
@@ -21,7 +21,7 @@ from slm_bench.logs import (
     trial_metrics_message,
     upload_messages,
 )
-from slm_bench.metrics import SCALAR_KEYS
+from slm_bench.formats.metrics import SCALAR_KEYS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 TRAIN_FOLDER = "ppo_cartpole_2025_03_14_092653"

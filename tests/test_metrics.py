@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from slm_bench.metrics import (
+from slm_bench.formats.metrics import (
     MA_WINDOW,
     SCALAR_KEYS,
     SESSION_SCALAR_KEYS,
@@ -132,7 +132,7 @@ def test_random_return_shifts_strength_not_returns():
 
 def test_mean_std_is_slm_labs_calc_srs_mean_std():
     """Cut to the shortest series, per-index mean and pandas' sample std (ddof=1)."""
-    from slm_bench.metrics import mean_std
+    from slm_bench.formats.metrics import mean_std
 
     a, b, c = (
         pd.Series([1.0, 2.0, 3.0, 9.0]),

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from workflow_helpers import make_workdir, snakemake
 
-from slm_bench.never_learned import (
+from slm_bench.formats.run_folder import RunLayout
+from slm_bench.formats.settings import parse_target
+from slm_bench.statistics.never_learned import (
     action_space,
     entropy_reason,
     never_learned,
     note,
     return_reason,
 )
-from slm_bench.run_folder import RunLayout
-from slm_bench.settings import parse_target
 from slm_bench.steps.stats import cell_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -3,8 +3,8 @@ either refuses it with one line, or every path it plans stays under results/ and
 writes parses back to the same rows.
 
 The matrix is built by ``load_config``/``build_matrix`` (what the Snakefile calls); the table is
-rendered with slm_bench/benchmarks_md as the table step does (new document, env section, rows, plot)
-and parsed back. No Snakemake subprocess: each example takes milliseconds.
+rendered with slm_bench/formats/benchmarks_md as the table step does (new document, env section,
+rows, plot) and parsed back. No Snakemake subprocess: each example takes milliseconds.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from snakemake.io import PeriodicityDetector
 
-from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, new_document
-from slm_bench.config import build_matrix, load_config
 from slm_bench.errors import BenchError
-from slm_bench.identifiers import ALGO_KEY, ENV_ID, SPEC_NAME
-from slm_bench.naming import plot_png_name
+from slm_bench.formats.benchmarks_md import BenchmarksDoc, ResultRow, new_document
+from slm_bench.formats.naming import plot_png_name
+from slm_bench.matrix.config import build_matrix, load_config
+from slm_bench.matrix.identifiers import ALGO_KEY, ENV_ID, SPEC_NAME
 
 PERIODIC = PeriodicityDetector()
 SETTINGS = {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500}

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from snakemake.io import PeriodicityDetector
 from workflow_helpers import make_workdir, planned_jobs, planned_outputs, snakemake, tiny_config
 
-from slm_bench.config import build_matrix, check_unique_keys, load_config
 from slm_bench.errors import BenchError
-from slm_bench.identifiers import ALGO_KEY, repeated_suffix
+from slm_bench.matrix.config import build_matrix, check_unique_keys, load_config
+from slm_bench.matrix.identifiers import ALGO_KEY, repeated_suffix
 
 DETECTOR = PeriodicityDetector()
 PIECES = st.text(alphabet="ab1-", min_size=1, max_size=4)

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from run_folder_helpers import slm_lab_python, write_run
 
-from slm_bench import plot
 from slm_bench.errors import BenchError
-from slm_bench.naming import ALGORITHM_ORDER, plot_png_name
+from slm_bench.formats import plot
+from slm_bench.formats.naming import ALGORITHM_ORDER, plot_png_name
 
 REAL = Path(__file__).parent / "fixtures" / "slm-lab-runs" / "ppo_cartpole_arc_2026_11_29_185430"
 FRAMES = [500 * (i + 1) for i in range(40)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.progress import (
+from slm_bench.runners.progress import (
     ProgressFeed,
     ProgressTracker,
     eta_seconds,

@@ -16,14 +16,14 @@ import pytest
 from tiny_results import tiny_benchmark
 
 from slm_bench import __version__
-from slm_bench.provenance import (
+from slm_bench.steps import pulled_folder
+from slm_bench.trust.provenance import (
     PROVENANCE_FILE,
     collect_provenance,
     read_provenance,
     session_seeds,
     write_provenance,
 )
-from slm_bench.steps import pulled_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SLM_LAB_RUN = REPO / "tests/fixtures/slm-lab-runs/ppo_cartpole_arc_2026_11_29_185430"
@@ -122,7 +122,7 @@ def test_cli_writes_provenance_beside_slm_labs_files(tmp_path):
     before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
     out = folder / PROVENANCE_FILE
     subprocess.run(
-        [sys.executable, "-m", "slm_bench.provenance", "--runner", "slm-lab",
+        [sys.executable, "-m", "slm_bench.trust.provenance", "--runner", "slm-lab",
          "--run-folder", str(folder), "--output", str(out)],
         check=True,
     )  # fmt: skip

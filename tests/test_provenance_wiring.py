@@ -13,8 +13,8 @@ import pytest
 from seeded_runs import CELL, SEED, pulled_folder, seeded_builds
 
 from slm_bench import __version__
+from slm_bench.matrix.seeds import cell_seed
 from slm_bench.runners.dstack import task as dstack_task
-from slm_bench.seeds import cell_seed
 
 FIXTURE_RUN = (
     Path(__file__).parent / "fixtures" / "slm-lab-runs" / "ppo_cartpole_arc_2026_11_29_185430"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from hf_helpers import fast_options, make_run_folder, tree_bytes
 
-from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.errors import BenchError
-from slm_bench.publish import PublishReport, format_manifest, plan_publish, publish
+from slm_bench.formats.benchmarks_md import BenchmarksDoc
 from slm_bench.stores import Store, make_public_store, make_store
+from slm_bench.stores.publish import PublishReport, format_manifest, plan_publish, publish
 
 pytest_plugins = ["conftest_hf"]
 
@@ -227,7 +227,7 @@ def test_published_table_links_work_without_a_checkout(tmp_path, monkeypatch):
     assert "Acrobot-v1_missing" not in "".join(p.name for p in docs.rglob("*"))
     assert len(report.links_fixed) == 4
     # Every relative link of the published table resolves inside the published docs/.
-    from slm_bench.publish_links import LINK_RE
+    from slm_bench.stores.publish_links import LINK_RE
 
     for match in LINK_RE.finditer(published):
         href = match["href"].split("#")[0]

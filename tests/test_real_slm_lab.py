@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from workflow_helpers import REPO, make_workdir, snakemake
 
-from slm_bench.logs import read_run_log
-from slm_bench.run_folder import RunLayout
+from slm_bench.formats.logs import read_run_log
+from slm_bench.formats.run_folder import RunLayout
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import run_trial
 from slm_bench.runners.slm_lab import budget_variant, command_of, working_copy
-from slm_bench.spec import resolve_spec
 
 SLM_LAB_SRC = Path(
     os.environ.get("SLM_BENCH_SLM_LAB_SRC")

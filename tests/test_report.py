@@ -17,7 +17,7 @@ from tiny_results import copy_of, tiny_benchmark
 from workflow_helpers import snakemake
 
 from slm_bench.errors import BenchError
-from slm_bench.report import render_markdown, write_benchmarks_page
+from slm_bench.steps.report import render_markdown, write_benchmarks_page
 
 SLM_LAB_TABLE = Path(__file__).parent / "fixtures/slm-lab/BENCHMARKS.md"
 # Set to a path (e.g. docs/report.png) to keep the screenshot the browser test takes.
@@ -155,9 +155,9 @@ def test_env_page_shows_each_runs_provenance(tmp_path_factory, tmp_path):
     """Once run.json carries provenance (run_cell collects it), the env page shows it all."""
     from importlib import metadata
 
-    from slm_bench.provenance import collect_provenance
-    from slm_bench.report import write_env_page
     from slm_bench.steps import pulled_folder
+    from slm_bench.steps.report import write_env_page
+    from slm_bench.trust.provenance import collect_provenance
 
     workdir = copy_of(tiny_benchmark(tmp_path_factory), tmp_path / "work")
     cell_dirs = [workdir / "results/CartPole-v1/ppo", workdir / "results/CartPole-v1/dqn"]

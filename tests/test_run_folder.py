@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from slm_bench.errors import BenchError
-from slm_bench.metrics import session_metrics, trial_metrics
-from slm_bench.run_folder import (
+from slm_bench.formats.metrics import session_metrics, trial_metrics
+from slm_bench.formats.run_folder import (
     FOLDER_TS_RE,
     RunLayout,
     check_settings,
@@ -27,8 +27,8 @@ from slm_bench.run_folder import (
     run_budget,
     trial_score,
 )
-from slm_bench.settings import parse_settings_line
-from slm_bench.spec import spec_settings
+from slm_bench.formats.settings import parse_settings_line
+from slm_bench.formats.spec import spec_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "run_folders"
 TRAIN = FIXTURES / "ppo_cartpole_2025_03_14_092653"

@@ -19,7 +19,7 @@ from dstack_server import RECORDED, DstackServer, dstack_venv, redact_ps, served
 from standins import StandinDstack, default_sigint, use_standin
 
 from slm_bench.errors import BenchError
-from slm_bench.logs import console_line, running_message, trial_metrics_message
+from slm_bench.formats.logs import console_line, running_message, trial_metrics_message
 from slm_bench.runners import RunRequest, make_runner
 from slm_bench.runners import dstack as dstack_runner
 from slm_bench.runners.dstack import (
@@ -366,7 +366,7 @@ def test_embedded_upload_command_prints_the_lines_the_log_reader_needs(tmp_path)
         text=True,
         check=True,
     )
-    from slm_bench.logs import read_run_log
+    from slm_bench.formats.logs import read_run_log
 
     (tmp_path / "log").write_text(done.stdout)
     run_log = read_run_log(tmp_path / "log")

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from slm_bench.errors import BenchError
-from slm_bench.logs import read_score, strip_ansi
-from slm_bench.metrics import SCALAR_KEYS
-from slm_bench.run_folder import RunLayout
+from slm_bench.formats.logs import read_score, strip_ansi
+from slm_bench.formats.metrics import SCALAR_KEYS
+from slm_bench.formats.run_folder import RunLayout
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import (
     CORE_COLUMNS,
     Decay,
@@ -25,7 +26,6 @@ from slm_bench.runners.embedded import (
     run_trial,
 )
 from slm_bench.runners.embedded import trial as embedded_trial
-from slm_bench.spec import resolve_spec
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "slm-lab"

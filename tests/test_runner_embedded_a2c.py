@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import plan_training
 from slm_bench.runners.embedded.nets import group_learning_rates
 from slm_bench.runners.embedded.session import build_model
-from slm_bench.spec import resolve_spec
 
 SPEC = Path(__file__).parent / "fixtures/slm-lab/specs/benchmark_arc/a2c/a2c_classic_arc.yaml"
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 from stable_baselines3.common.save_util import load_from_zip_file
 
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import plan_training
 from slm_bench.runners.embedded.gaussian import GaussianHead, SlmLabGaussianPolicy
 from slm_bench.runners.embedded.nets import group_learning_rates
 from slm_bench.runners.embedded.session import build_model, make_env
-from slm_bench.spec import resolve_spec
 
 SPEC = Path(__file__).parent / "fixtures/slm-lab/specs/benchmark_arc/a2c/a2c_classic_arc.yaml"
 

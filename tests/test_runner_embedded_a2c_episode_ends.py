@@ -16,9 +16,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import plan_training
 from slm_bench.runners.embedded.session import make_env
-from slm_bench.spec import resolve_spec
 
 SPEC = Path(__file__).parent / "fixtures/slm-lab/specs/benchmark_arc/a2c/a2c_classic_arc.yaml"
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import plan_training
 from slm_bench.runners.embedded.session import build_model
-from slm_bench.spec import resolve_spec
 
 SPEC = Path(__file__).parent / "fixtures/slm-lab/specs/benchmark_arc/dqn/dqn_classic_arc.yaml"
 PROJECT_SPEC = Path(__file__).parents[1] / "specs/dqn_classic.yaml"

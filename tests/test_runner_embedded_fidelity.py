@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 
 from slm_bench.cli import build_parser
-from slm_bench.logs import strip_ansi
-from slm_bench.run_folder import RunLayout
+from slm_bench.formats.logs import strip_ansi
+from slm_bench.formats.run_folder import RunLayout
+from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import run_trial
-from slm_bench.spec import resolve_spec
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_RUNS = Path(__file__).resolve().parent / "fixtures" / "slm-lab-runs"

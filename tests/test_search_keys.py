@@ -12,10 +12,10 @@ import pytest
 from workflow_helpers import error_lines, make_workdir, snakemake
 
 from slm_bench.errors import BenchError
+from slm_bench.formats.spec import resolve_spec
+from slm_bench.formats.spec_keys import bundled, extract
 from slm_bench.search.patch import write_values
 from slm_bench.search.space import read_space
-from slm_bench.spec import resolve_spec
-from slm_bench.spec_keys import bundled, extract
 
 TINY = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"
 SETS = {"max_frame": "2000"}

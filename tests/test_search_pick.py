@@ -181,7 +181,7 @@ def test_asha_single_session_trials_then_multi_session_reevaluation(tmp_path):
 
 
 def test_the_configured_top_reaches_only_the_search_argv(tmp_path):
-    from slm_bench.config import load_config, read_config
+    from slm_bench.matrix.config import load_config, read_config
     from slm_bench.runners import RunRequest
     from slm_bench.runners.process import embedded_runner
     from slm_bench.steps import runner_options

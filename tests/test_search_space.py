@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from slm_bench.errors import BenchError
+from slm_bench.formats.spec import resolve_spec, spec_names
 from slm_bench.runners.embedded.spec_reader import lookup
 from slm_bench.search.patch import unified_diff, write_values, yaml_scalar
 from slm_bench.search.space import read_space, rule_budget, trial_budget
-from slm_bench.spec import resolve_spec, spec_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "search" / "tiny_search.yaml"

@@ -15,10 +15,10 @@ import pytest
 from workflow_helpers import make_workdir, planned_jobs, snakemake
 
 from slm_bench.errors import BenchError
-from slm_bench.progress import SummaryParser
-from slm_bench.run_folder import read_run_folder, require_train
+from slm_bench.formats.run_folder import read_run_folder, require_train
+from slm_bench.matrix.seeds import cell_seed
 from slm_bench.runners.embedded.search_trial import TrialRelay, trial_seed
-from slm_bench.seeds import cell_seed
+from slm_bench.runners.progress import SummaryParser
 
 TINY = Path(__file__).parent / "fixtures" / "search" / "tiny_search.yaml"
 CELL = "results/CartPole-v1/ppo"

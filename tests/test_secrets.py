@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import constants
 
-from slm_bench import secrets
 from slm_bench.errors import BenchError
+from slm_bench.stores import secrets
 
 TOKEN = "hf_env_token_for_tests_000000000"
 

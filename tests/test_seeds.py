@@ -13,12 +13,12 @@ from seeded_runs import CELL, pulled_folder, seeded_builds, seeded_config, sessi
 from workflow_helpers import planned_jobs, snakemake
 
 from slm_bench.cli import main as cli_main
-from slm_bench.config import Cell, build_matrix, load_config
 from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
+from slm_bench.matrix.config import Cell, build_matrix, load_config
+from slm_bench.matrix.seeds import cell_seed
 from slm_bench.runners import RunRequest
 from slm_bench.runners.process import embedded_runner, slm_lab_runner
-from slm_bench.seeds import cell_seed
 
 
 def matrix(seed):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from slm_bench.errors import BenchError
-from slm_bench.settings import (
+from slm_bench.formats.settings import (
     Range,
     Settings,
     Target,
@@ -14,7 +14,7 @@ from slm_bench.settings import (
     parse_settings_line,
     parse_target,
 )
-from slm_bench.status_rule import (
+from slm_bench.formats.status_rule import (
     STATUS_CLOSE,
     STATUS_FAILED,
     STATUS_SOLVED,

@@ -23,7 +23,7 @@ import pytest
 from slurm_cluster import NODE_MEMORY_MB, SlurmCluster, free_port, skip_reason
 from workflow_helpers import REPO, SNAKEFILE, error_lines, make_workdir, planned_jobs, tiny_config
 
-from slm_bench.config import read_config
+from slm_bench.matrix.config import read_config
 from slm_bench.slurm import resources
 
 # One test Slurm cluster per machine (fixed sockets under /run): its tests share one worker.

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slm_bench import naming, spec
 from slm_bench.errors import BenchError
-from slm_bench.settings import Range, Settings
+from slm_bench.formats import naming, spec
+from slm_bench.formats.settings import Range, Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "specs"
 TEMPLATED_YAML = FIXTURES / "templated.yaml"

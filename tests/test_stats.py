@@ -12,9 +12,9 @@ import pytest
 from tiny_results import CELLS, tiny_benchmark
 
 from slm_bench.errors import BenchError
-from slm_bench.session_scores import session_mas
-from slm_bench.settings import parse_target
-from slm_bench.stats import (
+from slm_bench.formats.session_scores import session_mas
+from slm_bench.formats.settings import parse_target
+from slm_bench.statistics.stats import (
     normalise,
     percentile_ci,
     performance_profile,

@@ -9,9 +9,9 @@ import pytest
 from standins import StandinDstack, use_standin
 
 from slm_bench.errors import BenchError
+from slm_bench.monitor.status import cell_status, live_statuses, render_status_table
 from slm_bench.runners import RunRequest
 from slm_bench.runners.dstack import DstackRunner, RunState
-from slm_bench.status import cell_status, live_statuses, render_status_table
 
 RECORDED = Path(__file__).resolve().parent / "standins" / "recorded"
 SECRET = "hf_statussecret0123456789abcdefghijkl"
@@ -232,8 +232,8 @@ def test_status_and_cancel_run_every_time_they_are_asked(tmp_path):
 def test_cost_of_the_classic_phase_as_planned_against_slm_labs_choice(monkeypatch):
     import yaml
 
-    from slm_bench.config import build_matrix, load_config, read_config
-    from slm_bench.status import cost_report
+    from slm_bench.matrix.config import build_matrix, load_config, read_config
+    from slm_bench.monitor.status import cost_report
 
     repo = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(repo)  # configs/classic.yaml names the project's specs/

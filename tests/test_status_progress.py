@@ -8,9 +8,9 @@ from pathlib import Path
 
 from workflow_helpers import tiny_config
 
-from slm_bench.config import build_matrix, read_config
-from slm_bench.failures import record_failure
-from slm_bench.status import status_report
+from slm_bench.matrix.config import build_matrix, read_config
+from slm_bench.monitor.status import status_report
+from slm_bench.trust.failures import record_failure
 
 RUNS = Path(__file__).parent / "fixtures" / "slm-lab-runs"
 REAL_LOG = RUNS / "ppo_cartpole_arc_2026_11_29_185430.train.log"
@@ -71,7 +71,7 @@ def test_a_running_remote_cell_shows_its_progress_from_its_log(tmp_path, monkeyp
 
     from standins import use_standin
 
-    from slm_bench.status import add_remote_progress, cell_status, live_statuses
+    from slm_bench.monitor.status import add_remote_progress, cell_status, live_statuses
 
     matrix, _, _ = setup(tmp_path)
     stand = use_standin(tmp_path, monkeypatch, "hf_secret")

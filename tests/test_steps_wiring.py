@@ -14,12 +14,12 @@ import yaml
 from slm_lab_checkout import build_checkout
 from workflow_helpers import REPO, planned_jobs, snakemake, tiny_config
 
-from slm_bench.checkout import _algo_key
-from slm_bench.config import build_matrix, load_config
 from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
-from slm_bench.identifiers import ALGO_KEY
-from slm_bench.spec import spec_settings
+from slm_bench.formats.spec import spec_settings
+from slm_bench.matrix.checkout import _algo_key
+from slm_bench.matrix.config import build_matrix, load_config
+from slm_bench.matrix.identifiers import ALGO_KEY
 from slm_bench.steps import runner_options, validate_spec, write_audit
 from slm_bench.steps.cell import cell_run_request, derive_row, pull_run_folder
 from slm_bench.steps.tables import render_benchmarks

@@ -24,7 +24,7 @@ from dstack_server import DstackServer, served
 from process_helpers import Build, owned_builds, processes_under, train_config
 from workflow_helpers import REPO, SNAKEFILE, make_workdir
 
-from slm_bench.stop_signals import job_trees
+from slm_bench.runners.stop_signals import job_trees
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from hf_helpers import make_run_folder, tree_bytes
 
-from slm_bench.benchmarks_md import BenchmarksDoc
 from slm_bench.errors import BenchError
-from slm_bench.publish import plan_publish, publish
+from slm_bench.formats.benchmarks_md import BenchmarksDoc
 from slm_bench.stores import make_public_store, make_store, require_folders
 from slm_bench.stores.local import LocalStore
+from slm_bench.stores.publish import plan_publish, publish
 
 FOLDER = "ppo_cartpole_arc_2026_02_11_144029"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.benchmarks_md import (
+from slm_bench.errors import BenchError
+from slm_bench.formats.benchmarks_md import (
     FORM_GROUP,
     FORM_SECTION,
     RESULT_HEADER,
@@ -22,9 +23,8 @@ from slm_bench.benchmarks_md import (
     ResultRow,
     new_document,
 )
-from slm_bench.errors import BenchError
-from slm_bench.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
-from slm_bench.status_rule import STATUS_CLOSE
+from slm_bench.formats.naming import algorithm_from_spec_name, dataset_url, hf_link, plot_png_name
+from slm_bench.formats.status_rule import STATUS_CLOSE
 
 GROUPED = ("ENV", "MA", "SPEC_NAME", "HF Data")  # a shared table's columns
 
@@ -735,8 +735,8 @@ def test_rows_run_under_other_settings_are_refused_not_landed(real_text, real):
 
 
 def test_a_row_may_land_at_its_documented_budget_only(real_text, real):
-    from slm_bench.benchmarks_md import documented_frames
-    from slm_bench.settings import parse_settings_line
+    from slm_bench.formats.benchmarks_md import documented_frames
+    from slm_bench.formats.settings import parse_settings_line
 
     budget_of = documented_frames  # the file's documented budgets are allowed
 

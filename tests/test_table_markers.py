@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, split_ma
-from slm_bench.naming import dataset_url
+from slm_bench.formats.benchmarks_md import BenchmarksDoc, ResultRow, split_ma
+from slm_bench.formats.naming import dataset_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ATARI = (FIXTURES / "benchmarks" / "atari_groups.md").read_text()

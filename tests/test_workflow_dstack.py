@@ -27,7 +27,7 @@ from hub_server import HubServer
 from standins import STATE_VAR, StandinDstack, default_sigint
 from workflow_helpers import REPO, SNAKEFILE, make_workdir, tiny_config
 
-from slm_bench.logs import console_line, upload_messages
+from slm_bench.formats.logs import console_line, upload_messages
 from slm_bench.stores.hf import HfStore
 
 pytestmark = pytest.mark.slow

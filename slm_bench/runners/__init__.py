@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from slm_bench.config_model import BenchConfig, RunnerKind, plain
-from slm_bench.settings import Frames
+from slm_bench.formats.settings import Frames
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Literal
 
 from slm_bench.errors import BenchError
-from slm_bench.logs import read_run_log, strip_ansi
-from slm_bench.process_group import OwnedGroup, owned_group
-from slm_bench.progress import ProgressFeed, SummaryParser
+from slm_bench.formats.logs import read_run_log, strip_ansi
 from slm_bench.runners import RunRequest, RunResult
-from slm_bench.stop_signals import stop_on_signals
+from slm_bench.runners.process_group import OwnedGroup, owned_group
+from slm_bench.runners.progress import ProgressFeed, SummaryParser
+from slm_bench.runners.stop_signals import stop_on_signals
 from slm_bench.terminal import write_line
 
 PROGRESS_EVERY_S = 10.0  # echo at most one progress line per run this often

@@ -23,7 +23,7 @@ import yaml
 
 from slm_bench.atomic import write_text
 from slm_bench.errors import BenchError
-from slm_bench.spec import CELL_CONTROLLED, cell_controlled, resolve_spec
+from slm_bench.formats.spec import CELL_CONTROLLED, cell_controlled, resolve_spec
 
 _KEY_LINE = r"^(?P<indent>[ ]*)(?P<key>{key}):(?P<rest>[ \t].*|)$"
 

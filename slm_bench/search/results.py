@@ -25,10 +25,10 @@ from typing import Any
 import pandas as pd
 
 from slm_bench.errors import BenchError
-from slm_bench.metrics import SCALAR_KEYS
-from slm_bench.run_folder import folder_prefix, load_json
+from slm_bench.formats.metrics import SCALAR_KEYS
+from slm_bench.formats.run_folder import folder_prefix, load_json
 from slm_bench.search.space import SearchSpace, rule_budget
-from slm_bench.stats import CONFIDENCE, percentile_ci, pooled_mean
+from slm_bench.statistics.stats import CONFIDENCE, percentile_ci, pooled_mean
 
 EVALUATIONS_SUFFIX = "_evaluations.json"
 

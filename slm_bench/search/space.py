@@ -23,8 +23,8 @@ from statistics import NormalDist
 import optuna
 
 from slm_bench.errors import BenchError
-from slm_bench.spec import CELL_CONTROLLED, cell_controlled, has_path
-from slm_bench.spec_keys import read_by_slm_lab
+from slm_bench.formats.spec import CELL_CONTROLLED, cell_controlled, has_path
+from slm_bench.formats.spec_keys import read_by_slm_lab
 
 DISTRIBUTIONS = (
     "uniform",

@@ -15,8 +15,8 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from slm_bench.config import Matrix
 from slm_bench.errors import BenchError
+from slm_bench.matrix.config import Matrix
 from slm_bench.slurm.cluster import SlurmError, cancel, job_states, run
 from slm_bench.slurm.job import JOURNAL
 

@@ -108,7 +108,7 @@ def hardware(env_id: str, spec_body: dict | None, options: SlurmOptions) -> tupl
 
 def spec_body(cell) -> dict | None:
     """The cell's spec as written (anchors merged; cached per file) for the hardware choice."""
-    from slm_bench.spec import raw_spec
+    from slm_bench.formats.spec import raw_spec
 
     try:
         return raw_spec(cell.spec_path, cell.spec_name)

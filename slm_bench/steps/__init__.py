@@ -1,11 +1,11 @@
-"""The pipeline's stages as plain functions; ``scripts/`` only maps Snakemake's I/O onto them.
+"""The pipeline's stages as plain functions; ``slm_bench.jobs`` maps each rule's job onto one.
 
 ``cell``: the per-cell chain (spec, run, upload, metrics, pulled folder, row) and the plot;
 ``tables``: BENCHMARKS.md, staged and cross-checked; ``audit``; ``checkout``: the write-back to
 a checkout; ``publish``: publishing; ``cancel``: the remote work stopped; ``stats``: the
 statistics files; ``records``: reading the pipeline's own records; ``search``: search a cell,
 apply its best values, pick the cells to search (imported from there, since it needs Optuna).
-The status table lives in ``slm_bench.status``.
+The status table lives in ``slm_bench.monitor.status``.
 """
 
 from slm_bench.runners import runner_options

@@ -10,17 +10,17 @@ from slm_bench.config_model import BenchConfig
 
 def write_audit(matrix, config: BenchConfig, out_md: Path) -> None:
     """Report every row whose spec disagrees with its Settings line; never fails on a row."""
-    from slm_bench.audit import (
+    from slm_bench.formats.baseline import baseline_path
+    from slm_bench.trust.audit import (
         audit_matrix,
         never_learned_rows,
         render_audit,
         status_differences,
     )
-    from slm_bench.baseline import baseline_path
 
     differences = None
     if config.checkout is not None:
-        from slm_bench.checkout import read_checkout_benchmarks
+        from slm_bench.matrix.checkout import read_checkout_benchmarks
 
         doc = read_checkout_benchmarks(config.checkout)
         # The checkout's own random baseline and the configured status rule, as write_row uses.

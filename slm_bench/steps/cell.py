@@ -13,22 +13,22 @@ from datetime import datetime
 from pathlib import Path
 
 from slm_bench.atomic import staged_dir, write_json
-from slm_bench.baseline import baseline_path, random_return
-from slm_bench.cell_lock import cell_writer
-from slm_bench.config import Cell, EnvEntry
 from slm_bench.config_model import BenchConfig, RunnerKind
 from slm_bench.errors import BenchError
-from slm_bench.failures import now_iso
-from slm_bench.logs import read_score
-from slm_bench.provenance import collect_provenance, write_provenance
-from slm_bench.run_folder import check_settings, read_run_folder, require_train, trial_score
+from slm_bench.formats.baseline import baseline_path, random_return
+from slm_bench.formats.logs import read_score
+from slm_bench.formats.run_folder import check_settings, read_run_folder, require_train, trial_score
+from slm_bench.formats.settings import Frames, parse_target
+from slm_bench.formats.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
+from slm_bench.formats.status_rule import computed_status
+from slm_bench.matrix.config import Cell, EnvEntry
 from slm_bench.runners import RunRequest, RunResult, configured_runner
-from slm_bench.settings import Frames, parse_target
 from slm_bench.slurm.job import watchdog_grace_s
-from slm_bench.spec import audit_spec, max_frame_is_hardcoded, resolve_spec
-from slm_bench.status_rule import computed_status
 from slm_bench.steps.records import finite_score, read_record, same_score
 from slm_bench.stores import Store, store_from_config
+from slm_bench.trust.cell_lock import cell_writer
+from slm_bench.trust.failures import now_iso
+from slm_bench.trust.provenance import collect_provenance, write_provenance
 from slm_bench.validation import validate_against
 
 RUN_FIELDS = ("cell", "runner", "run_name", "data_folder", "started_at", "ended_at", "extra")
@@ -372,7 +372,7 @@ def pulled_folder(hf_data_dir: Path) -> Path:
 
 
 def plot_env(env: EnvEntry, hf_data_dirs: list[Path], out_png: Path) -> None:
-    from slm_bench.plot import plot_env as draw
+    from slm_bench.formats.plot import plot_env as draw
 
     draw(env.env_id, [pulled_folder(d) for d in hf_data_dirs], Path(out_png))
 

@@ -13,7 +13,7 @@ from slm_bench.steps.records import read_record
 def update_checkout_docs(
     config: BenchConfig, table: Path, plots: list[Path], out_json: Path
 ) -> None:
-    from slm_bench.checkout import update_docs
+    from slm_bench.matrix.checkout import update_docs
 
     write_json(out_json, update_docs(config, table, plots))
 
@@ -21,7 +21,7 @@ def update_checkout_docs(
 def commit_checkout(
     config: BenchConfig, updated_json: Path, row_paths: list[Path], out_json: Path
 ) -> None:
-    from slm_bench.checkout import commit_docs
+    from slm_bench.matrix.checkout import commit_docs
 
     rows = [read_record(path) for path in row_paths]
     write_json(out_json, commit_docs(config, read_record(updated_json), rows))

@@ -21,8 +21,8 @@ spec, trial and session metrics, per-session CSVs and logs.
 
 
 def _publish_plan(config: BenchConfig, table: Path, hf_data: Path, card: Path):
-    from slm_bench.publish import plan_publish
     from slm_bench.steps.tables import base_benchmarks
+    from slm_bench.stores.publish import plan_publish
 
     checkout = config.checkout
     root = Path(checkout.root) if checkout else None
@@ -48,7 +48,7 @@ def write_publish_manifest(
     config: BenchConfig, table: Path, hf_data: Path, out_manifest: Path, log
 ) -> None:
     """The dry run of publishing: what would be pulled and uploaded where (no network)."""
-    from slm_bench.publish import format_manifest
+    from slm_bench.stores.publish import format_manifest
 
     out_dir = Path(out_manifest).parent
     manifest = format_manifest(_publish_plan(config, table, Path(hf_data), out_dir / "README.md"))
@@ -60,8 +60,8 @@ def publish_results(
     config: BenchConfig, table: Path, hf_data: Path, out_report: Path, out_table: Path, log
 ) -> None:
     """Publish the table's runs from the dev repo to the public one (SLM-Lab's workflow)."""
-    from slm_bench.publish import format_manifest, publish
-    from slm_bench.publish_links import rebase_links
+    from slm_bench.stores.publish import format_manifest, publish
+    from slm_bench.stores.publish_links import rebase_links
 
     plan = _publish_plan(config, table, Path(hf_data), Path(out_report).parent / "README.md")
     log(format_manifest(plan))

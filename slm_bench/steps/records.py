@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_bench.errors import BenchError
-from slm_bench.run_folder import load_json
+from slm_bench.formats.run_folder import load_json
 
 
 def redo(path: str | Path) -> str:

@@ -13,18 +13,18 @@ import subprocess
 from pathlib import Path
 
 from slm_bench.atomic import write_json, write_text
-from slm_bench.cell_lock import cell_writer
-from slm_bench.config import Cell
 from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
-from slm_bench.run_folder import read_run_folder
+from slm_bench.formats.run_folder import read_run_folder
+from slm_bench.formats.spec import resolve_spec
+from slm_bench.matrix.config import Cell
 from slm_bench.search.patch import apply_values, unified_diff, write_values
 from slm_bench.search.results import best_trial, read_evaluations, read_trials
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
-from slm_bench.spec import resolve_spec
 from slm_bench.steps.cell import run_with_runner, work_fingerprint
 from slm_bench.steps.records import read_record
 from slm_bench.stores import store_from_config
+from slm_bench.trust.cell_lock import cell_writer
 
 SOLVED = "✅"
 

@@ -1,5 +1,6 @@
 """The statistics stages: a cell's ``stats.json`` from its run folder, and the table's summary and
-performance-profile plot from every cell's ``stats.json`` (the math is in ``slm_bench.stats``)."""
+performance-profile plot from every cell's ``stats.json`` (the math is in
+``slm_bench.statistics.stats``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import numpy as np
 
 from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
-from slm_bench.never_learned import never_learned, note_of
-from slm_bench.run_folder import RunLayout, load_json, read_run_folder
-from slm_bench.session_scores import run_session_mas
-from slm_bench.settings import parse_target
-from slm_bench.stats import (
+from slm_bench.formats.run_folder import RunLayout, load_json, read_run_folder
+from slm_bench.formats.session_scores import run_session_mas
+from slm_bench.formats.settings import parse_target
+from slm_bench.statistics.never_learned import never_learned, note_of
+from slm_bench.statistics.stats import (
     BOOTSTRAP_REPS,
     BOOTSTRAP_SEED,
     CONFIDENCE,

@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.atomic import write_text
-from slm_bench.benchmarks_md import BenchmarksDoc, ResultRow, documented_frames, new_document
-from slm_bench.config import EnvEntry, Matrix
 from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
-from slm_bench.naming import plot_png_name
-from slm_bench.run_folder import read_run_folder, trial_score
-from slm_bench.settings import parse_settings_line, parse_target
+from slm_bench.formats.benchmarks_md import (
+    BenchmarksDoc,
+    ResultRow,
+    documented_frames,
+    new_document,
+)
+from slm_bench.formats.naming import plot_png_name
+from slm_bench.formats.run_folder import read_run_folder, trial_score
+from slm_bench.formats.settings import parse_settings_line, parse_target
+from slm_bench.matrix.config import EnvEntry, Matrix
 from slm_bench.steps.cell import derive_row, pulled_folder, uploaded_folder
 from slm_bench.steps.records import finite_score, read_record, same_score
 from slm_bench.stores import Store, require_folders, store_from_config

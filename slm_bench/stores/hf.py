@@ -32,8 +32,7 @@ from huggingface_hub.hf_api import RepoFile, RepoFolder
 
 from slm_bench.atomic import staged_dir
 from slm_bench.errors import BenchError
-from slm_bench.naming import dataset_url
-from slm_bench.secrets import HOW_TO_PROVIDE, hf_token, redact
+from slm_bench.formats.naming import dataset_url
 from slm_bench.stores import (
     DEFAULT_DEV_REPO,
     OPTIMIZER_GLOB,
@@ -41,6 +40,7 @@ from slm_bench.stores import (
     check_path_in_repo,
     local_files,
 )
+from slm_bench.stores.secrets import HOW_TO_PROVIDE, hf_token, redact
 
 T = TypeVar("T")
 

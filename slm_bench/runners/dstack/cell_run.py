@@ -176,7 +176,7 @@ class CellRun:
 
     def finish(self, state: RunState) -> RunResult:
         """The done run's result: its log fetched, its data folder read from it."""
-        from slm_bench.logs import read_run_log
+        from slm_bench.formats.logs import read_run_log
 
         attempt = self._followed()
         self._fetch_log(attempt.name)
@@ -231,7 +231,7 @@ class CellRun:
         """Values for bare env names that are not in this environment but known elsewhere: the
         Hugging Face token from the env file or ``hf auth login``. They go to the ``dstack
         apply`` process's environment only (dstack reads bare names from there)."""
-        from slm_bench.secrets import TOKEN_VAR, hf_token
+        from slm_bench.stores.secrets import TOKEN_VAR, hf_token
 
         plan = self.plan
         extra: dict[str, str] = {}

@@ -26,7 +26,7 @@ from slm_bench.runners.dstack.options import (
 from slm_bench.runners.dstack.progress import interrupted_line
 from slm_bench.runners.dstack.task import TASK_FILE, TaskPlan, cell_spec
 from slm_bench.runners.dstack.task import plan_task as build_plan
-from slm_bench.stop_signals import stop_on_signals
+from slm_bench.runners.stop_signals import stop_on_signals
 from slm_bench.terminal import write_line
 
 

@@ -22,7 +22,7 @@ import yaml
 
 from slm_bench.durations import format_duration, parse_duration
 from slm_bench.errors import BenchError
-from slm_bench.naming import env_short
+from slm_bench.formats.naming import env_short
 from slm_bench.runners import RunRequest
 from slm_bench.runners.dstack.options import Sources, StoreTarget
 
@@ -83,7 +83,7 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 _LOG_RECORD = "printf '%s | INFO | PID:%s | slm_bench:upload | %s\\n' \"$(date '+%F %T')\" \"$$\""
 EMBEDDED_UPLOAD = (
     'FOLDER=$(ls -td data/*/ | head -n 1) && FOLDER="${FOLDER%/}"'
-    ' && { python -m slm_bench.provenance --runner embedded --run-folder "${FOLDER}"'
+    ' && { python -m slm_bench.trust.provenance --runner embedded --run-folder "${FOLDER}"'
     ' --output "${FOLDER}/provenance.json" || true; }'
     f' && {_LOG_RECORD} "Uploading ${{FOLDER}} to ${{HF_REPO}}/${{FOLDER}}..."'
     ' && hf upload "${HF_REPO}" "${FOLDER}" "${FOLDER}" --repo-type dataset'
@@ -316,7 +316,7 @@ def _flow(value: object) -> str:
 def cell_spec(request: RunRequest, spec_root: Path) -> tuple[str, dict | None]:
     """The cell's env id and resolved spec (for the hardware choice); the env id falls back to
     ``-s env=`` or the cell's key when the spec cannot be read here."""
-    from slm_bench.spec import locate_spec_file, resolve_spec
+    from slm_bench.formats.spec import locate_spec_file, resolve_spec
 
     body = None
     try:
@@ -352,7 +352,7 @@ def plan_task(
         # The task file is written in the cell's folder: the checkout is mounted by its path.
         config["repos"] = [f"{sources.checkout}:{REPO_MOUNT}"]
     else:
-        from slm_bench.spec import locate_spec_file
+        from slm_bench.formats.spec import locate_spec_file
 
         local = locate_spec_file(spec_file, sources.spec_root)
         if not local.is_file():

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from slm_bench.logs import console_line
+from slm_bench.formats.logs import console_line
 
 # SLM-Lab's ``module:function`` for each kind of line it prints, so a log of the embedded runner
 # greps like SLM-Lab's; the runner's own lines name its own modules.

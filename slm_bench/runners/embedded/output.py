@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from slm_bench.atomic import write_text
-from slm_bench.metrics import session_metrics, trial_metrics
-from slm_bench.run_folder import RunLayout
+from slm_bench.formats.metrics import session_metrics, trial_metrics
+from slm_bench.formats.run_folder import RunLayout
 
 # SLM-Lab's analysis asserts more than 2 checkpoints before it computes metrics.
 MIN_ROWS_FOR_METRICS = 3

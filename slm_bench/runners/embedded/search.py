@@ -39,8 +39,8 @@ from typing import TextIO
 import optuna
 
 from slm_bench.errors import BenchError
-from slm_bench.logs import output_message, running_message, trial_metrics_message
-from slm_bench.metrics import SCALAR_KEYS
+from slm_bench.formats.logs import output_message, running_message, trial_metrics_message
+from slm_bench.formats.metrics import SCALAR_KEYS
 from slm_bench.runners.embedded.console import Console
 from slm_bench.runners.embedded.output import write_slm_json
 from slm_bench.runners.embedded.reevaluate import check_session_count, reevaluate

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from slm_bench.metrics import SCALAR_KEYS
-from slm_bench.run_folder import FOLDER_TS_FORMAT, folder_prefix, load_json
+from slm_bench.formats.metrics import SCALAR_KEYS
+from slm_bench.formats.run_folder import FOLDER_TS_FORMAT, folder_prefix, load_json
 from slm_bench.runners.embedded.output import write_slm_json
 from slm_bench.runners.embedded.search_trial import TrialOutcome
 from slm_bench.search.space import SearchSpace

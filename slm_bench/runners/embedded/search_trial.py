@@ -20,10 +20,10 @@ from pathlib import Path
 
 import optuna
 
-from slm_bench.logs import strip_ansi
-from slm_bench.progress import RECORD
-from slm_bench.run_folder import load_json
+from slm_bench.formats.logs import strip_ansi
+from slm_bench.formats.run_folder import load_json
 from slm_bench.runners.embedded.reevaluate import run_sessions
+from slm_bench.runners.progress import RECORD
 
 _FRAME_RE = re.compile(r"frame:\s*([-+0-9.eE]+)")
 _MA_RE = re.compile(r"total_reward_ma:\s*([-+0-9.eEnaif]+)")

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from slm_bench.atomic import copy_file
-from slm_bench.baseline import random_return
 from slm_bench.errors import BenchError
-from slm_bench.logs import output_message, running_message, trial_metrics_message
-from slm_bench.run_folder import FOLDER_TS_FORMAT, RunLayout, folder_name
+from slm_bench.formats.baseline import random_return
+from slm_bench.formats.logs import output_message, running_message, trial_metrics_message
+from slm_bench.formats.run_folder import FOLDER_TS_FORMAT, RunLayout, folder_name
 from slm_bench.runners.embedded.console import RUN_SPEC, Console
 from slm_bench.runners.embedded.output import RunOutput, write_slm_json
 from slm_bench.runners.embedded.plan import TrainingPlan, plan_training
@@ -208,7 +208,7 @@ def _trial_graph(env_id: str, layout: RunLayout, n_sessions: int, console: Conso
     """The trial's MA graph, in graph/ and at the top as SLM-Lab names it (drawn by the project's
     `slm-lab plot` look-alike; SLM-Lab's other graphs are not drawn). As in SLM-Lab, a graph that
     cannot be drawn is a warning, not a failed run."""
-    from slm_bench.plot import plot_env
+    from slm_bench.formats.plot import plot_env
 
     name = f"{layout.trial_prefix}_trial_graph_mean_returns_ma_vs_frames.png"
     title = f"trial graph: {layout.prefix} t0 {n_sessions} sessions"
