@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from runner_helpers import planned
 
-from slm_bench.formats.spec import resolve_spec
-from slm_bench.runners.embedded import plan_training
 from slm_bench.runners.embedded.nets import group_learning_rates
 from slm_bench.runners.embedded.session import build_model
 
@@ -24,14 +23,7 @@ SPEC = Path(__file__).parent / "fixtures/slm-lab/specs/benchmark_arc/a2c/a2c_cla
 
 
 def plan_of(name: str = "a2c_gae_acrobot_arc", **changes):
-    spec = resolve_spec(SPEC, name, {})
-    for path, value in changes.items():
-        node = spec
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    return plan_training(spec, str(SPEC), name)
+    return planned(SPEC, name, **changes)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from runner_helpers import planned
 
 from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import plan_training
@@ -24,14 +25,7 @@ PROJECT_SPEC = Path(__file__).parents[1] / "specs/dqn_classic.yaml"
 
 
 def plan_of(name: str = "dqn_boltzmann_acrobot_arc", spec_file: Path = SPEC, **changes):
-    spec = resolve_spec(spec_file, name, {"max_frame": 20000})
-    for path, value in changes.items():
-        node = spec
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    return plan_training(spec, str(spec_file), name)
+    return planned(spec_file, name, {"max_frame": 20000}, **changes)
 
 
 def batch_of(model, n: int = 8):
