@@ -142,7 +142,8 @@ def test_a_stuck_training_is_flagged_in_stats_status_audit_and_report(tmp_path):
         assert session["reasons"][0].startswith("final MA ")
         assert "at the random policy's 22.97" in session["reasons"][0]
     metrics = json.loads((workdir / CELL / "metrics.json").read_text())
-    assert stats["trial_ma"] == pytest.approx(metrics["total_reward_ma"], abs=1e-3)  # MA kept
+    # MA kept: SLM-Lab's mean, as its log prints it (2 decimals) in metrics.json
+    assert stats["trial_ma"] == pytest.approx(metrics["total_reward_ma"], abs=0.005)
     summary = json.loads((workdir / "results/stats/summary.json").read_text())
     assert summary["cells"]["CartPole-v1/a2c"]["never_learned"] == "2 of 2 sessions never learned"
 
