@@ -7,8 +7,7 @@ rule validate_spec:
         cell=run_params,
         fingerprint=spec_fingerprint,
     shell:
-        cell_job("validate_spec")
-        + " output.spec={output.spec:q}"
+        cell_job("validate_spec") + " output.spec={output.spec:q}"
 
 
 rule audit_specs:
@@ -20,6 +19,4 @@ rule audit_specs:
         fingerprints=all_fingerprints,
         never_learned=all_never_learned,
     shell:
-        JOB
-        + " audit_specs {log:q}"
-        + " output.audit={output.audit:q}"
+        f"{JOB} audit_specs {{log:q}} output.audit={{output.audit:q}}"

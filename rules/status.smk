@@ -11,9 +11,7 @@ rule status:
     params:
         slurm=lambda wildcards: on_slurm(),
     shell:
-        JOB
-        + " status {log:q}"
-        + " params.slurm={params.slurm!r:q}"
+        f"{JOB} status {{log:q}} params.slurm={{params.slurm!r:q}}"
 
 
 rule cancel:
@@ -22,6 +20,4 @@ rule cancel:
     params:
         slurm=lambda wildcards: on_slurm(),
     shell:
-        JOB
-        + " cancel {log:q}"
-        + " params.slurm={params.slurm!r:q}"
+        f"{JOB} cancel {{log:q}} params.slurm={{params.slurm!r:q}}"
