@@ -217,13 +217,6 @@ class BenchConfig:
         """``config`` typed: as is, or from the validated mapping a job's script is given."""
         return config if isinstance(config, BenchConfig) else cls.from_validated(config)
 
-    def __getitem__(self, key: str) -> Any:
-        """A top-level value by its schema key, for scripts written against the validated
-        mapping (``snakemake.config["max_frame_policy"]``); the package reads attributes."""
-        if key not in TOP_LEVEL_KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
-
     @property
     def spec_dir(self) -> Path:
         """Where spec_file paths resolve: spec_root, else the checkout's root, else the workdir."""
@@ -243,8 +236,6 @@ class BenchConfig:
         """The options of the store the config names."""
         return self.local_store if self.store is StoreKind.LOCAL else self.hf
 
-
-TOP_LEVEL_KEYS = frozenset(field.name for field in dataclasses.fields(BenchConfig))
 
 _T = TypeVar("_T")
 

@@ -90,7 +90,7 @@ def test_a_typod_attribute_is_an_error_not_a_default():
     typed = read_config(tiny_config())
     with pytest.raises(AttributeError):
         typed.tittle  # noqa: B018 - the read is the test
-    with pytest.raises(KeyError):
+    with pytest.raises(TypeError):  # read by attribute only: no key falls back to a default
         typed["tittle"]
 
 
@@ -222,7 +222,7 @@ def test_each_store_kind_builds_its_store(tmp_path):
 
 def test_no_module_or_rule_reads_the_config_as_a_mapping():
     """The package and the rules read the typed object's attributes; only the validation in
-    config.py, the model's constructor and the scripts (which are not edited) see the mapping."""
+    config.py and the model's constructor see the mapping."""
     pattern = re.compile(r"(?<![.\w])config(\[|\.get\()")
     readers = [
         path

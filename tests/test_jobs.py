@@ -71,7 +71,9 @@ def test_every_rule_but_install_table_runs_the_job_entry_for_itself():
             continue  # a target rule: inputs only
         if name == "install_table":  # a hard link and a rename, in the shell itself
             continue
-        assert f'cell_job("{name}")' in body or f'JOB\n        + " {name} {{log:q}}"' in body, name
+        forms = (f'cell_job("{name}")', f'JOB\n        + " {name} {{log:q}}"')
+        forms += (f'f"{{JOB}} {name} {{{{log:q}}}}',)
+        assert any(form in body for form in forms), name
     assert set(STAGES) <= set(rules)
 
 
