@@ -73,6 +73,7 @@ class Job:
     log: list[str]
     input: dict[str, Path] = field(default_factory=dict)  # the stages take paths
     output: dict[str, Path] = field(default_factory=dict)
+    input_lists: dict[str, list[Path]] = field(default_factory=dict)  # named lists of files
     params: dict[str, str] = field(default_factory=dict)
     wildcards: dict[str, str] = field(default_factory=dict)
     threads: int = 1
@@ -100,6 +101,8 @@ class Job:
                 raise BenchError(f"{rule}: job argument {pair!r}: expected KIND.NAME=VALUE")
             if kind == "threads":
                 job.threads = int(value)
+            elif kind == "input" and value.startswith("["):  # a list of files, by its repr
+                job.input_lists[key] = [Path(file) for file in ast.literal_eval(value)]
             elif kind in ("input", "output"):
                 getattr(job, kind)[key] = Path(value)
             elif kind in ("params", "wildcards"):
@@ -114,7 +117,7 @@ class Job:
 
     def files(self, name: str) -> list[Path]:
         """A named input that is a list of files (its repr in the command)."""
-        return [Path(file) for file in ast.literal_eval(str(self.input[name]))]
+        return self.input_lists[name]
 
     def cell(self) -> Cell:
         """The (env, algo) cell of the job, from its ``cell`` param."""
