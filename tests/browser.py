@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from owned_process import OwnedProcess
+
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 INSTALL_HINT = "needs chromium and chromedriver: apt-get install -y chromium chromium-driver"
 CHROMIUM_FLAGS = [
@@ -39,8 +41,11 @@ class Browser:
     def __init__(self, chromium: str, chromedriver: str, width: int = 1400, height: int = 1000):
         self.port = _free_port()
         self.profile = tempfile.mkdtemp(prefix="slm-bench-chromium-")
-        self.driver = subprocess.Popen(
+        # chromedriver and the Chromium it starts die with this process, even a SIGKILLed
+        # pytest (tests/owned_process.py).
+        self.driver = OwnedProcess(
             [chromedriver, f"--port={self.port}"],
+            Path(self.profile),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -53,6 +58,7 @@ class Browser:
                 pass
             if time.monotonic() > deadline:
                 self.driver.kill()
+                shutil.rmtree(self.profile, ignore_errors=True)
                 raise RuntimeError("chromedriver did not start within 30 s")
             time.sleep(0.2)
         options = {
@@ -114,8 +120,7 @@ class Browser:
         try:
             self._session("DELETE", "")
         finally:
-            self.driver.terminate()
-            self.driver.wait(timeout=10)
+            self.driver.stop(timeout_s=10)
             shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:

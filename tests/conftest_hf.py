@@ -1,5 +1,6 @@
 """Fixtures for the Hugging Face store tests: a clean HF environment, the Hub-compatible test
-server (tests/hub_server.py) and olah serving git repos offline.
+server (tests/hub_server.py: threads of the test process, so it ends with it) and olah serving
+git repos offline (a process owned by the test process: tests/owned_process.py).
 
 Test modules load this with ``pytest_plugins = ["conftest_hf"]``; plain helpers live in
 tests/hf_helpers.py.
@@ -7,6 +8,7 @@ tests/hf_helpers.py.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import httpx2
 import pytest
 from hf_helpers import CANARY_TOKEN, free_port, offline_hf_env
 from hub_server import HubServer
+from owned_process import OwnedProcess
 
 
 @pytest.fixture
@@ -50,7 +53,13 @@ def olah_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     pytest.importorskip("olah")
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    root = tmp_path_factory.mktemp("olah")
+    with olah_served(tmp_path_factory.mktemp("olah")) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def olah_served(root: Path) -> Iterator[tuple[str, Path]]:
+    """olah serving ``root / "mirrors"`` (see ``olah_mirror``), stopped after."""
     mirrors = root / "mirrors"
     mirrors.mkdir()
     port = free_port()
@@ -64,9 +73,9 @@ def olah_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "[accessibility]\n"
         "offline = true\n"
     )
-    process = subprocess.Popen(
+    olah = OwnedProcess(  # dies with this process, even a SIGKILLed pytest
         [sys.executable, "-m", "olah.server", "-c", str(config)],
-        cwd=root,
+        root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -78,14 +87,9 @@ def olah_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                 httpx2.get(f"{url}/api/whoami-v2", timeout=1)
                 break
             except httpx2.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"olah did not start on {url} (exit code {process.poll()})")
+                if olah.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"olah did not start on {url} (exit code {olah.process.poll()})")
                 time.sleep(0.2)
         yield url, mirrors
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        olah.stop(timeout_s=10)

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from owned_process import OwnedProcess
+
 if TYPE_CHECKING:
     import pytest
 
@@ -123,6 +125,7 @@ class DstackServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
+        self.owned: OwnedProcess | None = None
         self.server_log = self.root / "server.log"
 
     @property
@@ -155,15 +158,17 @@ class DstackServer:
             env.update(
                 SLM_BENCH_RACE_HOLD_S=str(self.race_hold_s), DSTACK_SERVER_RELOAD_DISABLED="1"
             )
+        # Its group dies with this process, even a SIGKILLed pytest (tests/owned_process.py).
         with self.server_log.open("wb") as log:
-            self.process = subprocess.Popen(
+            self.owned = OwnedProcess(
                 [*command, "server", "--host", "127.0.0.1", "--port", str(self.port)]
                 + ["--token", TOKEN, "-y"],
+                self.root,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
+        self.process = self.owned.process
         deadline = time.monotonic() + timeout_s
         cli_config = self.home / ".dstack" / "config.yml"
         while time.monotonic() < deadline:
@@ -185,14 +190,9 @@ class DstackServer:
             return False
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        """SIGTERM, up to 20 s to exit, then SIGKILL to what is left of the server's group."""
+        if self.owned is not None:
+            self.owned.stop(signal.SIGTERM, timeout_s=20)
 
     def cli(self, *args: str, cwd: Path | None = None, extra_env: dict | None = None):
         env = {**self.env, **(extra_env or {})}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from owned_process import OwnedProcess, is_own_keeper
 from workflow_helpers import snakemake_argv, tiny_config
 
 HOOKS = Path(__file__).resolve().parent / "kill_hooks"
@@ -16,11 +17,14 @@ LONG = 200_000  # frames: far longer than any test waits
 
 
 def processes_under(root: Path) -> dict[int, str]:
-    """pid -> command line of every live process working in, or naming, ``root``."""
+    """pid -> command line of every live process working in, or naming, ``root``; neither this
+    process nor the keepers of its own builds (a Build's group lives until the test ends it)."""
     root_text = str(root.resolve())
     found = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if is_own_keeper(int(entry.name)):
             continue
         try:
             cwd = os.readlink(f"/proc/{entry.name}/cwd")
@@ -42,13 +46,24 @@ def train_config() -> dict:
 
 
 class Build:
-    """Snakemake in its own process group, its output in a file."""
+    """Snakemake in a process group of its own that dies with the test process (even under
+    SIGKILL: tests/owned_process.py), its output in a file. ``argv``/``env`` replace the
+    default Snakemake command line and environment."""
 
-    def __init__(self, workdir: Path, *args: str, cores: int = 2, pause: str = "", name="build"):
+    def __init__(
+        self,
+        workdir: Path,
+        *args: str,
+        cores: int = 2,
+        pause: str = "",
+        name: str = "build",
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.workdir = workdir
         self.output_path = workdir.parent / f"{name}.out"
         self.paused = workdir.parent / f"{name}.paused"
-        env = dict(os.environ)
+        env = dict(os.environ) if env is None else env
         if pause:
             env.update(
                 PYTHONPATH=os.pathsep.join([str(HOOKS), env.get("PYTHONPATH", "")]),
@@ -56,14 +71,15 @@ class Build:
                 SLM_BENCH_PAUSED=str(self.paused),
             )
         with self.output_path.open("w") as output:
-            self.process = subprocess.Popen(
-                snakemake_argv(workdir, *args, cores=cores),
-                cwd=workdir,
+            self.owned = OwnedProcess(
+                argv or snakemake_argv(workdir, *args, cores=cores),
+                workdir,
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
+        self.process = self.owned.process
+        self.pgid = self.owned.pgid
 
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
@@ -81,9 +97,7 @@ class Build:
         return path.exists() and path.read_text(errors="replace").count(text) >= count
 
     def kill_group(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        self.owned.kill()
 
 
 def owned_builds():

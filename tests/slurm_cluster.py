@@ -3,10 +3,12 @@ and slurmd from Debian's packages (slurm-wlm, slurmdbd, munge, mariadb-server).
 
 Everything else lives under one temp folder (configs, state, logs) with free ports;
 every daemon runs in the foreground as a child of the test process and is stopped by the PID it
-was started with, never by name. Start order (slurmdbd reads ``slurmdbd.conf`` beside
-``SLURM_CONF``, mode 0600): munged, mariadbd, slurmdbd, slurmctld, ``sacctmgr add cluster``,
-slurmd. It needs root (slurmd, and the daemons' ``SlurmUser=root``); ``skip_reason()`` says why
-it cannot start here.
+was started with, never by name. Each runs in a process group that dies with the test process,
+even a SIGKILLed one (tests/owned_process.py); slurmd's keeper first kills the processes of the
+jobs, which slurmstepd runs in sessions of their own. Start order (slurmdbd reads
+``slurmdbd.conf`` beside ``SLURM_CONF``, mode 0600): munged, mariadbd, slurmdbd, slurmctld,
+``sacctmgr add cluster``, slurmd. It needs root (slurmd, and the daemons' ``SlurmUser=root``);
+``skip_reason()`` says why it cannot start here.
 
 Three paths are the machine's own: MariaDB's client library reaches the server through
 ``/run/mysqld/mysqld.sock`` whatever the host; munged listens on Slurm's default socket (a
@@ -14,7 +16,8 @@ munged already there is used); and slurmd runs configless, caching the config at
 ``/run/slurm/conf``, where the Slurm commands inside a job look for it (the executor's job step
 drops ``SLURM_CONF``). So only one such cluster can run on a machine at a time.
 
-Run ``python tests/slurm_cluster.py`` to start one by hand (Ctrl-C stops it).
+Run ``python tests/slurm_cluster.py`` to start one by hand (Ctrl-C stops it);
+``python tests/slurm_cluster.py kill-jobs ROOT`` kills what the jobs of the cluster in ROOT left.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+from owned_process import OwnedProcess
 
 DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "sacct", "squeue", "scontrol", "scancel", "sacctmgr", "sinfo")
@@ -120,7 +126,7 @@ class SlurmCluster:
         self.ports = {name: free_port() for name in ("ctld", "slurmd", "dbd", "mysql")}
         self.conf = self.root / "etc" / "slurm.conf"
         self.munge_socket = MUNGE_SOCKET
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, OwnedProcess] = {}
 
     @property
     def env(self) -> dict[str, str]:
@@ -137,7 +143,9 @@ class SlurmCluster:
             raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
 
-    def _spawn(self, name: str, argv: list[str], user: str | None = None) -> None:
+    def _spawn(
+        self, name: str, argv: list[str], user: str | None = None, on_close: list[str] | None = None
+    ) -> None:
         log = open(self.root / "log" / f"{name}.out", "wb")  # noqa: SIM115 - daemon lifetime
         preexec = None
         if user:
@@ -149,13 +157,14 @@ class SlurmCluster:
                 os.setgid(entry.pw_gid)
                 os.setuid(entry.pw_uid)
 
-        self.processes[name] = subprocess.Popen(
-            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec
-        )
+        self.processes[name] = OwnedProcess(
+            argv, self.root, on_close, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=preexec,
+        )  # fmt: skip
         log.close()
 
     def _alive(self, name: str) -> bool:
-        process = self.processes[name]
+        process = self.processes[name].process
         if process.poll() is not None:
             log = self.root / "log" / f"{name}.out"
             raise RuntimeError(
@@ -264,9 +273,12 @@ class SlurmCluster:
             _wait(lambda: self._alive("slurmctld") and self._port_open("ctld"), "slurmctld", 60,
                   self.root / "log" / "slurmctld.log")  # fmt: skip
             self.run("sacctmgr", "-i", "add", "cluster", CLUSTER, check=False)
+            # slurmstepd leaves slurmd's group (a double fork and a session of its own), so
+            # slurmd's keeper first kills the jobs' processes as stop() does.
             self._spawn(
-                "slurmd", ["slurmd", "-D", "--conf-server", f"127.0.0.1:{self.ports['ctld']}"]
-            )
+                "slurmd", ["slurmd", "-D", "--conf-server", f"127.0.0.1:{self.ports['ctld']}"],
+                on_close=[sys.executable, __file__, "kill-jobs", str(self.root)],
+            )  # fmt: skip
             _wait(self._node_idle, "slurmd (node idle)", 60, self.root / "log" / "slurmd.log")
         except BaseException:
             self.stop()
@@ -285,16 +297,10 @@ class SlurmCluster:
         return out.strip().startswith("idle")
 
     def stop_daemon(self, name: str, timeout_s: float = 20) -> None:
-        """Stop one daemon by its PID: SIGTERM, then SIGKILL."""
-        process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        """Stop one daemon by its PID: SIGTERM, then SIGKILL to what is left of its group."""
+        owned = self.processes.pop(name, None)
+        if owned is not None:
+            owned.stop(signal.SIGTERM, timeout_s)
 
     def stop(self) -> None:
         """Cancel every job, then stop every daemon in the reverse of the start order, each by
@@ -311,7 +317,8 @@ class SlurmCluster:
     def cancel_all_jobs(self, timeout_s: float = KILL_WAIT_S + 20) -> None:
         """scancel every job and wait until none is left in squeue (best effort: a controller
         that no longer answers leaves it to kill_job_processes)."""
-        if "slurmctld" not in self.processes or self.processes["slurmctld"].poll() is not None:
+        ctld = self.processes.get("slurmctld")
+        if ctld is None or ctld.process.poll() is not None:
             return
         try:
             jobs = self.run("squeue", "-h", "-o", "%A", check=False, timeout_s=10).split()
@@ -329,7 +336,7 @@ class SlurmCluster:
         slurmstepd and job process has SLURM_CONF in this cluster's spool (slurmd's config
         cache), and their descendants may have dropped it."""
         marker = f"SLURM_CONF={self.root / 'spool'}/".encode()
-        daemons = {p.pid for p in self.processes.values()}
+        daemons = {owned.process.pid for owned in self.processes.values()}
         parents: dict[int, int] = {}
         found: dict[int, str] = {}
         for entry in os.scandir("/proc"):
@@ -400,7 +407,9 @@ class SlurmCluster:
         return found
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] == ["kill-jobs"]:
+    SlurmCluster(Path(sys.argv[2])).kill_job_processes()
+elif __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="slurm-") as tmp:

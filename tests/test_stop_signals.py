@@ -91,15 +91,8 @@ def dstack_build(server: DstackServer, workdir: Path) -> Build:
         "--workflow-profile", str(REPO / "profiles" / "dstack"), "--profile", "none",
         str(Path("results") / CELLS[0] / "run.json"),
     ]  # fmt: skip
-    build = Build.__new__(Build)
-    build.workdir, build.paused = workdir, workdir.parent / "unused"
-    build.output_path = workdir.parent / "build.out"
     env = {**server.env, "HF_TOKEN": "hf_testsecretvalue0123456789abcdefXYZ"}
-    with build.output_path.open("w") as output:
-        build.process = subprocess.Popen(
-            argv, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    build = Build(workdir, argv=argv, env=env)
     return build
 
 
@@ -123,7 +116,7 @@ def test_a_signal_to_snakemake_alone_stops_the_dstack_wait(sig, server, tmp_path
     build = dstack_build(server, workdir)
     builds.append(build)
     build.wait_until(lambda: submitted(workdir, CELLS[0]), "the run submitted")
-    jobs = job_trees(build.process.pid, build.process.pid)
+    jobs = job_trees(build.process.pid, build.pgid)
     assert any(jobs.values()), "no job process to stop"
 
     took = stop_and_time(build, sig)

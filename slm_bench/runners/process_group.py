@@ -30,6 +30,16 @@ from typing import Any
 KEEPER = ["/bin/sh", "-c", "read _; kill -KILL 0"]
 
 
+def keeper_argv(on_close: list[str] | None = None) -> list[str]:
+    """The keeper's command: :data:`KEEPER`, or with ``on_close`` run to its end first (its
+    arguments passed as such, never through the shell), before the group is killed. That is
+    for what left the group and only its starter can find, e.g. the processes of a daemon's
+    jobs in sessions of their own."""
+    if not on_close:
+        return KEEPER
+    return ["/bin/sh", "-c", 'read _; "$@"; kill -KILL 0', "keeper", *on_close]
+
+
 @dataclass
 class OwnedGroup:
     """The started process and the id of the group it shares with its keeper."""
@@ -43,8 +53,11 @@ class OwnedGroup:
 
 
 @contextlib.contextmanager
-def owned_group(argv: list[str], cwd: Path, **popen_args: Any) -> Iterator[OwnedGroup]:
-    """Start ``argv`` in a new process group that dies with this process (see the module doc).
+def owned_group(
+    argv: list[str], cwd: Path, *, on_close: list[str] | None = None, **popen_args: Any
+) -> Iterator[OwnedGroup]:
+    """Start ``argv`` in a new process group that dies with this process (see the module doc);
+    ``on_close``: a command the keeper runs first (:func:`keeper_argv`).
 
     The keeper starts first and leads the group, so a job killed between the two starts leaves
     nothing: the keeper kills its group, and the runner can no longer join it. The group stays in
@@ -54,7 +67,7 @@ def owned_group(argv: list[str], cwd: Path, **popen_args: Any) -> Iterator[Owned
     read_end, write_end = os.pipe()  # not inheritable: only this process holds the write end
     try:
         keeper = subprocess.Popen(
-            KEEPER,
+            keeper_argv(on_close),
             cwd=cwd,
             stdin=read_end,
             stdout=subprocess.DEVNULL,
