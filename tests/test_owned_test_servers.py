@@ -153,7 +153,12 @@ def start_child(kind: str, root: Path, end: str) -> tuple[subprocess.Popen, dict
 @pytest.mark.parametrize("end", ["SIGKILL", "teardown"])
 @pytest.mark.parametrize(
     "kind",
-    ["dstack", "hub", "browser", pytest.param("slurm", marks=pytest.mark.xdist_group("slurm"))],
+    [
+        pytest.param("dstack", marks=pytest.mark.slow),
+        "hub",
+        pytest.param("browser", marks=pytest.mark.slow),
+        pytest.param("slurm", marks=[pytest.mark.slow, pytest.mark.xdist_group("slurm")]),
+    ],
 )
 def test_a_fixture_server_ends_with_its_test_process(kind, end, tmp_path):
     skip_if_missing(kind)
