@@ -5,7 +5,8 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from slm_bench.atomic import require_writable
-from slm_bench.config_model import BenchConfig, RunnerKind
+from slm_bench.config_model import RunnerKind
+from slm_bench.config_source import config_source
 from slm_bench.errors import BenchError
 from slm_bench.formats.naming import plot_png_name
 from slm_bench.jobs import job_environment
@@ -13,8 +14,7 @@ from slm_bench.matrix.config import (
     build_matrix,
     cell_fingerprint,
     check_unique_keys,
-    config_source,
-    load_config,
+    read_config,
 )
 from slm_bench.matrix.identifiers import ALGO_KEY
 from slm_bench.monitor.build_progress import attach as attach_build_progress
@@ -24,17 +24,18 @@ from slm_bench.slurm import executor as slurm_executor
 from slm_bench.slurm import resources as slurm_resources
 from slm_bench.trust.audit import never_learned_rows
 
-# Error lines name where the value came from: --config, which --configfile, else config.yaml.
+# Error lines name where the value came from: --config, which --configfile, else config.yaml;
+# the typed config carries that naming into every job.
 CONFIG_SOURCE = config_source(
     workflow.overwrite_configfiles, overrides=workflow.config_settings.config
 )
 try:
     for configfile in workflow.configfiles:  # config.yaml or the --configfile files
         check_unique_keys(configfile, config_source([configfile]))
-    load_config(config, CONFIG_SOURCE)
-    # The validated config, typed and frozen: rules and input functions read it, not `config`.
-    BENCH = BenchConfig.from_validated(config)
-    MATRIX = build_matrix(BENCH, CONFIG_SOURCE)
+    # The validated config (`config` checked in place), typed and frozen: rules and input
+    # functions read it, not `config`.
+    BENCH = read_config(config, CONFIG_SOURCE)
+    MATRIX = build_matrix(BENCH)
 except BenchError as error:
     raise WorkflowError(str(error)) from None
 
@@ -43,7 +44,7 @@ except BenchError as error:
 # rule's jobs when its command text changes, so the text only names what a job gets: the Python,
 # the entry and the config this plan was made with are in the environment (a Slurm node's
 # Snakemake sets its own), and slm_bench/jobs.py decides what each stage does with them.
-os.environ.update(job_environment(config))
+os.environ.update(job_environment(config, BENCH.source))
 # Results built while each rule ran a script of its own need no job (slm_bench/script_records.py).
 accept_script_records()
 JOB = '"$SLM_BENCH_PYTHON" -c "$SLM_BENCH_JOB"'

@@ -2,7 +2,8 @@
 
 ``load_config`` (slm_bench/matrix/config.py) checks the mapping Snakemake reads against
 schemas/config.schema.yaml and fills in its defaults; ``BenchConfig.from_validated`` turns that
-mapping into frozen dataclasses whose fields are the schema's keys, one for one: a key the
+mapping into frozen dataclasses whose fields are the schema's keys, one for one (and the
+config's ``source``, so that a job's error line names the file the plan's would): a key the
 schema gains but this model lacks (or the reverse) fails the plan, before any job, as does a
 typo'd attribute under mypy. Which runner and store a config names are enums
 (``RunnerKind``, ``StoreKind``); what differs between them is decided here or in the one
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.durations import parse_duration
 
 
@@ -164,7 +166,8 @@ class SlurmOptions:
 
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
-    """The validated config (schemas/config.schema.yaml), frozen; one field per schema key."""
+    """The validated config (schemas/config.schema.yaml), frozen; one field per schema key, and
+    ``source``: which file (or ``--config``) set each key, for error lines (``where``)."""
 
     runner: RunnerKind
     store: StoreKind
@@ -189,15 +192,21 @@ class BenchConfig:
     # The matrix as written (env id -> its entry), read-only; ``build_matrix`` checks it and
     # makes the typed ``Matrix``. None: the matrix comes from the checkout.
     envs: Mapping[str, Any] | None = None
+    # Not a schema key: how error lines name the config; equal configs from other files are equal.
+    source: ConfigSource = dataclasses.field(default=DEFAULT_SOURCE, compare=False, repr=False)
 
     @classmethod
-    def from_validated(cls, config: Mapping[str, Any]) -> BenchConfig:
-        """The typed config from a mapping ``load_config`` has validated (defaults filled in)."""
+    def from_validated(
+        cls, config: Mapping[str, Any], source: ConfigSource = DEFAULT_SOURCE
+    ) -> BenchConfig:
+        """The typed config from a mapping ``load_config`` has validated (defaults filled in);
+        ``source`` names the files it was read from (``slm_bench.config_source``)."""
         data = dict(config)
         checkout = data["checkout"]
         return _build(
             cls,
             data,
+            source=source,
             runner=RunnerKind(data["runner"]),
             store=StoreKind(data["store"]),
             max_frame_policy=MaxFramePolicy(data["max_frame_policy"]),
@@ -226,10 +235,15 @@ class BenchConfig:
             return Path(self.checkout.root)
         return Path(".")
 
+    def where(self, *path: str) -> str:
+        """``FILE: KEY.SUBKEY``: how an error line about the value at ``path`` starts, naming
+        the file (or ``--config``) that set it, as the plan's lines do."""
+        return self.source.where(*path)
+
     @property
     def time_limit_s(self) -> float:
         """The time limit in seconds (``load_config`` has checked it, naming its source)."""
-        return parse_duration(self.time_limit, "config.yaml: time_limit")
+        return parse_duration(self.time_limit, self.where("time_limit"))
 
     @property
     def store_options(self) -> LocalStoreOptions | HfOptions:

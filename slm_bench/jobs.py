@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.errors import BenchError
 
 if TYPE_CHECKING:
@@ -38,23 +39,24 @@ CONFIG_DIR = Path(".snakemake") / "slm-bench"
 CONFIG_VARIABLE = "SLM_BENCH_CONFIG"
 
 
-def job_environment(config: Mapping) -> dict[str, str]:
+def job_environment(config: Mapping, source: ConfigSource = DEFAULT_SOURCE) -> dict[str, str]:
     """What every job's command expands: this Python, the code that imports the slm_bench the
     plan imported (as Snakemake's scripts had it, wherever the build's folder is) and calls
-    ``main``, and the config file."""
+    ``main``, and the config file (``source``: how its error lines name the config)."""
     root = str(Path(__file__).resolve().parents[1])
     boot = f"import sys; sys.path.insert(0, {root!r}); from slm_bench.jobs import main; main()"
     return {
         "SLM_BENCH_PYTHON": sys.executable,
         "SLM_BENCH_JOB": boot,
-        CONFIG_VARIABLE: job_config_file(config),
+        CONFIG_VARIABLE: job_config_file(config, source),
     }
 
 
-def job_config_file(config: Mapping) -> str:
-    """The config as the jobs read it: a pickle named by its content, written once (every
-    Snakemake process that plans writes the one it plans with, a Slurm node's too)."""
-    data = pickle.dumps(dict(config), protocol=4)
+def job_config_file(config: Mapping, source: ConfigSource = DEFAULT_SOURCE) -> str:
+    """The config as the jobs read it, with the names of the files it came from: a pickle named
+    by its content, written once (every Snakemake process that plans writes the one it plans
+    with, a Slurm node's too)."""
+    data = pickle.dumps({"config": dict(config), "source": source}, protocol=4)
     path = CONFIG_DIR / f"config-{hashlib.sha256(data).hexdigest()[:20]}.pickle"
     if not path.is_file():
         from slm_bench.atomic import open_atomic
@@ -87,13 +89,14 @@ class Job:
         if not config_file:
             raise BenchError(f"{rule}: {CONFIG_VARIABLE} is not set (the Snakefile sets it)")
         try:
-            raw = pickle.loads(Path(config_file).read_bytes())
+            planned = pickle.loads(Path(config_file).read_bytes())
         except OSError as error:
             where = f"{config_file}: {error.strerror}"
             raise BenchError(f"{where} (the config this job was planned with)") from None
         from slm_bench.config_model import BenchConfig
 
-        job = cls(rule=rule, config=BenchConfig.of(raw), log=[log])
+        config = BenchConfig.from_validated(planned["config"], planned["source"])
+        job = cls(rule=rule, config=config, log=[log])
         for pair in pairs:
             name, sep, value = pair.partition("=")
             kind, _, key = name.partition(".")

@@ -19,8 +19,9 @@ import yaml
 from slm_lab_checkout import build_checkout
 from workflow_helpers import REPO, make_workdir, planned_jobs, planned_outputs, snakemake
 
+from slm_bench.config_source import config_source
 from slm_bench.errors import BenchError
-from slm_bench.matrix.config import build_matrix, config_source, load_config
+from slm_bench.matrix.config import build_matrix, load_config
 
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 SETTINGS = {"max_frame": 2000, "num_envs": 4, "max_session": 4, "log_frequency": 500}

@@ -55,10 +55,15 @@ def test_url_is_slm_labs_link_with_the_endpoints_host():
 def test_endpoint_defaults_to_hf_endpoint_and_options_are_checked(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example:9000")
     assert HfStore.from_options({}).endpoint == "http://mirror.example:9000"
-    with pytest.raises(BenchError, match="max_retries must be a non-negative number"):
+    with pytest.raises(BenchError, match=r"^config.yaml: hf.max_retries: expected a non-neg"):
         HfStore.from_options({"max_retries": -1})
-    with pytest.raises(BenchError, match="not a repo id"):
+    with pytest.raises(BenchError, match=r"^config.yaml: hf.dev_repo: 'benchmark' is not a repo"):
         HfStore.from_options({"dev_repo": "benchmark"})
+    with pytest.raises(BenchError, match=r"^config.yaml: hf.public_repo: 'pub' is not a repo id"):
+        make_public_store("hf", {"public_repo": "pub"})
+    monkeypatch.setenv("HF_ENDPOINT", "mirror.example")
+    with pytest.raises(BenchError, match=r"^HF_ENDPOINT: 'mirror.example' is not an http\(s\)"):
+        HfStore.from_options({})
 
 
 def test_upload_download_exists_roundtrip(hub, hf_env, tmp_path):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_bench.config_model import BenchConfig, CheckoutOptions
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.errors import BenchError
 from slm_bench.formats.benchmarks_md import (
     BUDGET_POLICIES,
@@ -85,11 +86,12 @@ def _algo_key(spec_name: str, taken: set[str]) -> str:
 
 
 def read_checkout_benchmarks(
-    checkout: CheckoutOptions, source: str = "config.yaml"
+    checkout: CheckoutOptions, source: ConfigSource = DEFAULT_SOURCE
 ) -> BenchmarksDoc:
+    """The checkout's BENCHMARKS.md; ``source`` names the config in the error line."""
     path = checkout.benchmarks_path
     if not path.is_file():
-        raise BenchError(f"{source}: checkout.benchmarks: {path} not found")
+        raise BenchError(f"{source.where('checkout', 'benchmarks')}: {path} not found")
     return BenchmarksDoc.read(path)
 
 
@@ -201,7 +203,7 @@ def _env_settings(doc: BenchmarksDoc, section: EnvSection) -> Settings | None:
 
 
 def derive_envs(
-    checkout: CheckoutOptions, source: str = "config.yaml"
+    checkout: CheckoutOptions, source: ConfigSource = DEFAULT_SOURCE
 ) -> tuple[dict, list[SkippedRow]]:
     """The ``envs`` config the checkout's BENCHMARKS.md declares, and the rows left out (why).
 
@@ -236,11 +238,11 @@ def derive_envs(
     return envs, skipped
 
 
-def _budget_policy(checkout: CheckoutOptions, source: str) -> str:
+def _budget_policy(checkout: CheckoutOptions, source: ConfigSource) -> str:
     policy = checkout.frame_budgets
     if policy not in BUDGET_POLICIES:
         raise BenchError(
-            f"{source}: checkout.frame_budgets: {policy!r} is not one of "
+            f"{source.where('checkout', 'frame_budgets')}: {policy!r} is not one of "
             f"{', '.join(BUDGET_POLICIES)}"
         )
     return policy
@@ -287,7 +289,9 @@ def _read_env_rows(
 
 def _require_checkout(config: BenchConfig) -> CheckoutOptions:
     if config.checkout is None:
-        raise BenchError("config.yaml: checkout: this target needs a checkout (checkout.root)")
+        raise BenchError(
+            f"{config.where('checkout')}: this target needs a checkout (checkout.root)"
+        )
     return config.checkout
 
 
@@ -337,7 +341,8 @@ def commit_docs(config: BenchConfig, updated: dict, rows: list[dict]) -> dict:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
 
     if git("rev-parse", "--git-dir").returncode != 0:
-        raise BenchError(f"config.yaml: checkout.root: {root} is not a git repository")
+        where = config.where("checkout", "root")
+        raise BenchError(f"{where}: {root} is not a git repository")
     added = git("add", "--", *paths)
     if added.returncode != 0:
         raise BenchError(f"{root}: git add failed: {added.stderr.strip().splitlines()[-1]}")

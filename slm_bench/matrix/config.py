@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from slm_bench.config_model import BenchConfig
+from slm_bench.config_source import DEFAULT_CONFIG, as_source
 from slm_bench.durations import parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.formats.naming import env_base
@@ -40,8 +41,6 @@ from slm_bench.validation import validate_against
 if TYPE_CHECKING:
     from slm_bench.matrix.checkout import SkippedRow
 
-DEFAULT_CONFIG = "config.yaml"
-TIME_LIMIT_SOURCE = f"{DEFAULT_CONFIG}: time_limit"
 DEFAULT_PHASE = "Phase 1: Classic Control"
 # dstack options that are durations: a bare number is seconds, as in dstack's task files.
 DSTACK_DURATIONS = (
@@ -159,73 +158,6 @@ def phase_slug(phase: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", (phase or "no phase").lower()).strip("-")
 
 
-class ConfigSource(str):
-    """How error lines name the config (the text), and where one key's value came from (``of``).
-
-    Snakemake merges ``config.yaml`` (or the ``--configfile`` files, in order, later ones
-    winning) and then ``--config KEY=VALUE``: a value is named by the last of them that sets it.
-    """
-
-    layers: tuple[tuple[str, Mapping], ...]  # (name, data), last one wins
-
-    def __new__(cls, text: str, layers: Sequence[tuple[str, Mapping]] = ()) -> ConfigSource:
-        source = super().__new__(cls, text)
-        source.layers = tuple(layers)
-        return source
-
-    def of(self, path: Sequence[object]) -> str:
-        """The name of the layer that set the value at ``path`` (the whole text if none did)."""
-        for name, data in reversed(self.layers):
-            if _sets(data, list(path)):
-                return name
-        return str(self)
-
-
-def _sets(data: object, path: list) -> bool:
-    """Whether ``data`` sets the value at ``path`` (a value that is no mapping sets all below)."""
-    for key in path:
-        if not isinstance(data, Mapping):
-            return True
-        if key not in data:
-            return False
-        data = data[key]
-    return True
-
-
-def source_of(source: str, path: Sequence[object]) -> str:
-    """Where the value at ``path`` came from: ``source.of(path)``, or ``source`` as given."""
-    return source.of(path) if isinstance(source, ConfigSource) else str(source)
-
-
-def config_source(
-    configfiles: Sequence[str | os.PathLike],
-    cwd: Path | None = None,
-    overrides: Mapping | None = None,
-) -> ConfigSource:
-    """How error lines name the config: the ``--configfile`` files, else config.yaml; each key
-    by the one that set it, or ``--config`` for a command-line ``overrides`` value."""
-    here = (cwd or Path.cwd()).resolve()
-    names, layers = [], []
-    for configfile in configfiles or [DEFAULT_CONFIG]:
-        path = (here / configfile).resolve()
-        names.append(str(path.relative_to(here)) if path.is_relative_to(here) else str(path))
-        layers.append((names[-1], _read_layer(path)))
-    if overrides:
-        layers.append(("--config", overrides))
-    return ConfigSource(", ".join(names), layers)
-
-
-def _read_layer(path: Path) -> Mapping:
-    """A config file's own keys (empty when it cannot be read: Snakemake has said why)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, Mapping) else {}
-
-
 def check_unique_keys(path: str | os.PathLike, shown: str) -> None:
     """Refuse a key written twice in one mapping of a config file: Snakemake's loaders keep the
     last, so a second ``ppo:`` under one env would drop the first cell from the plan unsaid."""
@@ -274,63 +206,67 @@ def _unique_nodes(node: yaml.Node | None, path: str, shown: str) -> None:
 
 
 def load_config(config: dict, source: str = DEFAULT_CONFIG) -> dict:
-    """Validate a config in place (defaults filled in); the dstack section against its schema."""
-    validate_against(config, "config.schema.yaml", source, lambda path: source_of(source, path))
+    """Validate a config in place (defaults filled in); the dstack section against its schema.
+    Error lines name the file that set the bad value (``source``: a ConfigSource)."""
+    source = as_source(source)
+    validate_against(config, "config.schema.yaml", source, source.of)
     validate_against(
         config["dstack"],
         "dstack.schema.yaml",
         f"{source}: dstack",
-        lambda path: f"{source_of(source, ['dstack', *path])}: dstack",
+        lambda path: f"{source.of(['dstack', *path])}: dstack",
     )
     for key in DSTACK_DURATIONS:
         if config["dstack"].get(key) is not None:
-            where = f"{source_of(source, ['dstack', key])}: dstack.{key}"
-            parse_duration(config["dstack"][key], where)
+            parse_duration(config["dstack"][key], source.where("dstack", key))
     if config["max_frame_policy"] is None:
         config["max_frame_policy"] = "warn" if config.get("checkout") else "error"
-    parse_duration(config["time_limit"], f"{source_of(source, ['time_limit'])}: time_limit")
-    check_extra(config["slurm"]["extra"], source_of(source, ["slurm", "extra"]))
+    parse_duration(config["time_limit"], source.where("time_limit"))
+    check_extra(config["slurm"]["extra"], source.of(["slurm", "extra"]))
     if config["runner"] == "dstack" and config["store"] != "hf":
         raise BenchError(
-            f"{source_of(source, ['store'])}: store: runner dstack uploads from remote "
-            "machines, so it needs store: hf"
+            f"{source.where('store')}: runner dstack uploads from remote machines, so it needs"
+            " store: hf"
         )
     return config
 
 
 def read_config(config: dict, source: str = DEFAULT_CONFIG) -> BenchConfig:
-    """``config`` validated in place (``load_config``), as the typed, frozen ``BenchConfig``."""
-    return BenchConfig.from_validated(load_config(config, source))
+    """``config`` validated in place (``load_config``), as the typed, frozen ``BenchConfig``
+    that names ``source`` in its error lines."""
+    return BenchConfig.from_validated(load_config(config, source), as_source(source))
 
 
-def build_matrix(config: BenchConfig | Mapping, source: str = DEFAULT_CONFIG) -> Matrix:
+def build_matrix(config: BenchConfig | Mapping, source: str | None = None) -> Matrix:
     """Cells and envs from a validated config, or from its checkout's BENCHMARKS.md.
 
     Every value that becomes a path, a table cell or a command-line argument is checked here,
-    whichever route it came from: one BenchError line naming the file and the field. A job's
-    script may pass the validated mapping Snakemake gives it.
+    whichever route it came from: one BenchError line naming the file and the field (the
+    config's own ``source``, unless ``source`` names it). A job's script may pass the validated
+    mapping Snakemake gives it.
     """
     config = BenchConfig.of(config)
+    named = config.source if source is None else as_source(source)
     env_config: Mapping
     skipped: list[SkippedRow] = []
     if config.envs:
         env_config = config.envs
 
         def origin(env_id: object) -> str:
-            return f"{source_of(source, ['envs', env_id])}: envs"
+            return f"{named.of(['envs', env_id])}: envs"
 
     elif config.checkout is not None:
         from slm_bench.matrix.checkout import derive_envs
 
         checkout = config.checkout
-        env_config, skipped = derive_envs(checkout, source_of(source, ["checkout"]))
+        env_config, skipped = derive_envs(checkout, named)
         path = str(checkout.benchmarks_path)
 
         def origin(env_id: object) -> str:
             return path
 
     else:
-        raise BenchError(f"{source}: envs: expected envs, or a checkout to read them from")
+        raise BenchError(f"{named}: envs: expected envs, or a checkout to read them from")
     builder = _MatrixBuilder(config.spec_dir, "", config.seed)
     for env_id, entry in env_config.items():
         builder.origin = origin(env_id)

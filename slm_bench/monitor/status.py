@@ -331,9 +331,10 @@ def _dstack_sources(config: BenchConfig):
     from slm_bench.config_model import plain
     from slm_bench.runners.dstack import Sources, validate_options
 
-    opts = validate_options(plain(config.dstack))
+    opts = validate_options(plain(config.dstack), config.source)
     checkout = config.checkout.root if config.checkout else None
-    return opts, Sources.from_options(opts, {"checkout": checkout, "spec_root": config.spec_dir})
+    pipeline = {"checkout": checkout, "spec_root": config.spec_dir, "source": config.source}
+    return opts, Sources.from_options(opts, pipeline)
 
 
 def cost_report(matrix, config: BenchConfig) -> str:

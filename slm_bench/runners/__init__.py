@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from slm_bench.config_model import BenchConfig, RunnerKind, plain
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.formats.settings import Frames
 
 
@@ -67,15 +68,19 @@ class Runner(Protocol):
     def run(self, request: RunRequest) -> RunResult: ...
 
 
-def make_runner(kind: RunnerKind | str, options: Mapping | None = None) -> Runner:
-    """Build the runner of ``kind`` from its ``options``: the one place a runner is chosen."""
+def make_runner(
+    kind: RunnerKind | str, options: Mapping | None = None, source: ConfigSource = DEFAULT_SOURCE
+) -> Runner:
+    """Build the runner of ``kind`` from its ``options``: the one place a runner is chosen.
+    ``source`` names the config in error lines."""
     from slm_bench.errors import BenchError
 
     try:
         kind = RunnerKind(kind)
     except ValueError:
         raise BenchError(
-            f"config.yaml: runner: unknown runner '{kind}' (expected embedded, slm-lab or dstack)"
+            f"{source.where('runner')}: unknown runner '{kind}' (expected embedded, slm-lab or"
+            " dstack)"
         ) from None
     options = dict(options or {})
     if kind is RunnerKind.EMBEDDED:
@@ -105,6 +110,7 @@ def runner_options(config: BenchConfig, threads: int) -> dict:
     options = plain(config.dstack)
     options["store"] = {"name": config.store.value, **plain(config.hf)}
     options["spec_root"] = str(config.spec_dir)
+    options["source"] = config.source  # how the runner's error lines name the config
     if config.checkout is not None:  # the runner applies the checkout's own .dstack task
         options["checkout"] = config.checkout.root
     return options
@@ -112,4 +118,4 @@ def runner_options(config: BenchConfig, threads: int) -> dict:
 
 def configured_runner(config: BenchConfig, threads: int) -> Runner:
     """The runner the config names, with its options."""
-    return make_runner(config.runner, runner_options(config, threads))
+    return make_runner(config.runner, runner_options(config, threads), config.source)

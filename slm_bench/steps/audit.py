@@ -22,7 +22,7 @@ def write_audit(matrix, config: BenchConfig, out_md: Path) -> None:
     if config.checkout is not None:
         from slm_bench.matrix.checkout import read_checkout_benchmarks
 
-        doc = read_checkout_benchmarks(config.checkout)
+        doc = read_checkout_benchmarks(config.checkout, config.source)
         # The checkout's own random baseline and the configured status rule, as write_row uses.
         differences = status_differences(doc, baseline_path(config), config.status_rule)
     rows = audit_matrix(matrix, config.max_frame_policy)

@@ -167,6 +167,7 @@ def _run_cell(
         shutil.rmtree(cell_dir / "work", ignore_errors=True)
     started = now_iso()
     fingerprint = run_fingerprint(spec_json, cell.seed)
+    store = store_from_config(config)  # a bad store option fails here, before any training
     result = run_with_runner(cell, config, cell_dir, out_log, threads, fingerprint)
     partial_log = Path(f"{out_log}.partial")
     provenance = collect_provenance(
@@ -178,7 +179,6 @@ def _run_cell(
     )
     if result.folder_path is not None:  # beside SLM-Lab's files, so upload_run takes it along
         write_provenance(result.folder_path, provenance)
-    store = store_from_config(config)
     os.replace(partial_log, out_log)
     write_json(
         out_marker,

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from slm_bench.config_model import BenchConfig, StoreKind, plain
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.errors import BenchError
 
 OPTIMIZER_GLOB = "*_optim.pt"  # SLM-Lab deletes optimizer files before upload
@@ -56,15 +57,18 @@ class Store(Protocol):
 
 
 def make_store(
-    kind: StoreKind | str, options: Mapping | None = None, repo: str | None = None
+    kind: StoreKind | str,
+    options: Mapping | None = None,
+    repo: str | None = None,
+    source: ConfigSource = DEFAULT_SOURCE,
 ) -> Store:
     """Build the store of ``kind`` from its ``options`` (``repo`` overrides the dev repo): the one
-    place a store is chosen."""
+    place a store is chosen. ``source`` names the config in error lines."""
     try:
         kind = StoreKind(kind)
     except ValueError:
         raise BenchError(
-            f"config.yaml: store: unknown store '{kind}' (expected local or hf)"
+            f"{source.where('store')}: unknown store '{kind}' (expected local or hf)"
         ) from None
     options = dict(options or {})
     if kind is StoreKind.LOCAL:
@@ -73,23 +77,26 @@ def make_store(
         return LocalStore.from_options(options, repo=repo)
     from slm_bench.stores.hf import HfStore
 
-    return HfStore.from_options(options, repo=repo)
+    return HfStore.from_options(options, repo=repo, source=source)
 
 
-def store_from_config(config: BenchConfig, repo: str | None = None) -> Store:
+def store_from_config(config: BenchConfig) -> Store:
     """The store the config names, with its options."""
-    return make_store(config.store, plain(config.store_options), repo=repo)
+    return make_store(config.store, plain(config.store_options), source=config.source)
 
 
 def public_store_from_config(config: BenchConfig) -> Store:
     """The config's store for its public repo (where ``publish`` promotes results)."""
-    return make_public_store(config.store, plain(config.store_options))
+    return make_public_store(config.store, plain(config.store_options), config.source)
 
 
-def make_public_store(kind: StoreKind | str, options: Mapping | None = None) -> Store:
+def make_public_store(
+    kind: StoreKind | str, options: Mapping | None = None, source: ConfigSource = DEFAULT_SOURCE
+) -> Store:
     """The store for the public repo (option ``public_repo``, default ``SLM-Lab/benchmark``)."""
     options = dict(options or {})
-    return make_store(kind, options, repo=options.get("public_repo", DEFAULT_PUBLIC_REPO))
+    repo = options.get("public_repo", DEFAULT_PUBLIC_REPO)
+    return make_store(kind, options, repo=repo, source=source)
 
 
 def check_folder_name(repo: str, folder: str) -> str:

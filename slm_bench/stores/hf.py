@@ -31,6 +31,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 
 from slm_bench.atomic import staged_dir
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.errors import BenchError
 from slm_bench.formats.naming import dataset_url
 from slm_bench.stores import (
@@ -67,23 +68,28 @@ class HfStore:
     name: str = "hf"
 
     @classmethod
-    def from_options(cls, options: dict, repo: str | None = None) -> HfStore:
+    def from_options(
+        cls, options: dict, repo: str | None = None, source: ConfigSource = DEFAULT_SOURCE
+    ) -> HfStore:
         """Options: dev_repo, endpoint (default HF_ENDPOINT or huggingface.co), env_file,
-        max_retries, backoff_s, max_wait_s, max_workers."""
+        max_retries, backoff_s, max_wait_s, max_workers; ``repo`` (the public repo) overrides
+        dev_repo. ``source`` names the config in error lines."""
         endpoint = options.get("endpoint") or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
         store = cls(
             repo=repo or options.get("dev_repo", DEFAULT_DEV_REPO),
             endpoint=str(endpoint).rstrip("/"),
             env_file=Path(options.get("env_file", ".env")),
-            max_retries=_number(options, "max_retries", 5, int),
-            backoff_s=_number(options, "backoff_s", 1.0, float),
-            max_wait_s=_number(options, "max_wait_s", 60.0, float),
-            max_workers=max(1, _number(options, "max_workers", 4, int)),
+            max_retries=_number(options, "max_retries", 5, int, source),
+            backoff_s=_number(options, "backoff_s", 1.0, float, source),
+            max_wait_s=_number(options, "max_wait_s", 60.0, float, source),
+            max_workers=max(1, _number(options, "max_workers", 4, int, source)),
         )
         if "/" not in store.repo:
-            raise BenchError(f"config.yaml: hf: repo {store.repo!r} is not a repo id (owner/name)")
+            where = source.where("hf", "dev_repo" if repo is None else "public_repo")
+            raise BenchError(f"{where}: {store.repo!r} is not a repo id (expected owner/name)")
         if not store.endpoint.startswith(("http://", "https://")):
-            raise BenchError(f"config.yaml: hf: endpoint {store.endpoint!r} is not an http(s) URL")
+            where = source.where("hf", "endpoint") if options.get("endpoint") else "HF_ENDPOINT"
+            raise BenchError(f"{where}: {store.endpoint!r} is not an http(s) URL")
         return store
 
     # -- the Store protocol -------------------------------------------------------------------
@@ -353,10 +359,17 @@ class HfStore:
 _Number = TypeVar("_Number", int, float)
 
 
-def _number(options: dict, key: str, default: float, kind: Callable[[float], _Number]) -> _Number:
+def _number(
+    options: dict,
+    key: str,
+    default: float,
+    kind: Callable[[float], _Number],
+    source: ConfigSource,
+) -> _Number:
     value = options.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise BenchError(f"config.yaml: hf: {key} must be a non-negative number, got {value!r}")
+        where = source.where("hf", key)
+        raise BenchError(f"{where}: expected a non-negative number, got {value!r}")
     return kind(value)
 
 

@@ -245,7 +245,8 @@ class CellRun:
         missing = [n for n in bare if n not in os.environ and n not in extra]
         if missing:
             raise BenchError(
-                f"config.yaml: dstack.env: environment variable {missing[0]} is not set"
+                f"{self.route.sources.config.where('dstack', 'env')}: environment variable"
+                f" {missing[0]} is not set"
                 f" (the task {plan.source} passes it by name; dstack reads its value from this"
                 " machine's environment)"
             )

@@ -45,8 +45,15 @@ def last_line(text: str) -> str:
 class DstackCli:
     """``dstack`` subcommands as the runner uses them; output never reaches a message unmasked."""
 
-    def __init__(self, dstack_bin: str, secrets: Iterable[str] = (), timeout_s: float = 300):
+    def __init__(
+        self,
+        dstack_bin: str,
+        secrets: Iterable[str] = (),
+        timeout_s: float = 300,
+        named: str = "dstack_bin",
+    ):
         self.dstack_bin = dstack_bin
+        self.named = named  # where dstack_bin came from, for the line when it is not found
         self.secrets = [s for s in secrets if s and len(s) >= 4]
         self.timeout_s = timeout_s
 
@@ -70,8 +77,7 @@ class DstackCli:
             )
         except FileNotFoundError:
             raise BenchError(
-                f"config.yaml: dstack.dstack_bin: {self.dstack_bin!r} not found"
-                " (install dstack or set dstack_bin)"
+                f"{self.named}: {self.dstack_bin!r} not found (install dstack or set dstack_bin)"
             ) from None
         except subprocess.TimeoutExpired:
             raise DstackCliError(

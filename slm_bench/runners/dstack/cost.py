@@ -55,7 +55,7 @@ def cell_cost(
     inner = sources.inner_runner(opts)
     hardware, _ = choose_hardware(env_id, spec_body, opts)
     planned = _task(hardware, mode, sources, inner)
-    overrides = apply_overrides(planned, opts, 0)
+    overrides = apply_overrides(planned, opts, 0, sources.config)
     theirs, _ = choose_hardware(env_id, spec_body, {**opts, **SLM_LAB_CHOICE})
     own = _task(theirs, mode, sources, inner)
     return CellCost(

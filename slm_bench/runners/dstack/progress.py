@@ -98,7 +98,7 @@ def interrupted_line(cell: str, attempt: Attempt | None, cli: DstackCli) -> str:
         return left_running_line(cell, attempt.name if attempt else None, status)
     name = attempt.name
     try:
-        runs = DstackCli(cli.dstack_bin, cli.secrets, timeout_s=SUBMIT_CHECK_S).ps()
+        runs = DstackCli(cli.dstack_bin, cli.secrets, SUBMIT_CHECK_S, cli.named).ps()
     except (DstackCliError, KeyboardInterrupt) as error:  # a second Ctrl-C skips the check
         why = str(error) or "interrupted again"
         return (

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slm_bench.atomic import write_text
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.runners import RunRequest, RunResult
 from slm_bench.runners.dstack.cell_run import CellRun
 from slm_bench.runners.dstack.cli import DstackCli, SharedListing
@@ -38,8 +39,9 @@ class DstackRunner:
     def __init__(self, options: dict | None = None):
         options = dict(options or {})
         pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
-        self.opts = validate_options(options)
-        self.store = store_target(pipeline.get("store"))
+        self.source: ConfigSource = pipeline.get("source", DEFAULT_SOURCE)
+        self.opts = validate_options(options, self.source)
+        self.store = store_target(pipeline.get("store"), self.source)
         self.sources = Sources.from_options(self.opts, pipeline)
         self.sources.inner_runner(self.opts)  # slm-lab without a checkout fails here
         # seams for the polling benchmark and the tests, typed as the Route protocol has them
@@ -48,7 +50,8 @@ class DstackRunner:
         self.say: Callable[[str], None] = write_line
         self.invocation = f"{os.getpid()}@{now()}"
         secrets = [os.environ.get(name, "") for name in self.opts["env"]]
-        self.cli = DstackCli(self.opts["dstack_bin"], secrets=secrets)
+        named = self.source.where("dstack", "dstack_bin")
+        self.cli = DstackCli(self.opts["dstack_bin"], secrets=secrets, named=named)
         self.listing = SharedListing(self.cli, max_age_s=self.opts["poll_interval_s"])
         self._cell: CellRun | None = None  # the cell being run: what Ctrl-C reports
 

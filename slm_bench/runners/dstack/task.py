@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from slm_bench.config_source import DEFAULT_SOURCE, ConfigSource
 from slm_bench.durations import format_duration, parse_duration
 from slm_bench.errors import BenchError
 from slm_bench.formats.naming import env_short
@@ -221,10 +222,11 @@ def embedded_task(
     spec_local: Path,
     spec_remote: str,
     seed: int | None = None,
+    source: ConfigSource = DEFAULT_SOURCE,
 ) -> dict:
     """The embedded runner's task: SLM-Lab's resources for the hardware, slm-bench installed on
     the box (this source tree uploaded, or ``dstack.install``), the spec file uploaded; ``seed``
-    fixes the sessions' seeds (``slm-bench run --seed``)."""
+    fixes the sessions' seeds (``slm-bench run --seed``); ``source`` names the config."""
     files = [f"{spec_local}:{REPO_MOUNT}/{spec_remote}"]
     if opts["install"]:
         requirement = opts["install"]
@@ -232,8 +234,8 @@ def embedded_task(
         tree = source_tree()
         if tree is None:
             raise BenchError(
-                "config.yaml: dstack.install: this slm-bench was installed without its source"
-                " tree, so the embedded task cannot upload it; set dstack.install to a pip"
+                f"{source.where('dstack', 'install')}: this slm-bench was installed without its"
+                " source tree, so the embedded task cannot upload it; set dstack.install to a pip"
                 " requirement the remote box can install, e.g."
                 " 'slm-bench @ git+https://github.com/OWNER/slm-bench@COMMIT'"
             )
@@ -256,17 +258,19 @@ def _duration(value: object, source: str) -> int:
     return int(parse_duration(value, source))
 
 
-def apply_overrides(task: dict, opts: dict, time_limit_s: float) -> list[str]:
+def apply_overrides(
+    task: dict, opts: dict, time_limit_s: float, source: ConfigSource = DEFAULT_SOURCE
+) -> list[str]:
     """Put the options' overrides on ``task`` (in place); one line per change."""
     changes: list[str] = []
     for key in ("resources", "spot_policy", "max_price"):
         if opts[key] is not None:
             _put(task, changes, key, copy.deepcopy(opts[key]))
     if opts["max_duration"] is not None:
-        seconds = _duration(opts["max_duration"], "dstack.max_duration")
+        seconds = _duration(opts["max_duration"], source.where("dstack", "max_duration"))
         _put(task, changes, "max_duration", format_duration(seconds))
     if opts["retry_events"] is not None or opts["retry_duration"] is not None:
-        _override_retry(task, changes, opts)
+        _override_retry(task, changes, opts, source)
     if time_limit_s and time_limit_s > 0:
         _cap_at_time_limit(task, changes, time_limit_s)
     return changes
@@ -280,13 +284,13 @@ def _put(task: dict, changes: list[str], key: str, value: object) -> None:
         changes.append(f"{key}: {_flow(old)} -> {_flow(value)}")
 
 
-def _override_retry(task: dict, changes: list[str], opts: dict) -> None:
+def _override_retry(task: dict, changes: list[str], opts: dict, source: ConfigSource) -> None:
     """The options' retry events and duration over the task's; no events: no retry at all."""
     retry = dict(task.get("retry") or {})
     if opts["retry_events"] is not None:
         retry["on_events"] = list(opts["retry_events"])
     if opts["retry_duration"] is not None:
-        seconds = _duration(opts["retry_duration"], "config.yaml: dstack.retry_duration")
+        seconds = _duration(opts["retry_duration"], source.where("dstack", "retry_duration"))
         retry["duration"] = format_duration(seconds)
     if not retry.get("on_events"):
         if "retry" in task:
@@ -363,10 +367,12 @@ def plan_task(
         if Path(spec_file).is_absolute() or ".." in Path(spec_file).parts:
             spec_file = f"specs/{Path(spec_file).name}"
         seed = request.seed if request.mode == "train" else None
-        config = embedded_task(hardware, request.mode, opts, local.resolve(), spec_file, seed)
+        config = embedded_task(
+            hardware, request.mode, opts, local.resolve(), spec_file, seed, sources.config
+        )
         source = f"the embedded runner's {hardware} task"
     config["name"] = base_run_name(request.spec_name, request.sets)
-    overrides = apply_overrides(config, opts, request.time_limit_s)
+    overrides = apply_overrides(config, opts, request.time_limit_s, sources.config)
     if opts["setup_commands"] is not None:
         main = config["commands"][-MAIN_COMMANDS[inner] :]
         config["commands"] = [*opts["setup_commands"], *main]
@@ -407,9 +413,9 @@ def submit_values(request: RunRequest, spec_file: str | None = None) -> dict[str
     """The ``-e KEY=VALUE`` pairs of the cell's spec, mode and sets (never a secret)."""
     for key, value in request.sets.items():
         if not re.fullmatch(r"[A-Za-z0-9_.:/@+,=-]+", f"{key}={value}"):
-            raise BenchError(
-                f"config.yaml: set {key}={value!r}: dstack passes sets through a shell variable;"
-                " expected no spaces or quotes"
+            raise BenchError(  # the cell's sets: its envs entry or its checkout row
+                f"{request.cell or request.spec_name}: -s {key}={value!r}: dstack passes sets"
+                " through a shell variable; expected no spaces or quotes"
             )
     return {
         "SPEC_FILE": spec_file or request.spec_file,
