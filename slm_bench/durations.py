@@ -1,4 +1,5 @@
-"""Durations as the config and dstack write them: ``45s``, ``90m``, ``6h``, ``2d``, ``1w``.
+"""Durations as the config and dstack write them: ``45s``, ``90m``, ``6h``, ``2d``, ``1w``; and
+the moment a record is written (``now_iso``), as every record and marker of the pipeline has it.
 
 One parser for every duration in the project. A bare number is seconds, as in dstack's own task
 files. Values are bounded (more than zero, at most ``MAX_SECONDS``) because an out-of-range limit
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 
 from slm_bench.errors import BenchError
 
@@ -37,6 +39,11 @@ def parse_duration(value: object, source: str, max_s: float = MAX_SECONDS) -> fl
             f"{source}: {value!r} is out of range (expected more than 0s, at most {limit})"
         )
     return seconds
+
+
+def now_iso() -> str:
+    """The current UTC time as the pipeline writes it in every record and marker."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def format_duration(seconds: int) -> str:

@@ -1,20 +1,29 @@
-"""The package's modules import one another without a circle.
+"""The package's modules import one another without a circle, and in the parts' order.
 
-Every import counts, wherever it is written: at the top, inside a function (a lazy import) or
-under ``if TYPE_CHECKING:``, since each of those hides a circle rather than removing it. The one
-edge left out is a module importing a package that contains it (``slm_bench.stores.hf`` reading
-the ``Store`` protocol from ``slm_bench.stores``): Python runs a package's ``__init__`` before any
-of its modules, so that is the package's own layout, not a circle between two concepts.
+docs/architecture.md lists the parts (the subpackages) bottom-up under "One module per concept":
+a part imports the shared base (the top-level modules but the entries) and the parts listed
+before it, never one after it nor an entry; the base imports no part. Every import counts,
+wherever it is written: at the top, inside a function (a lazy import) or under ``if
+TYPE_CHECKING:``, since each of those hides a circle (or an upward import) rather than removing
+it. The one edge left out is a module importing a package that contains it
+(``slm_bench.stores.hf`` reading the ``Store`` protocol from ``slm_bench.stores``): Python runs a
+package's ``__init__`` before any of its modules, so that is the package's own layout, not a
+circle between two concepts.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import slm_bench
 
 PACKAGE = Path(slm_bench.__file__).resolve().parent
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+# The top-level modules that run the package (the slm-bench command, every rule's job): they may
+# import any part, and no part imports them.
+ENTRIES = {"__main__", "cli", "jobs", "snakemake_io", "script_records"}
 
 
 def module_files() -> dict[str, Path]:
@@ -109,3 +118,50 @@ def test_the_package_has_no_import_circle():
     graph = import_graph()
     assert "slm_bench.formats.benchmarks_md.edit" in graph  # the walk found the subpackages
     assert circles(graph) == []
+
+
+def documented_parts() -> list[str]:
+    """The parts in docs/architecture.md's order, bottom-up (its ``### Title (`part/`)`` lines)."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    return re.findall(r"^### [^\n]*\(`(\w+)/`\)$", text, re.M)
+
+
+def layer(module: str, parts: list[str]) -> int:
+    """0 for the shared base, 1.. for the parts in order, past them for the entries."""
+    top = module.split(".")[1] if "." in module else ""
+    if top in parts:
+        return parts.index(top) + 1
+    return len(parts) + 1 if top in ENTRIES else 0
+
+
+def against_the_order(graph: dict[str, set[str]], parts: list[str]) -> list[str]:
+    """Every import of a module in a later layer than its importer's."""
+    return sorted(
+        f"{module} -> {dep}"
+        for module, deps in graph.items()
+        for dep in deps
+        if layer(dep, parts) > layer(module, parts)
+    )
+
+
+def test_the_order_check_sees_an_import_upwards_and_of_an_entry():
+    parts = ["formats", "matrix"]
+    graph = {
+        "slm_bench.errors": {"slm_bench.formats.spec"},  # the base importing a part
+        "slm_bench.formats.spec": {"slm_bench.matrix.config", "slm_bench.errors"},
+        "slm_bench.matrix.config": {"slm_bench.formats.spec", "slm_bench.jobs"},
+        "slm_bench.jobs": {"slm_bench.matrix.config"},  # an entry may import any part
+    }
+    assert against_the_order(graph, parts) == [
+        "slm_bench.errors -> slm_bench.formats.spec",
+        "slm_bench.formats.spec -> slm_bench.matrix.config",
+        "slm_bench.matrix.config -> slm_bench.jobs",
+    ]
+
+
+def test_the_parts_import_in_the_documented_order():
+    parts = documented_parts()
+    folders = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert sorted(parts) == sorted(folders), "docs/architecture.md lists every part once"
+    assert {f"slm_bench.{name}" for name in ENTRIES} <= set(import_graph())
+    assert against_the_order(import_graph(), parts) == []

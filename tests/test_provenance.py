@@ -16,12 +16,12 @@ import pytest
 from tiny_results import tiny_benchmark
 
 from slm_bench import __version__
+from slm_bench.formats.session_scores import session_seeds
 from slm_bench.steps import pulled_folder
 from slm_bench.trust.provenance import (
     PROVENANCE_FILE,
     collect_provenance,
     read_provenance,
-    session_seeds,
     write_provenance,
 )
 

@@ -1,8 +1,11 @@
 """A run folder's sessions' final MAs, as SLM-Lab scores them (eval metrics first, then train
-metrics, then the session CSV), with the file each came from and the trial's own MA."""
+metrics, then the session CSV), with the file each came from and the trial's own MA; and the
+seeds the sessions ran with, wherever the run recorded them."""
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 from typing import TypeGuard
 
@@ -15,6 +18,8 @@ from slm_bench.formats.run_folder import (
     read_run_folder,
     trial_score,
 )
+
+_SEEDS_LINE = re.compile(r"\bseeds (\[[-0-9, ]*\])")  # the embedded runner's trial-log line
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -72,3 +77,37 @@ def run_session_mas(
         sources.append(source)
     trial = trial_score(run) if run.trial_metrics is not None else None
     return values, sources, trial
+
+
+def session_seeds(run_folder: Path | None) -> dict:
+    """Every session's seed, from wherever the run recorded it, and where it came from.
+
+    SLM-Lab sets ``meta.random_seed`` per session (``1e5 * trial + 1e3 * session + time``) but
+    saves only the trial's spec, where it is null, so a real SLM-Lab run usually has none. Read, in
+    order: per-session specs (``{prefix}_t0_s{s}_spec.json``), the trial spec's
+    ``meta.random_seed``, then the embedded runner's ``seeds [...]`` trial-log line.
+    """
+    unknown = {"seeds": None, "source": "not recorded in the run folder"}
+    if run_folder is None:
+        return unknown
+    try:
+        run = read_run_folder(run_folder)
+    except BenchError:
+        return unknown
+    layout = RunLayout(run.path, run.prefix)
+    meta = run.spec.get("meta") or {}
+    count = sessions if isinstance(sessions := meta.get("max_session"), int) else 0
+    per_session = []
+    for s in range(count):
+        path = next(run.path.rglob(f"{layout.session_prefix(s)}_spec.json"), None)
+        seed = (load_json(path).get("meta") or {}).get("random_seed") if path else None
+        per_session.append(seed)
+    if per_session and all(isinstance(seed, int) for seed in per_session):
+        return {"seeds": per_session, "source": "session specs meta.random_seed"}
+    if isinstance(meta.get("random_seed"), int):
+        return {"seeds": [meta["random_seed"]], "source": "trial spec meta.random_seed"}
+    if layout.trial_log.is_file():
+        match = _SEEDS_LINE.search(layout.trial_log.read_text(errors="replace"))
+        if match:
+            return {"seeds": ast.literal_eval(match.group(1)), "source": "trial log"}
+    return unknown

@@ -385,7 +385,7 @@ def status_report(
             row = add_remote_progress(row, cell, config.dstack.dstack_bin)
         rows.append(row)
     text = note + render_status_table(rows) + render_orphans(orphans)
-    if slurm_text := slurm_report(matrix, on_slurm, Path(results)):
+    if slurm_text := slurm_report(matrix.cells, on_slurm, Path(results)):
         text += "\n" + slurm_text
     if config.runner is RunnerKind.DSTACK:
         try:

@@ -26,9 +26,9 @@ from pathlib import Path
 from types import FrameType
 
 from slm_bench.atomic import write_json
+from slm_bench.durations import now_iso
 from slm_bench.errors import BenchError
 from slm_bench.slurm.cluster import SlurmError, show_job
-from slm_bench.trust.failures import now_iso
 
 JOURNAL = "slurm.json"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from slm_bench.errors import BenchError
-from slm_bench.matrix.config import Matrix
 from slm_bench.slurm.cluster import SlurmError, cancel, job_states, run
 from slm_bench.slurm.job import JOURNAL
 
@@ -26,6 +25,9 @@ CLUSTER_RULES = ("run_cell", "search_cell")
 FINISHED = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY",
             "BOOT_FAIL", "DEADLINE")  # fmt: skip
 COLUMNS = ("cell", "rule", "job", "attempt", "state", "node", "elapsed")
+# The matrix's cells as (env, algo) pairs: the caller passes ``Matrix.cells``, so this part
+# needs nothing of the matrix part above it.
+Cells = Iterable[tuple[str, str]]
 
 
 def recorded(cells: Iterable[tuple[str, str]], results: Path) -> dict[str, dict]:
@@ -61,9 +63,9 @@ def queued(cells: Iterable[tuple[str, str]], workdir: Path, timeout_s: float = 3
     return live
 
 
-def job_rows(matrix: Matrix, results: Path, workdir: Path) -> list[dict]:
+def job_rows(cells: Cells, results: Path, workdir: Path) -> list[dict]:
     """One row per cell with a Slurm job: its job id, attempt, state, node and elapsed time."""
-    cells = list(matrix.cells)
+    cells = list(cells)
     jobs = recorded(cells, results)
     for key, live in queued(cells, workdir).items():
         if jobs.get(key, {}).get("job_id") != live["job_id"]:
@@ -92,28 +94,30 @@ def render(rows: list[dict]) -> str:
 
 
 def slurm_report(
-    matrix: Matrix, on_slurm: bool, results: Path = Path("results"), workdir: Path = Path(".")
+    cells: Cells, on_slurm: bool, results: Path = Path("results"), workdir: Path = Path(".")
 ) -> str:
     """The Slurm part of ``status`` ("" off the Slurm route when no cell ran as a Slurm job)."""
-    if not on_slurm and not recorded(matrix.cells, results):
+    cells = list(cells)
+    if not on_slurm and not recorded(cells, results):
         return ""
     try:
-        rows = job_rows(matrix, results, workdir)
+        rows = job_rows(cells, results, workdir)
     except SlurmError as error:
         return f"Slurm jobs: unavailable ({error})\n"
     return "Slurm jobs:\n" + (render(rows) if rows else "none\n")
 
 
 def cancel_jobs(
-    matrix: Matrix, on_slurm: bool, log: Callable[[str], None], results: Path = Path("results")
+    cells: Cells, on_slurm: bool, log: Callable[[str], None], results: Path = Path("results")
 ) -> None:
     """The ``cancel`` target on the Slurm route: scancel every job of this project that still
     runs or waits, and say which, one line per cell."""
     workdir = Path(".")
-    if not on_slurm and not recorded(matrix.cells, results):
+    cells = list(cells)
+    if not on_slurm and not recorded(cells, results):
         return
     try:
-        rows = job_rows(matrix, results, workdir)
+        rows = job_rows(cells, results, workdir)
     except SlurmError as error:
         raise BenchError(f"cancel: cannot list the Slurm jobs: {error}") from None
     active = [row for row in rows if not row["state"].startswith(FINISHED)]

@@ -10,4 +10,4 @@ def cancel_remote(matrix, on_slurm: bool, log) -> None:
     from slm_bench.slurm.jobs import cancel_jobs
 
     cancel_cells(matrix.cells, log)
-    cancel_jobs(matrix, on_slurm, log)
+    cancel_jobs(matrix.cells, on_slurm, log)

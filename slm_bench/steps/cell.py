@@ -14,6 +14,7 @@ from pathlib import Path
 
 from slm_bench.atomic import staged_dir, write_json
 from slm_bench.config_model import BenchConfig, RunnerKind
+from slm_bench.durations import now_iso
 from slm_bench.errors import BenchError
 from slm_bench.formats.baseline import baseline_path, random_return
 from slm_bench.formats.logs import read_score
@@ -27,7 +28,6 @@ from slm_bench.slurm.job import watchdog_grace_s
 from slm_bench.steps.records import finite_score, read_record, same_score
 from slm_bench.stores import Store, store_from_config
 from slm_bench.trust.cell_lock import cell_writer
-from slm_bench.trust.failures import now_iso
 from slm_bench.trust.provenance import collect_provenance, write_provenance
 from slm_bench.validation import validate_against
 

@@ -19,19 +19,14 @@ from __future__ import annotations
 import json
 import os
 from contextlib import suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 from slm_bench.atomic import write_json
+from slm_bench.durations import now_iso
 
 RESULTS = Path("results")
 FAILURE_FILE = "failure.json"
 HISTORY_FILE = "failures.jsonl"
-
-
-def now_iso() -> str:
-    """The current UTC time as the pipeline writes it in every record and marker."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def failure_dir(env: str | None = None, algo: str | None = None, phase: str | None = None) -> Path:

@@ -14,10 +14,8 @@ data/FOLDER/provenance.json``), which is then read back instead of guessed.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -29,13 +27,13 @@ from pathlib import Path
 from slm_bench import __version__
 from slm_bench.atomic import write_json
 from slm_bench.errors import BenchError
-from slm_bench.formats.run_folder import RunLayout, load_json, read_run_folder
+from slm_bench.formats.run_folder import load_json, read_run_folder
+from slm_bench.formats.session_scores import session_seeds
 
 PROVENANCE_FILE = "provenance.json"
 # The embedded runner's packages; their versions are those of the Python that runs it.
 EMBEDDED_PACKAGES = ("stable-baselines3", "gymnasium", "torch", "numpy")
 # The embedded runner announces its seeds in the trial log: "..., seeds [1, 1001, 2001]".
-_SEEDS_LINE = re.compile(r"\bseeds (\[[-0-9, ]*\])")
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _GIT_TIMEOUT_S = 10
 
@@ -176,40 +174,6 @@ def _recorded_git_sha(run_folder: Path | None) -> str | None:
         return None
     sha = meta.get("git_sha")
     return str(sha) if sha else None
-
-
-def session_seeds(run_folder: Path | None) -> dict:
-    """Every session's seed, from wherever the run recorded it, and where it came from.
-
-    SLM-Lab sets ``meta.random_seed`` per session (``1e5 * trial + 1e3 * session + time``) but
-    saves only the trial's spec, where it is null, so a real SLM-Lab run usually has none. Read, in
-    order: per-session specs (``{prefix}_t0_s{s}_spec.json``), the trial spec's
-    ``meta.random_seed``, then the embedded runner's ``seeds [...]`` trial-log line.
-    """
-    unknown = {"seeds": None, "source": "not recorded in the run folder"}
-    if run_folder is None:
-        return unknown
-    try:
-        run = read_run_folder(run_folder)
-    except BenchError:
-        return unknown
-    layout = RunLayout(run.path, run.prefix)
-    meta = run.spec.get("meta") or {}
-    count = sessions if isinstance(sessions := meta.get("max_session"), int) else 0
-    per_session = []
-    for s in range(count):
-        path = next(run.path.rglob(f"{layout.session_prefix(s)}_spec.json"), None)
-        seed = (load_json(path).get("meta") or {}).get("random_seed") if path else None
-        per_session.append(seed)
-    if per_session and all(isinstance(seed, int) for seed in per_session):
-        return {"seeds": per_session, "source": "session specs meta.random_seed"}
-    if isinstance(meta.get("random_seed"), int):
-        return {"seeds": [meta["random_seed"]], "source": "trial spec meta.random_seed"}
-    if layout.trial_log.is_file():
-        match = _SEEDS_LINE.search(layout.trial_log.read_text(errors="replace"))
-        if match:
-            return {"seeds": ast.literal_eval(match.group(1)), "source": "trial log"}
-    return unknown
 
 
 def collect_provenance(

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slm_bench.errors import BenchError
-from slm_bench.formats.session_scores import session_mas
-from slm_bench.trust.provenance import session_seeds
+from slm_bench.formats.session_scores import session_mas, session_seeds
 
 MAX_SESSIONS = 100  # 1e3 * session must stay below the 1e5 between trials' seeds
 
