@@ -88,6 +88,7 @@ class TrainingPlan:
     exploration_schedule: FrameSchedule | None = None  # replaces SB3 DQN's linear schedule
     opt_steps_per_update: int = 1  # optimizer steps per SB3 `_n_updates` tick
     nets: ActorCriticNets | None = None  # SLM-Lab's ActorCritic init, optimizers, clipping
+    normalize_v_targets: bool = False  # A2C: SLM-Lab's ReturnNormalizer in the value loss
     dqn: DQNConventions | None = None  # SLM-Lab's DQN target, loss, train step, replay
     policy: str = "MlpPolicy"  # SB3 policy: "MlpPolicy" or gaussian.py's "SlmLabGaussianPolicy"
     rescale_actions: bool = False  # a Box action space rescaled to [-1, 1], as SLM-Lab's env
@@ -186,7 +187,7 @@ def _on_policy(
     ent_schedule = schedule if isinstance(schedule, FrameSchedule) else None
     if reader.get("agent.net.shared"):
         notes.append("agent.net.shared: SB3 2.x has no shared hidden layers; separate ones used")
-    if reader.get("agent.algorithm.normalize_v_targets"):
+    if algorithm == "PPO" and reader.get("agent.algorithm.normalize_v_targets"):
         notes.append("agent.algorithm.normalize_v_targets is not available in SB3: not applied")
     if algorithm == "A2C":
         opt_steps, nets = _a2c(reader, kwargs, optim, lr, notes)
@@ -418,6 +419,8 @@ def _algorithm_fields(
             "ent_coef_schedule": ent_schedule,
             "opt_steps_per_update": opt_steps,
             "nets": nets,
+            "normalize_v_targets": algorithm == "A2C"
+            and bool(reader.get("agent.algorithm.normalize_v_targets", False)),
         }
     if algorithm == "DQN":
         kwargs, exploration, dqn = _dqn(reader, spec_algorithm, num_envs, max_frame, notes)

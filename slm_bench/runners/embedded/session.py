@@ -74,6 +74,10 @@ def build_model(plan: TrainingPlan, seed: int):
         from slm_bench.runners.embedded.dqn_model import SlmLabDQN
 
         cls, extra = SlmLabDQN, {"conventions": plan.dqn}
+    if plan.algorithm == "A2C":  # SLM-Lab's value loss (a2c_model.py)
+        from slm_bench.runners.embedded.a2c_model import SlmLabA2C
+
+        cls, extra = SlmLabA2C, {"normalize_v_targets": plan.normalize_v_targets}
     policy: Any = plan.policy
     if policy == "SlmLabGaussianPolicy":
         from slm_bench.runners.embedded.gaussian import SlmLabGaussianPolicy
