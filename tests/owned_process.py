@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from slm_bench.runners.process_group import KEEPER, OwnedGroup, owned_group, proc_stat
+from slm_bench.runners.process_group import KEEPER, KEEPER_WAIT, OwnedGroup, owned_group, proc_stat
 
 
 class OwnedProcess:
@@ -75,7 +75,7 @@ def group_members(pgid: int) -> list[int]:
 
 def is_own_keeper(pid: int) -> bool:
     """Whether ``pid`` is the keeper of a group this process owns: its child, running a keeper
-    command (``keeper_argv``: each starts with the shell and its ``read``)."""
+    command (``keeper_argv``: each starts with the shell, its ``trap`` and its ``read``)."""
     stat = proc_stat(pid)
     if stat is None or stat[0] != os.getpid():
         return False
@@ -83,7 +83,8 @@ def is_own_keeper(pid: int) -> bool:
         shell, flag, script = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
     except (OSError, ValueError):
         return False
-    return [shell, flag] == [a.encode() for a in KEEPER[:2]] and script.startswith(b"read _;")
+    keeper = [a.encode() for a in KEEPER[:2]]
+    return [shell, flag] == keeper and script.startswith(KEEPER_WAIT.encode())
 
 
 def own_groups() -> list[int]:

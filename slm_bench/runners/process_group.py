@@ -7,7 +7,8 @@ a search's trials and their sessions running. So each such group has a keeper: a
 the group, blocked reading a pipe whose only write end the job holds. The kernel closes that end
 when the job exits for any reason, SIGKILL included; the keeper's read then returns and it kills
 its whole group, itself last. When the run ends normally the job closes the pipe itself, which
-also removes any process the runner left behind.
+also removes any process the runner left behind. A signal to the whole group (a stop's SIGTERM,
+Ctrl-C, a hangup) does not end the keeper: the job's closing the pipe does.
 
 Why not ``PR_SET_PDEATHSIG``: it fires on the death of the parent *thread* (a search starts its
 trials from worker threads), it reaches only the process that set it (not the real SLM-Lab's own
@@ -25,19 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# `read` returns at end of file, i.e. once no process holds the pipe's write end; `kill 0` is
-# the caller's whole process group.
-KEEPER = ["/bin/sh", "-c", "read _; kill -KILL 0"]
+# The keeper ignores what a stop, a time limit or a closed terminal sends to the whole group:
+# dead, it would leave the group unowned, and a member that survives the signal would outlive
+# the job. So only the pipe's end (or SIGKILL) ends it. `read` returns at end of file, i.e. once
+# no process holds the pipe's write end; `kill 0` is the caller's whole process group.
+KEEPER_WAIT = "trap '' INT TERM HUP; read _;"
+KEEPER = ["/bin/sh", "-c", f"{KEEPER_WAIT} kill -KILL 0"]
 
 
 def keeper_argv(on_close: list[str] | None = None) -> list[str]:
     """The keeper's command: :data:`KEEPER`, or with ``on_close`` run to its end first (its
-    arguments passed as such, never through the shell), before the group is killed. That is
-    for what left the group and only its starter can find, e.g. the processes of a daemon's
-    jobs in sessions of their own."""
+    arguments passed as such, never through the shell, with the signals the keeper ignores back
+    to their defaults), before the group is killed. That is for what left the group and only
+    its starter can find, e.g. the processes of a daemon's jobs in sessions of their own."""
     if not on_close:
         return KEEPER
-    return ["/bin/sh", "-c", 'read _; "$@"; kill -KILL 0', "keeper", *on_close]
+    script = f'{KEEPER_WAIT} (trap - INT TERM HUP; exec "$@"); kill -KILL 0'
+    return ["/bin/sh", "-c", script, "keeper", *on_close]
 
 
 @dataclass
