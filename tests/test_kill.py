@@ -9,18 +9,15 @@ otherwise the ones users get.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from process_helpers import Build
 from workflow_helpers import (
     copy_tree,
     planned_jobs,
     snakemake,
-    snakemake_argv,
     trained_tree,
     tree_digest,
 )
@@ -29,7 +26,6 @@ from slm_bench.formats.run_folder import read_run_folder
 
 pytestmark = pytest.mark.slow
 
-HOOKS = Path(__file__).resolve().parent / "kill_hooks"
 A2C = Path("results/CartPole-v1/a2c")
 PPO = Path("results/CartPole-v1/ppo")
 TABLE = Path("results/BENCHMARKS.md")
@@ -42,32 +38,11 @@ def trained(tmp_path_factory) -> Path:
 
 
 def kill_at(workdir: Path, point: str, *args: str, timeout: float = 300) -> None:
-    """Run Snakemake until a job reaches ``point``, then SIGKILL its whole process group."""
-    paused = workdir.parent / "paused"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HOOKS), os.environ.get("PYTHONPATH", "")]),
-        "SLM_BENCH_PAUSE": point,
-        "SLM_BENCH_PAUSED": str(paused),
-    }
-    with (workdir.parent / "killed.out").open("w") as output:
-        process = subprocess.Popen(
-            snakemake_argv(workdir, *args),
-            cwd=workdir,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while not paused.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            text = (workdir.parent / "killed.out").read_text()
-            pytest.fail(f"never reached {point}:\n{text[-3000:]}")
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    """Run Snakemake (a Build: it dies with this test, even if pytest is SIGKILLed) until a job
+    reaches ``point``, then SIGKILL its whole process group."""
+    build = Build(workdir, *args, pause=point, name="killed")
+    build.wait_until(build.paused.exists, point, timeout=timeout)
+    build.kill_group()
 
 
 def rerun(workdir: Path) -> subprocess.CompletedProcess:

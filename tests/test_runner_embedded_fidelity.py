@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from owned_process import OwnedProcess
 
 from slm_bench.cli import build_parser
 from slm_bench.formats.logs import strip_ansi
@@ -203,23 +202,17 @@ def test_a_killed_run_leaves_interim_trial_metrics_as_slm_lab_does(tmp_path):
     below max_frame (the pipeline's folder check must refuse it)."""
     argv = [sys.executable, "-m", "slm_bench", "run", "-s", "max_frame=200000", "--"]
     argv += [str(REPO / "specs" / "ppo_classic.yaml"), NAME, "train"]
-    proc = subprocess.Popen(
-        argv,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    # Its own process group, which dies with this test even if pytest is SIGKILLed.
+    run = OwnedProcess(argv, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         found: list[Path] = []
-        while not found and time.monotonic() < deadline and proc.poll() is None:
+        while not found and time.monotonic() < deadline and run.process.poll() is None:
             time.sleep(0.5)
             found = list(tmp_path.glob(f"data/*/info/{NAME}_t0_trial_metrics.json"))
         assert found, "no interim trial metrics appeared"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        run.kill()  # SIGKILL to the run and its session processes
     layout = RunLayout(found[0].parents[1], NAME)
     scalar = json.loads(layout.trial_metrics_scalar_json.read_text())
     assert 0 < scalar["frame"] < 200000

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from hf_helpers import CANARY_TOKEN, offline_hf_env, tree_bytes
 from hub_server import HubServer
+from owned_process import OwnedProcess
 from standins import STATE_VAR, StandinDstack, default_sigint
 from workflow_helpers import REPO, SNAKEFILE, make_workdir, tiny_config
 
@@ -128,7 +129,7 @@ class Pipeline:
             tmp_path / "work", pipeline_config(hub, self.standin, **config_args)
         )
         self.env = environment(self.standin, tmp_path)
-        self.started: list[subprocess.Popen] = []
+        self.started: list[OwnedProcess] = []
         self.output_path: Path | None = None
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -142,29 +143,28 @@ class Pipeline:
             timeout=timeout,
         )
 
-    def start(self, *args: str) -> subprocess.Popen:
-        """Snakemake in its own process group (one signal reaches it and every job), its output
+    def start(self, *args: str) -> OwnedProcess:
+        """Snakemake in a process group of its own (one signal reaches it and every job) that
+        dies with this test, even if pytest is SIGKILLed (tests/owned_process.py); its output
         in a file (a pipe nobody reads could fill and stall it)."""
         self.output_path = self.workdir.parent / f"snakemake-{len(self.started) + 1}.out"
         with self.output_path.open("w") as output:
-            process = subprocess.Popen(
+            owned = OwnedProcess(
                 argv(self.workdir, *args),
-                cwd=self.workdir,
+                self.workdir,
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
                 preexec_fn=default_sigint,
             )
-        self.started.append(process)
-        return process
+        self.started.append(owned)
+        return owned
 
     def kill_leftovers(self) -> None:
-        """A test that failed midway leaves no Snakemake (nor its jobs) behind."""
-        for process in self.started:
-            if process.poll() is None:
-                kill_group(process)
+        """A test that failed midway leaves no Snakemake (nor its jobs) behind; every group's
+        keeper ends."""
+        for owned in self.started:
+            owned.kill()
 
     def output(self) -> str:
         """What the last started Snakemake printed."""
@@ -178,19 +178,15 @@ class Pipeline:
         return json.loads((self.workdir / relative).read_text())
 
 
-def wait_for(predicate, pipeline: Pipeline, process: subprocess.Popen, timeout: float = 60):
+def wait_for(predicate, pipeline: Pipeline, owned: OwnedProcess, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while not predicate():
-        if process.poll() is not None:
-            pytest.fail(f"Snakemake ended early ({process.returncode}):\n{pipeline.output()}")
+        if owned.process.poll() is not None:
+            rc = owned.process.returncode
+            pytest.fail(f"Snakemake ended early ({rc}):\n{pipeline.output()}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for the pipeline:\n{pipeline.output()}")
         time.sleep(0.1)
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 def last_state(pipeline: Pipeline, cell: Path = CELL) -> str | None:
@@ -294,7 +290,7 @@ def test_killed_pipeline_reattaches_to_its_run_after_restart(remote_run, make_pi
     first = pipeline.start(str(CELL / "metrics.json"))
     wait_for(lambda: last_state(pipeline) == "running", pipeline, first)
 
-    kill_group(first)
+    first.kill()  # SIGKILL to Snakemake's whole group
     assert pipeline.journal()["attempts"][0]["name"] == "ppo-cartpole"
     assert not (pipeline.workdir / CELL / "run.json").exists()
     calls_at_kill = len(pipeline.standin.calls())
@@ -432,8 +428,8 @@ def test_ctrl_c_prints_what_keeps_running_and_a_rerun_reattaches(remote_run, mak
         first,
     )
 
-    os.killpg(first.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
-    first.wait(timeout=120)
+    os.killpg(first.pgid, signal.SIGINT)  # what Ctrl-C in the terminal sends; the keeper stays
+    first.process.wait(timeout=120)
 
     output = pipeline.output()
     for noise in ("Traceback", "KeyboardInterrupt", "Cannot close a running event loop"):

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from process_helpers import Build
 from workflow_helpers import (
     copy_tree,
     make_workdir,
     snakemake,
-    snakemake_argv,
     tiny_config,
     trained_tree,
     tree_digest,
@@ -108,26 +104,12 @@ def test_sigkill_mid_training_then_rerun_completes(tmp_path):
     config["envs"]["CartPole-v1"]["algorithms"] = {
         "ppo": config["envs"]["CartPole-v1"]["algorithms"]["ppo"]
     }
-    workdir = make_workdir(tmp_path, config)
+    workdir = make_workdir(tmp_path / "work", config)
     cell = workdir / "results/CartPole-v1/ppo"
-    proc = subprocess.Popen(
-        snakemake_argv(workdir),
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    partial = cell / "train.log.partial"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if partial.exists() and partial.read_text(errors="replace").count("frame") >= 3:
-            break
-        time.sleep(0.5)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("training never started")
-    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake, the runner and every session process
-    proc.wait()
+    build = Build(workdir)  # dies with this test even if pytest is SIGKILLed
+    partial = "results/CartPole-v1/ppo/train.log.partial"
+    build.wait_until(lambda: build.log_has(partial, "frame", 3), "training", timeout=180)
+    build.kill_group()  # Snakemake and its jobs; the runner's own group dies with its job
     # Nothing that looks complete was left behind.
     assert not (cell / "run.json").exists() and not (cell / "train.log").exists()
     store = workdir / "results/store/SLM-Lab/benchmark-dev/data"
