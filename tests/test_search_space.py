@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
+from slm_bench.config_model import BenchConfig
 from slm_bench.errors import BenchError
+from slm_bench.formats.settings import parse_settings_line
 from slm_bench.formats.spec import resolve_spec, spec_names
+from slm_bench.matrix.config import Cell, read_config
 from slm_bench.runners.embedded.spec_reader import lookup
-from slm_bench.search.patch import unified_diff, write_values, yaml_scalar
+from slm_bench.search.patch import (
+    changed_values,
+    unified_diff,
+    write_changed,
+    write_values,
+    yaml_scalar,
+)
 from slm_bench.search.space import read_space, rule_budget, trial_budget
+from slm_bench.steps.search import apply_search
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "search" / "tiny_search.yaml"
@@ -190,3 +202,107 @@ def test_the_projects_search_blocks_are_in_budget_and_patchable(spec_file, tmp_p
         for path, value in values.items():
             assert lookup(patched, path, NOT_SET) == value, f"{where}: {path}"
     assert searched or "search:" not in spec_file.read_text()
+
+
+def _git(root: Path, *args: str) -> str:
+    run = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
+    return run.stdout.strip()
+
+
+def _searched_checkout(tmp_path: Path, monkeypatch) -> tuple[Cell, BenchConfig, Path]:
+    """tiny_search.yaml committed in a git checkout, as the cell apply_search writes into."""
+    root = tmp_path / "SLM-Lab"
+    (root / "specs").mkdir(parents=True)
+    shutil.copy(TINY, root / "specs" / "tiny_search.yaml")
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{who}_NAME", "t")
+        monkeypatch.setenv(f"GIT_{who}_EMAIL", "t@example.org")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "specs")
+    settings = parse_settings_line("max_frame 2e3 | num_envs 1 | max_session 1")
+    cell = Cell(
+        env_id="CartPole-v1", env="CartPole-v1", algo="ppo", label="PPO",
+        spec_file="specs/tiny_search.yaml", spec_path=root / "specs" / "tiny_search.yaml",
+        spec_name="ppo_tiny", sets={"max_frame": "2000"}, settings=settings,
+    )  # fmt: skip
+    return cell, read_config({"checkout": {"root": str(root)}}), root
+
+
+def _search_outputs(cell: Cell, values: dict, folder: Path) -> tuple[Path, Path]:
+    """best.json and spec.patch as search_cell writes them for ``values``."""
+    text = cell.spec_path.read_text()
+    args = (cell.spec_path, cell.spec_file, cell.spec_name, values, cell.sets)
+    new, _ = write_changed(text, *args)
+    best, patch = folder / "best.json", folder / "spec.patch"
+    best.write_text(json.dumps({"values": values, "trial": 3, "total_reward_ma": 180.5}))
+    patch.write_text(unified_diff(text, new, cell.spec_file))
+    return best, patch
+
+
+def test_a_search_patch_writes_only_the_values_the_spec_does_not_hold(tmp_path, monkeypatch):
+    """gamma and training_epoch come from the shared anchor: gamma's chosen 0.99 is the anchor's
+    value and training_epoch's 2.0 is its int 2 (a CSV's float column), so neither is written;
+    lam (anchored too) and lr (the spec's own) differ and are the whole patch. Applied in a
+    checkout, the spec resolves to every chosen value and is committed."""
+    cell, config, root = _searched_checkout(tmp_path, monkeypatch)
+    values = {
+        "agent.algorithm.gamma": 0.99,
+        "agent.algorithm.training_epoch": 2.0,
+        "agent.algorithm.lam": 0.97,
+        "agent.net.optim_spec.lr": 0.00123,
+    }
+    spec = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
+    assert changed_values(spec, values) == {
+        "agent.algorithm.lam": 0.97, "agent.net.optim_spec.lr": 0.00123
+    }  # fmt: skip
+    # typed: a bool is not the int 1, a string is not the number, an absent key differs
+    assert changed_values({"a": 1, "b": "0.5", "c": None}, {"a": True, "b": 0.5, "d": None}) == {
+        "a": True, "b": 0.5, "d": None
+    }  # fmt: skip
+    best, patch = _search_outputs(cell, values, tmp_path)
+    diff = patch.read_text().splitlines()
+    added = [line for line in diff if line.startswith("+") and "+++" not in line]
+    removed = [line for line in diff if line.startswith("-") and "---" not in line]
+    assert added == ["+      lam: 0.97", "+        lr: 0.00123  # searched below"]
+    assert removed == ["-        lr: 3.0e-4  # searched below"]
+    head = _git(root, "rev-parse", "HEAD")
+    lines: list[str] = []
+    apply_search(cell, config, best, patch, tmp_path / "applied.json", lines.append)
+    patched = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
+    for path, value in values.items():
+        assert lookup(patched, path, NOT_SET) == value, path
+    assert type(patched["agent"]["algorithm"]["training_epoch"]) is int  # the spec keeps its int
+    assert "gamma: 0.99" in cell.spec_path.read_text()  # the anchor, untouched
+    applied = json.loads((tmp_path / "applied.json").read_text())
+    assert applied["values"] == values and applied["written"] == changed_values(spec, values)
+    assert _git(root, "rev-parse", "HEAD~1") == head and applied["commit"] != head
+    assert _git(root, "status", "--porcelain") == ""
+    assert lines == ["CartPole-v1/ppo: wrote the best values into specs/tiny_search.yaml; the"
+                     " next build retrains it"]  # fmt: skip
+
+
+def test_an_all_equal_search_leaves_an_empty_patch_that_applies_as_a_no_op(tmp_path, monkeypatch):
+    """Every chosen value is what the spec already holds: spec.patch is empty, and applying it
+    says so in one line, leaves the spec byte-identical and commits nothing; best.json and
+    applied.json still record every chosen value. An edit since the search is still refused."""
+    cell, config, root = _searched_checkout(tmp_path, monkeypatch)
+    values = {"agent.algorithm.gamma": 0.99, "agent.net.optim_spec.lr": 3.0e-4}
+    best, patch = _search_outputs(cell, values, tmp_path)
+    assert patch.read_text() == ""
+    text, head = cell.spec_path.read_bytes(), _git(root, "rev-parse", "HEAD")
+    lines: list[str] = []
+    apply_search(cell, config, best, patch, tmp_path / "applied.json", lines.append)
+    assert cell.spec_path.read_bytes() == text
+    assert _git(root, "rev-parse", "HEAD") == head and _git(root, "status", "--porcelain") == ""
+    applied = json.loads((tmp_path / "applied.json").read_text())
+    assert applied["values"] == values and applied["written"] == {} and "commit" not in applied
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert lines[0] == (
+        f"CartPole-v1/ppo: {patch} is empty: specs/tiny_search.yaml already holds the chosen"
+        " values; nothing written or committed, nothing to retrain"
+    )
+    cell.spec_path.write_text(text.decode().replace("gamma: 0.99", "gamma: 0.95"))
+    with pytest.raises(BenchError, match="changed since the search wrote its spec.patch"):
+        apply_search(cell, config, best, patch, tmp_path / "again.json", lines.append)
+    assert not (tmp_path / "again.json").exists()

@@ -1,10 +1,13 @@
 """Write searched values into a spec file, touching only the lines that must change.
 
 The spec file is edited as text, not re-dumped, so ``${max_frame}``, anchors, comments and the
-other specs in the file stay byte-identical. A value goes into the spec's *own* mapping: when the
-key comes from a ``<<:`` merge of a shared anchor, a local key is added beside the merge (YAML's
-rule: local keys win), so the other specs that share the anchor keep their values. The result is
-checked by resolving the spec again: exactly the searched paths changed, to exactly the values.
+other specs in the file stay byte-identical. A search's patch writes only the chosen values the
+spec does not already hold (``changed_values``): an override equal to what the spec resolves to
+would change no run and only make the spec noisier. A value goes into the spec's *own* mapping:
+when the key comes from a ``<<:`` merge of a shared anchor, a local key is added beside the merge
+(YAML's rule: local keys win), so the other specs that share the anchor keep their values. The
+result is checked by resolving the spec again: exactly the searched paths changed, to exactly the
+values.
 """
 
 from __future__ import annotations
@@ -119,12 +122,12 @@ def _set_yaml(
         parent, parent_indent = i, child_indent
 
 
-def _lookup(body: Mapping, keys: list[str]) -> object:
-    """The value at ``keys`` in a parsed spec (merges applied), or None."""
+def _lookup(body: Mapping, keys: list[str], absent: object = None) -> object:
+    """The value at ``keys`` in a parsed spec (merges applied), or ``absent``."""
     node: object = body
     for key in keys:
         if not isinstance(node, Mapping) or key not in node:
-            return None
+            return absent
         node = node[key]
     return node
 
@@ -243,6 +246,52 @@ def write_values(
     return new
 
 
+_ABSENT = object()
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same(held: object, chosen: object) -> bool:
+    """Whether the spec already holds ``chosen``. Numbers compare by value: a spec's int 1 and a
+    chosen 1.0 (what a float column of the trials' CSV reads back as) are the same number, and
+    the spec keeps its int. A bool is not a number here (YAML ``true`` is not ``1``), nor is a
+    string, and an absent key holds nothing."""
+    if _number(held) and _number(chosen):
+        return held == chosen
+    if isinstance(held, Mapping) and isinstance(chosen, Mapping):
+        return held.keys() == chosen.keys() and all(_same(held[k], chosen[k]) for k in held)
+    if isinstance(held, list) and isinstance(chosen, list):
+        return len(held) == len(chosen) and all(map(_same, held, chosen))
+    return type(held) is type(chosen) and held == chosen
+
+
+def changed_values(spec: Mapping, values: Mapping[str, object]) -> dict[str, object]:
+    """The ``values`` (spec path -> value) that the resolved ``spec`` does not already hold."""
+    return {
+        path: value
+        for path, value in values.items()
+        if not _same(_lookup(spec, path.split("."), _ABSENT), value)
+    }
+
+
+def write_changed(
+    text: str,
+    spec_path: Path,
+    spec_file: str,
+    spec_name: str,
+    values: Mapping[str, object],
+    sets: Mapping[str, str],
+) -> tuple[str, dict[str, object]]:
+    """The spec file's text with only the ``values`` it does not already hold written in (the
+    text itself when it holds them all), and those values."""
+    changed = changed_values(_resolve_text(text, spec_path, spec_name, sets), values)
+    if not changed:
+        return text, changed
+    return write_values(text, spec_path, spec_file, spec_name, changed, sets), changed
+
+
 def unified_diff(old: str, new: str, spec_file: str) -> str:
     return "".join(
         difflib.unified_diff(
@@ -256,13 +305,16 @@ def unified_diff(old: str, new: str, spec_file: str) -> str:
 
 def apply_values(
     spec_path: Path, spec_file: str, spec_name: str, values: Mapping, sets: Mapping, patch: str
-) -> str:
-    """Write ``values`` into the spec file if it is still the file the patch was made from."""
+) -> dict[str, object]:
+    """Write the ``values`` the spec does not hold into the spec file if it is still the file
+    the patch was made from; the values written (none for an empty patch: the file is untouched).
+    """
     old = spec_path.read_text(encoding="utf-8")
-    new = write_values(old, spec_path, spec_file, spec_name, values, sets)
+    new, changed = write_changed(old, spec_path, spec_file, spec_name, values, sets)
     if unified_diff(old, new, spec_file) != patch:
         raise BenchError(
             f"{spec_file}: changed since the search wrote its spec.patch; rerun the search"
         )
-    write_text(spec_path, new)
-    return new
+    if changed:
+        write_text(spec_path, new)
+    return changed

@@ -18,7 +18,7 @@ from slm_bench.errors import BenchError
 from slm_bench.formats.run_folder import read_run_folder
 from slm_bench.formats.spec import resolve_spec
 from slm_bench.matrix.config import Cell
-from slm_bench.search.patch import apply_values, unified_diff, write_values
+from slm_bench.search.patch import apply_values, unified_diff, write_changed, write_values
 from slm_bench.search.results import best_trial, read_evaluations, read_trials
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
 from slm_bench.steps.cell import run_with_runner, work_fingerprint
@@ -45,7 +45,7 @@ def search_cell(
     spec = resolve_spec(cell.spec_path, cell.spec_name, cell.sets)
     space = read_space(spec, where)  # fail before any training when there is nothing to search
     planned, warnings = trial_budget(spec, space, where)
-    _patch(cell, {d.path: d.args[0] for d in space.dimensions})  # writable, before any training
+    _patch(cell, {d.path: d.args[0] for d in space.dimensions}, every=True)  # before training
     for warning in warnings:
         log(f"warning: {warning}")
     outputs = (Path(out_trials), Path(out_best), Path(out_patch), Path(out_log))
@@ -98,32 +98,41 @@ def _search(
         )
         + f" {best['total_reward_ma']:.2f} ({best['chosen_by']})"
     )
+    if not patch:
+        log(f"{cell.key}: {out_patch} is empty: {cell.spec_file} already holds every chosen value")
 
 
-def _patch(cell: Cell, values: dict) -> str:
+def _patch(cell: Cell, values: dict, every: bool = False) -> str:
+    """The spec.patch writing the ``values`` the spec does not already hold (``every``: all of
+    them, which checks before any training that every searched key can be written)."""
     text = cell.spec_path.read_text(encoding="utf-8")
-    new = write_values(
-        text, cell.spec_path, cell.spec_file, cell.spec_name, values, dict(cell.sets)
-    )
+    args = (text, cell.spec_path, cell.spec_file, cell.spec_name, values, dict(cell.sets))
+    new = write_values(*args) if every else write_changed(*args)[0]
     return unified_diff(text, new, cell.spec_file)
 
 
 def apply_search(
     cell: Cell, config: BenchConfig, best_path: Path, patch_path: Path, out: Path, log
 ) -> None:
-    """Write the best values into the spec file; with a checkout, commit it there (never push)."""
+    """Write the best values into the spec file; with a checkout, commit it there (never push).
+    An empty patch (the spec already holds every chosen value) touches and commits nothing."""
     best = read_record(best_path, required=("values", "trial", "total_reward_ma"))
     patch = Path(patch_path).read_text(encoding="utf-8")
-    if not patch:
-        raise BenchError(f"{patch_path}: empty patch: the best values are already in the spec")
-    apply_values(
+    written = apply_values(
         cell.spec_path, cell.spec_file, cell.spec_name, best["values"], dict(cell.sets), patch
     )
     record = {"spec_file": cell.spec_file, "values": best["values"], "trial": best["trial"]}
-    if config.checkout is not None:
+    record["written"] = written
+    if written and config.checkout is not None:
         record["commit"] = _commit_spec(cell, config, best)
     write_json(out, record)
-    log(f"{cell.key}: wrote the best values into {cell.spec_file}; the next build retrains it")
+    if written:
+        log(f"{cell.key}: wrote the best values into {cell.spec_file}; the next build retrains it")
+    else:
+        log(
+            f"{cell.key}: {patch_path} is empty: {cell.spec_file} already holds the chosen"
+            " values; nothing written or committed, nothing to retrain"
+        )
 
 
 def _commit_spec(cell: Cell, config: BenchConfig, best: dict) -> str:
