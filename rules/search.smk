@@ -1,7 +1,8 @@
 # On demand, never part of `all`: hyperparameter search for a cell that misses its target, as
 # SLM-Lab's workflow does it. search_cell runs the spec's `search:` block through the runner;
-# apply_search writes the best values into the spec file (and commits it in a checkout), which
-# makes that cell's train chain stale; search_failed searches every cell whose row is not solved.
+# apply_search writes the best values the spec does not already hold into the spec file (and
+# commits it in a checkout), which makes that cell's train chain stale (an empty patch changes
+# nothing); search_failed searches every cell whose row is not solved.
 rule search_cell:
     input:
         spec=f"{CELL}/spec.json",

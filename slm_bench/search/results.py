@@ -150,7 +150,8 @@ def _seeds(evaluations: dict | None) -> dict:
 
 
 def _plain(value: object) -> object:
-    """numpy scalars -> JSON-able Python values; whole floats of int columns stay ints."""
+    """numpy scalars -> JSON-able Python values (a whole float stays a float: spec.patch compares
+    numbers by value, so a float of an int key is not written)."""
     if hasattr(value, "item"):
         value = value.item()
     return value
