@@ -60,7 +60,10 @@ def test_the_embedded_remote_task_writes_provenance_before_its_upload(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "hf").write_text('#!/bin/sh\nls "$3" > "$HF_LISTING"\n')
     (bin_dir / "hf").chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)  # the box's Python has slm-bench installed
+    # The box's Python has slm-bench installed: a wrapper, since a symlink to a venv's python
+    # outside its venv's bin/ runs the base interpreter without the venv's packages.
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     env = {
         **os.environ,
         "HF_REPO": "me/dev",

@@ -368,7 +368,7 @@ def test_cancel_stops_every_recorded_run(make_pipeline):
     cancelled = pipeline.run("cancel")
 
     assert cancelled.returncode == 0, cancelled.stdout[-4000:]
-    running.wait(timeout=120)
+    running.process.wait(timeout=120)
     output = pipeline.output()
     stops = sorted(c["args"] for c in pipeline.standin.calls("stop"))
     assert stops == [["-y", "a2c-cartpole"], ["-y", "ppo-cartpole"]]
@@ -376,7 +376,7 @@ def test_cancel_stops_every_recorded_run(make_pipeline):
     for name in ("ppo-cartpole", "a2c-cartpole"):
         assert pipeline.standin.run(name)["status"] == "terminated"
     # The pipeline saw its runs stopped and failed both cells, keeping no result.
-    assert running.returncode != 0
+    assert running.process.returncode != 0
     # (show-failed-logs repeats each job's error line)
     errors = {line for line in output.splitlines() if line.startswith("error: dstack run ")}
     assert len(errors) == 2 and all(" terminated (stopped_by_user" in e for e in errors), errors
