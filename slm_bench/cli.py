@@ -9,8 +9,10 @@ options (as in ``slm-lab run``), so a spec path starting with ``-`` is read as S
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from slm_bench.errors import BenchError
 
@@ -101,8 +103,16 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM or SIGHUP to this process alone would end it at once and leave its session
+    # workers training for the rest of the run; as an exception, the trial stops them first.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     try:
         return {"run": run_command}[args.command](args)
     except BenchError as error:

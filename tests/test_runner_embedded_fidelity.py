@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -226,3 +228,40 @@ def test_slm_bench_run_ends_options_with_a_double_dash():
     )
     assert (args.spec_file, args.spec_name, args.mode) == ("-odd.yaml", "x", "train")
     assert (args.sets, args.workers) == ([("max_frame", "2000")], 2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_slm_bench_run_alone_stops_its_session_workers(tmp_path, signum):
+    """`kill PID` of `slm-bench run` (not its group): its session worker processes end with it
+    instead of training on for the rest of the run."""
+    argv = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s", "max_frame=400000"]
+    argv += ["--", str(REPO / "specs" / "ppo_classic.yaml"), NAME, "train"]
+    run = OwnedProcess(argv, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            workers = {pid for pid in child_pids(run.process.pid) if "spawn_main" in cmdline(pid)}
+        assert len(workers) == 2, "the run's two session workers did not start"
+        os.kill(run.process.pid, signum)
+        code = run.process.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while (alive := {pid for pid in workers if cmdline(pid)}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive, f"session workers alive 20 s after the run ended: {alive}"
+        assert code == 128 + signum  # it stopped as a program, not killed by the signal
+    finally:
+        run.kill()
+
+
+def child_pids(pid: int) -> set[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in children.read_text().split()} if children.exists() else set()
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
