@@ -211,7 +211,7 @@ def test_a_signal_to_snakemake_cancels_the_slurm_jobs(slurm, tmp_path, signum):
     try:
         job_id = job_record(workdir, "ppo")["job_id"]
         run.send_signal(signum)
-        output, _ = run.communicate(timeout=120)
+        output, _ = run.communicate(timeout=300)  # 120 s was too short at load 14
     finally:
         if run.poll() is None:
             run.kill()
