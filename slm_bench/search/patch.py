@@ -214,8 +214,10 @@ def write_values(
     spec_name: str,
     values: Mapping[str, object],
     sets: Mapping[str, str],
+    before: dict | None = None,
 ) -> str:
-    """The spec file's text with ``values`` (spec path -> value) written into ``spec_name``."""
+    """The spec file's text with ``values`` (spec path -> value) written into ``spec_name``;
+    ``before``: the spec ``text`` resolves to, when the caller has already resolved it."""
     where = f"{spec_file}: {spec_name}"
     for path in values:
         controlled = cell_controlled(path)
@@ -232,7 +234,8 @@ def write_values(
             raw = yaml.safe_load("".join(lines)).get(spec_name) or {}
             _set_yaml(lines, spec_name, path, value, raw, where)
         new = "".join(lines)
-    before = _resolve_text(text, spec_path, spec_name, sets)
+    if before is None:
+        before = _resolve_text(text, spec_path, spec_name, sets)
     after = _resolve_text(new, spec_path, spec_name, sets)
     expected = copy.deepcopy(before)
     for path, value in values.items():
@@ -286,10 +289,11 @@ def write_changed(
 ) -> tuple[str, dict[str, object]]:
     """The spec file's text with only the ``values`` it does not already hold written in (the
     text itself when it holds them all), and those values."""
-    changed = changed_values(_resolve_text(text, spec_path, spec_name, sets), values)
+    before = _resolve_text(text, spec_path, spec_name, sets)
+    changed = changed_values(before, values)
     if not changed:
         return text, changed
-    return write_values(text, spec_path, spec_file, spec_name, changed, sets), changed
+    return write_values(text, spec_path, spec_file, spec_name, changed, sets, before), changed
 
 
 def unified_diff(old: str, new: str, spec_file: str) -> str:
