@@ -61,6 +61,21 @@ def running(pid: int, started: int | None = None) -> bool:
     return text[text.rindex(")") + 2] != "Z"
 
 
+def descendants(root: int) -> set[tuple[int, int]]:
+    """(pid, start time) of every live descendant of ``root``."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[2]))
+    found: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child[0])
+    return found
+
+
 def group_members(pgid: int) -> list[int]:
     """The running processes of process group ``pgid``."""
     return [

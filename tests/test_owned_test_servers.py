@@ -12,7 +12,6 @@ in sessions of their own.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -25,10 +24,10 @@ from pathlib import Path
 import pytest
 from browser import INSTALL_HINT
 from dstack_server import dstack_venv
-from owned_process import group_members, own_groups, running
+from owned_process import descendants, group_members, own_groups, running
 from slurm_cluster import skip_reason
 
-from slm_bench.runners.process_group import owned_group, proc_stat
+from slm_bench.runners.process_group import owned_group
 
 TESTS = Path(__file__).resolve().parent
 GONE_BOUND_S = 10
@@ -103,20 +102,6 @@ def skip_if_missing(kind: str) -> None:
         reason = skip_reason()
     if reason:
         pytest.skip(reason)
-
-
-def descendants(root: int) -> set[tuple[int, int]]:
-    """(pid, start time) of every live descendant of ``root``."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
-            children.setdefault(stat[0], []).append((int(entry.name), stat[2]))
-    found, stack = set(), [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child[0])
-    return found
 
 
 def answers(url: str) -> bool:

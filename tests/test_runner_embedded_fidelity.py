@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from owned_process import OwnedProcess
+from owned_process import OwnedProcess, descendants, running
 
 from slm_bench.cli import build_parser
 from slm_bench.formats.logs import strip_ansi
@@ -239,25 +239,20 @@ def test_a_signal_to_slm_bench_run_alone_stops_its_session_workers(tmp_path, sig
     run = OwnedProcess(argv, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        workers: set[int] = set()
+        workers: set[tuple[int, int]] = set()
         while len(workers) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
-            workers = {pid for pid in child_pids(run.process.pid) if "spawn_main" in cmdline(pid)}
+            workers = {w for w in descendants(run.process.pid) if "spawn_main" in cmdline(w[0])}
         assert len(workers) == 2, "the run's two session workers did not start"
         os.kill(run.process.pid, signum)
         code = run.process.wait(timeout=60)
         deadline = time.monotonic() + 20
-        while (alive := {pid for pid in workers if cmdline(pid)}) and time.monotonic() < deadline:
+        while (alive := {w for w in workers if running(*w)}) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not alive, f"session workers alive 20 s after the run ended: {alive}"
         assert code == 128 + signum  # it stopped as a program, not killed by the signal
     finally:
         run.kill()
-
-
-def child_pids(pid: int) -> set[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in children.read_text().split()} if children.exists() else set()
 
 
 def cmdline(pid: int) -> str:
