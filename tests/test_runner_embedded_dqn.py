@@ -97,19 +97,19 @@ def test_train_step_reuses_each_batch_training_batch_iter_times():
 
 def test_linear_to_zero_steps_once_per_train_step():
     """get_lr_scheduler: LinearToZero over frame / (training_frequency * num_envs) scheduler steps,
-    one per train step. The project's dqn_cartpole trains every 8 frames with 4 envs: its rate
-    is 0 after 2e5 / 32 = 6250 train steps, a quarter of the run's 25000."""
-    spec = resolve_spec(PROJECT_SPEC, "dqn_cartpole", {"max_frame": 200000})
+    one per train step. The project's dqn_acrobot trains every 16 frames with 4 envs: over 2e5
+    frames its rate is 0 after 2e5 / 64 = 3125 train steps, a quarter of the run's 12500."""
+    spec = resolve_spec(PROJECT_SPEC, "dqn_acrobot", {"max_frame": 200000})
     spec["agent"]["net"]["lr_scheduler_spec"] = {"name": "LinearToZero", "frame": 200000}
-    plan = plan_training(spec, str(PROJECT_SPEC), "dqn_cartpole")
-    assert plan.dqn.lr_updates == 6250
+    plan = plan_training(spec, str(PROJECT_SPEC), "dqn_acrobot")
+    assert plan.dqn.lr_updates == 3125
     model = build_model(plan, seed=1)
     batch_of(model, 20)
     lr0 = model.policy.optimizer.param_groups[0]["lr"]
     for _ in range(3):
         model.train(gradient_steps=1, batch_size=8)
-    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(lr0 * (1 - 3 / 6250))
-    model.train_steps = 6249
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(lr0 * (1 - 3 / 3125))
+    model.train_steps = 3124
     model.train(gradient_steps=1, batch_size=8)
     assert model.policy.optimizer.param_groups[0]["lr"] == 0.0
 
