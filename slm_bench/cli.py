@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from slm_bench.errors import BenchError
+from slm_bench.runners.stop_signals import RUN_STOP_SIGNALS
 
 
 def _parse_set(text: str) -> tuple[str, str]:
@@ -110,9 +111,13 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM or SIGHUP to this process alone would end it at once and leave its session
-    # workers training for the rest of the run; as an exception, the trial stops them first.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _exit_on_signal)
+    # workers training for the rest of the run; as an exception, the trial stops them first (a
+    # search stops its trial processes first: ``stop_signals.stop_first``). SIGINT too, so
+    # that every stop ends with 128+signal and no traceback. An ignored signal (nohup, a
+    # background job of a script) stays ignored.
+    for signum in RUN_STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _exit_on_signal)
     try:
         return {"run": run_command}[args.command](args)
     except BenchError as error:

@@ -230,7 +230,26 @@ def test_slm_bench_run_ends_options_with_a_double_dash():
     assert (args.sets, args.workers) == ([("max_frame", "2000")], 2)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+STOP_SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
+SEARCH_SPEC = Path(__file__).resolve().parent / "fixtures" / "search" / "tiny_search.yaml"
+
+
+def stop_alone(run: OwnedProcess, signum: int, workers: set[tuple[int, int]]) -> int:
+    """``signum`` to the run's process alone (not its group); its exit status, once every one of
+    ``workers`` has ended too (20 s after the run at most)."""
+    os.kill(run.process.pid, signum)
+    try:
+        code = run.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the run still runs 60 s after {signal.Signals(signum).name}")
+    deadline = time.monotonic() + 20
+    while (alive := {w for w in workers if running(*w)}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, f"workers alive 20 s after the run ended: {alive}"
+    return code
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_to_slm_bench_run_alone_stops_its_session_workers(tmp_path, signum):
     """`kill PID` of `slm-bench run` (not its group): its session worker processes end with it
     instead of training on for the rest of the run."""
@@ -244,13 +263,31 @@ def test_a_signal_to_slm_bench_run_alone_stops_its_session_workers(tmp_path, sig
             time.sleep(0.5)
             workers = {w for w in descendants(run.process.pid) if "spawn_main" in cmdline(w[0])}
         assert len(workers) == 2, "the run's two session workers did not start"
-        os.kill(run.process.pid, signum)
-        code = run.process.wait(timeout=60)
-        deadline = time.monotonic() + 20
-        while (alive := {w for w in workers if running(*w)}) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not alive, f"session workers alive 20 s after the run ended: {alive}"
-        assert code == 128 + signum  # it stopped as a program, not killed by the signal
+        assert stop_alone(run, signum, workers) == 128 + signum  # a program's exit, not a kill
+    finally:
+        run.kill()
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_a_signal_to_slm_bench_search_alone_stops_its_trials(tmp_path, signum):
+    """`kill PID` of `slm-bench run ... search` (not its group) while two trials train: the
+    trial processes (and anything they started) end with it instead of training on, and it
+    leaves nothing under data/ that a later run could take for a finished search."""
+    argv = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s", "max_frame=400000"]
+    argv += ["--reevaluate-top", "0", "--", str(SEARCH_SPEC), "ppo_tiny", "search"]
+    run = OwnedProcess(argv, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    interim = "data/.search-*/trial_*/data/ppo_tiny_*/info/ppo_tiny_t0_trial_metrics.json"
+    try:
+        deadline = time.monotonic() + 120
+        training: list[Path] = []
+        while len(training) < 2 and time.monotonic() < deadline and run.process.poll() is None:
+            time.sleep(0.5)
+            training = list(tmp_path.glob(interim))  # each trial past its first checkpoint
+        assert len(training) == 2, "the search's two trials did not start training"
+        trials = descendants(run.process.pid)
+        assert sum("trial_spec.json" in cmdline(pid) for pid, _ in trials) == 2
+        assert stop_alone(run, signum, trials) == 128 + signum
+        assert not list((tmp_path / "data").iterdir())  # no folder, reservation or scratch
     finally:
         run.kill()
 

@@ -14,6 +14,10 @@ scripts; a runner's own group is its job's to stop), then lets Snakemake handle 
 cluster are Slurm jobs that would train on; its SIGINT handling cancels them). A job
 started in the moment after is signalled too, each job once. After a real Ctrl-C a job thus
 gets SIGINT twice: ``stop_on_signals`` makes a job's stop run once, later signals ignored.
+
+``slm-bench run`` itself ends with 128+signal on any of ``RUN_STOP_SIGNALS`` (``cli.main``), and
+``stop_first`` lets a search stop the trial processes it started before that exit, which would
+otherwise wait for them to finish training.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from types import FrameType
 from slm_bench.runners.process_group import proc_stat
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What stops `slm-bench run` sent to it alone: a stop, a time limit, Ctrl-C, a closed terminal.
+RUN_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FORWARD_EVERY_S = 0.2
 
 
@@ -93,14 +99,47 @@ def forward_stop_signals() -> None:
 
     def handler(_signum: int, frame: FrameType | None) -> None:
         forwarder.start()
-        if callable(on_interrupt):
-            on_interrupt(signal.SIGINT, frame)
-        elif on_interrupt == signal.SIG_DFL:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
+        _hand_on(on_interrupt, signal.SIGINT, frame)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, handler)
+
+
+def _hand_on(previous: object, signum: int, frame: FrameType | None) -> None:
+    """``signum`` to the handler it had before ours: called, or the default action taken."""
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+@contextmanager
+def stop_first(stop: Callable[[], None], signums: tuple = RUN_STOP_SIGNALS) -> Iterator[None]:
+    """Inside: a signal of ``signums`` calls ``stop()`` (once; a later signal skips it), then
+    the handler the signal had before (``slm-bench``'s: exit with 128+signal). For processes a
+    signal to this one alone does not reach and that its way out would wait for. A signal this
+    process ignores stays ignored; off the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopped = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            stop()
+        _hand_on(previous[signum], signum, frame)
+
+    previous = {s: signal.getsignal(s) for s in signums if signal.getsignal(s) != signal.SIG_IGN}
+    for signum in previous:
+        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
 @contextmanager

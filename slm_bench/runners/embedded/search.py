@@ -47,11 +47,13 @@ from slm_bench.runners.embedded.reevaluate import check_session_count, reevaluat
 from slm_bench.runners.embedded.search_folder import write_search_folder
 from slm_bench.runners.embedded.search_trial import (
     TrialOutcome,
+    TrialProcesses,
     run_trial_process,
     trial_body,
     trial_seed,
 )
 from slm_bench.runners.embedded.trial import reserve_folder
+from slm_bench.runners.stop_signals import stop_first
 from slm_bench.search.results import evaluations_path
 from slm_bench.search.space import SearchSpace, read_space, trial_budget
 
@@ -152,6 +154,7 @@ class TrialRunner:
     log: SearchLog
     base_seed: int
     scratch: Path
+    processes: TrialProcesses
 
     def run_all(self, workers: int) -> list[TrialOutcome]:
         """Every trial's outcome, by index."""
@@ -170,7 +173,15 @@ class TrialRunner:
         seed = trial_seed(self.base_seed, index)
         try:
             outcome = run_trial_process(
-                index, trial, body, self.spec_name, self.scratch, prunable, self.log.relay, seed
+                index,
+                trial,
+                body,
+                self.spec_name,
+                self.scratch,
+                prunable,
+                self.log.relay,
+                seed,
+                self.processes,
             )
         except (OSError, StopIteration, ValueError) as error:
             outcome = TrialOutcome(index, {}, state="failed", error=f"trial {index}: {error}")
@@ -194,11 +205,12 @@ class Reevaluation:
     relay: Callable[[str], None]
     base_seed: int
     n_trials: int
+    processes: TrialProcesses
 
     def launch(self, run: int, body: dict) -> tuple[Path | None, str]:
         seed = trial_seed(self.base_seed, run)
         outcome = run_trial_process(
-            run, None, body, self.spec_name, self.scratch, False, self.relay, seed
+            run, None, body, self.spec_name, self.scratch, False, self.relay, seed, self.processes
         )
         return outcome.folder, outcome.error
 
@@ -267,18 +279,28 @@ def run_search(
     log = SearchLog(stream or sys.stdout)
     folder, when, reservation = reserve_folder(Path(data_root), run_name)
     root = Path(data_root) / folder
-    _announce(log, plan, spec_file, spec_name, f"data/{folder}/{run_name}", workers)
-    base_seed = int(time.time()) if seed is None else seed
-    tally = StudyTally(_new_study(plan, seed), plan.space)
+    processes = TrialProcesses()
     try:
-        with tempfile.TemporaryDirectory(prefix=".search-", dir=data_root) as scratch:
-            trials = TrialRunner(spec, spec_name, plan, tally, log, base_seed, Path(scratch))
+        _announce(log, plan, spec_file, spec_name, f"data/{folder}/{run_name}", workers)
+        base_seed = int(time.time()) if seed is None else seed
+        tally = StudyTally(_new_study(plan, seed), plan.space)
+        # A signal (SIGTERM, SIGHUP, SIGINT) first stops the running trials, which the exit it
+        # brings would wait for; on the way out, what still runs is stopped before its folder
+        # goes. A stopped search leaves no folder: only a finished one writes it.
+        with (
+            stop_first(processes.stop),
+            tempfile.TemporaryDirectory(prefix=".search-", dir=data_root) as scratch,
+            processes,
+        ):
+            trials = TrialRunner(
+                spec, spec_name, plan, tally, log, base_seed, Path(scratch), processes
+            )
             outcomes = trials.run_all(workers)
             if not any(o.state == "complete" for o in outcomes):
                 errors = "; ".join(o.error or o.state for o in outcomes)
                 raise BenchError(f"{where}: search: no trial finished ({errors})")
             again = Reevaluation(
-                spec, spec_name, Path(scratch), log.relay, base_seed, plan.n_trials
+                spec, spec_name, Path(scratch), log.relay, base_seed, plan.n_trials, processes
             )
             record = again.run(outcomes, reevaluate_top, workers, log.say)
             write_search_folder(root, spec, run_name, folder, when, plan.space, outcomes)

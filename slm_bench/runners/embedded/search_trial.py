@@ -3,6 +3,9 @@ as an ordinary embedded ``train`` run in a process of its own, its console lines
 search log and its (frame, MA) checkpoints reported to Optuna's pruner.
 
 Trial i's sessions are seeded from ``base + 1e5 * i`` as SLM-Lab's are (``trial_seed``).
+
+The search's running trial processes are held in ``TrialProcesses``, so that a search stopped by
+a signal to it alone stops them too, instead of waiting for them to finish training.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import optuna
 
@@ -57,6 +63,67 @@ class TrialOutcome:
     @property
     def score(self) -> float:
         return float(self.metrics.get("total_reward_ma", math.nan))
+
+
+STOP_GRACE_S = 10  # a trial's own SIGTERM handler stops it (and its sessions) in about a second
+
+
+class SearchStopped(Exception):
+    """The search is stopping: no trial starts, and a stopped trial has no outcome."""
+
+
+class TrialProcesses:
+    """The search's running trial processes, started from its trial threads. ``stop`` ends them
+    all and starts no more; as a context, it runs on the way out, before the trials' scratch
+    folders are removed."""
+
+    def __init__(self) -> None:
+        self.running: set[subprocess.Popen] = set()
+        self.stopping = False
+        self.lock = threading.RLock()  # re-entered when a signal handler stops on the same thread
+
+    def start(self, argv: list[str], workdir: Path) -> subprocess.Popen:
+        with self.lock:
+            if self.stopping:
+                raise SearchStopped
+            process = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            self.running.add(process)
+            return process
+
+    def finished(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.discard(process)
+
+    def stop(self) -> None:
+        """SIGTERM to every running trial (each is a ``slm-bench run``: its handler stops its
+        sessions and exits), SIGKILL to any still running ``STOP_GRACE_S`` later."""
+        with self.lock:
+            self.stopping = True
+            processes = list(self.running)
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in processes:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> TrialProcesses:
+        return self
+
+    def __exit__(
+        self, kind: type | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def trial_body(spec: Mapping, values: Mapping[str, object], single_session: bool) -> dict:
@@ -147,7 +214,10 @@ def run_trial_process(
     prunable: bool,
     relay: Callable[[str], None],
     seed: int,
+    processes: TrialProcesses,
 ) -> TrialOutcome:
+    """Trial ``index`` trained in a process of its own (started through ``processes``); raises
+    ``SearchStopped`` once the search stops."""
     workdir = scratch / f"trial_{index}"
     workdir.mkdir(parents=True)
     spec_path = workdir / "trial_spec.json"
@@ -164,19 +234,19 @@ def run_trial_process(
         spec_name,
         "train",
     ]
-    process = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = processes.start(argv, workdir)
+    try:
+        pruned = _watch(process, trial, prunable, TrialRelay(index, relay))
+        process.wait()
+    finally:
+        processes.finished(process)
+    if processes.stopping:
+        raise SearchStopped
     outcome = TrialOutcome(index, {})
-    if _watch(process, trial, prunable, TrialRelay(index, relay)):
+    if pruned:
         outcome.state = "pruned"
         return outcome
-    if process.wait() != 0:
+    if process.returncode != 0:
         outcome.state, outcome.error = "failed", f"trial {index} exited with {process.returncode}"
         return outcome
     folders = [p for p in (workdir / "data").iterdir() if p.is_dir()]
