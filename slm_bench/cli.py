@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from slm_bench.errors import BenchError
+from slm_bench.runners.process_group import in_owned_group, run_owned
 from slm_bench.runners.stop_signals import RUN_STOP_SIGNALS
 
 
@@ -110,6 +111,12 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not in_owned_group():
+        # Started by its user, not by a pipeline job or a search: the run goes on in a child,
+        # in a group this process owns, so that a SIGKILL of this process (kill -9, the OOM
+        # killer), which no handler sees, still ends its session workers and trials.
+        again = [sys.executable, "-m", "slm_bench", *(sys.argv[1:] if argv is None else argv)]
+        return run_owned(again, Path.cwd(), RUN_STOP_SIGNALS)
     # SIGTERM or SIGHUP to this process alone would end it at once and leave its session
     # workers training for the rest of the run; as an exception, the trial stops them first (a
     # search stops its trial processes first: ``stop_signals.stop_first``). SIGINT too, so

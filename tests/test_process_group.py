@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from owned_process import group_members, is_own_keeper
 
-from slm_bench.runners.process_group import keeper_argv, owned_group
+from slm_bench.runners.process_group import OWNED_GROUP_ENV, keeper_argv, owned_group
 
 GONE_BOUND_S = 10
 SETTLE_S = 0.5  # time for a signal's effect (a handler, a death) to show in /proc
@@ -114,3 +114,26 @@ def test_the_keeper_is_recognised_with_and_without_on_close(tmp_path):
         with owned_group(["sleep", "600"], tmp_path, on_close=on_close) as group:
             assert is_own_keeper(group.pgid), keeper_argv(on_close)
             assert not is_own_keeper(group.process.pid)
+
+
+# Prints whether it is in an owned group, then whether its child in a group of its own is.
+IN_GROUP = "from slm_bench.runners.process_group import in_owned_group; print(in_owned_group())"
+CHECK = f"""
+import subprocess, sys
+{IN_GROUP}
+argv = [sys.executable, "-c", {IN_GROUP!r}]
+print(subprocess.run(argv, process_group=0, capture_output=True, text=True).stdout, end="")
+"""
+
+
+def test_only_a_member_of_an_owned_group_counts_as_owned(tmp_path):
+    """``in_owned_group`` (which tells a standalone ``slm-bench run`` to own its run): true in
+    the group ``owned_group`` started, false in a process that left it with the same
+    environment, and in one started outside it."""
+    check = [sys.executable, "-c", CHECK]
+    with owned_group(check, tmp_path, stdout=subprocess.PIPE, text=True) as group:
+        out, _ = group.process.communicate(timeout=60)
+    assert out.split() == ["True", "False"]
+    env = {k: v for k, v in os.environ.items() if k != OWNED_GROUP_ENV}
+    outside = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
+    assert outside.stdout.split() == ["False", "False"], outside.stderr

@@ -28,6 +28,7 @@ from slm_bench.formats.logs import strip_ansi
 from slm_bench.formats.run_folder import RunLayout
 from slm_bench.formats.spec import resolve_spec
 from slm_bench.runners.embedded import run_trial
+from slm_bench.runners.process_group import OWNED_GROUP_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_RUNS = Path(__file__).resolve().parent / "fixtures" / "slm-lab-runs"
@@ -232,6 +233,55 @@ def test_slm_bench_run_ends_options_with_a_double_dash():
 
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
 SEARCH_SPEC = Path(__file__).resolve().parent / "fixtures" / "search" / "tiny_search.yaml"
+TRAIN_ARGV = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s", "max_frame=400000"]
+TRAIN_ARGV += ["--", str(REPO / "specs" / "ppo_classic.yaml"), NAME, "train"]
+SEARCH_ARGV = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s", "max_frame=400000"]
+SEARCH_ARGV += ["--reevaluate-top", "0", "--", str(SEARCH_SPEC), "ppo_tiny", "search"]
+
+
+def standalone(argv: list[str], cwd: Path) -> OwnedProcess:
+    """``argv`` started as its user starts it, outside any owned group (``env -u`` drops the
+    mark ``owned_group`` gives its process), yet in a group this test owns: nothing it starts
+    outlives the test."""
+    argv = ["env", "-u", OWNED_GROUP_ENV, *argv]
+    return OwnedProcess(argv, cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_both(run: OwnedProcess, root: Path, pattern: str, text: str) -> None:
+    """Until two files matching ``pattern`` under ``root`` hold ``text`` (40 s at most)."""
+
+    def holding() -> int:
+        return sum(text in path.read_text() for path in root.glob(pattern))
+
+    deadline = time.monotonic() + 40
+    while holding() < 2 and time.monotonic() < deadline:
+        assert run.process.poll() is None, f"the run ended with {run.process.returncode}"
+        time.sleep(0.5)
+    assert holding() == 2, f"not two of {pattern} hold {text!r}"
+
+
+def training_run(tmp_path: Path) -> tuple[OwnedProcess, set[tuple[int, int]]]:
+    """A standalone ``slm-bench run`` training two sessions, once both are past their first
+    checkpoint; with its two session workers."""
+    run = standalone(TRAIN_ARGV, tmp_path)
+    wait_for_both(run, tmp_path, f"data/*/log/{NAME}_t0_s*.log", "frame:")
+    workers = {w for w in descendants(run.process.pid) if "spawn_main" in cmdline(w[0])}
+    assert len(workers) == 2, workers
+    return run, workers
+
+
+def searching_run(tmp_path: Path, argv: list[str], quiet: bool = False) -> OwnedProcess:
+    """A standalone ``slm-bench run ... search`` once its two trials train: past their first
+    checkpoint, or (``quiet``: a spec with no checkpoint for minutes) past their start."""
+    run = standalone(argv, tmp_path)
+    trial_logs = "data/.search-*/trial_*/data/ppo_tiny_*/log/ppo_tiny_t0"
+    if quiet:
+        wait_for_both(run, tmp_path, f"{trial_logs}.log", "Embedded runner:")
+    else:
+        wait_for_both(run, tmp_path, f"{trial_logs}_s0.log", "frame:")
+    trials = [pid for pid, _ in descendants(run.process.pid) if "trial_spec.json" in cmdline(pid)]
+    assert len(trials) == 2, trials
+    return run
 
 
 def stop_alone(run: OwnedProcess, signum: int, workers: set[tuple[int, int]]) -> int:
@@ -245,7 +295,7 @@ def stop_alone(run: OwnedProcess, signum: int, workers: set[tuple[int, int]]) ->
     deadline = time.monotonic() + 20
     while (alive := {w for w in workers if running(*w)}) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not alive, f"workers alive 20 s after the run ended: {alive}"
+    assert not alive, f"{len(alive)} of {len(workers)} alive 20 s after the run ended: {alive}"
     return code
 
 
@@ -253,16 +303,8 @@ def stop_alone(run: OwnedProcess, signum: int, workers: set[tuple[int, int]]) ->
 def test_a_signal_to_slm_bench_run_alone_stops_its_session_workers(tmp_path, signum):
     """`kill PID` of `slm-bench run` (not its group): its session worker processes end with it
     instead of training on for the rest of the run."""
-    argv = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s", "max_frame=400000"]
-    argv += ["--", str(REPO / "specs" / "ppo_classic.yaml"), NAME, "train"]
-    run = OwnedProcess(argv, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run, workers = training_run(tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        workers: set[tuple[int, int]] = set()
-        while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            workers = {w for w in descendants(run.process.pid) if "spawn_main" in cmdline(w[0])}
-        assert len(workers) == 2, "the run's two session workers did not start"
         assert stop_alone(run, signum, workers) == 128 + signum  # a program's exit, not a kill
     finally:
         run.kill()
@@ -273,21 +315,40 @@ def test_a_signal_to_slm_bench_search_alone_stops_its_trials(tmp_path, signum):
     """`kill PID` of `slm-bench run ... search` (not its group) while two trials train: the
     trial processes (and anything they started) end with it instead of training on, and it
     leaves nothing under data/ that a later run could take for a finished search."""
-    argv = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s", "max_frame=400000"]
-    argv += ["--reevaluate-top", "0", "--", str(SEARCH_SPEC), "ppo_tiny", "search"]
-    run = OwnedProcess(argv, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    interim = "data/.search-*/trial_*/data/ppo_tiny_*/info/ppo_tiny_t0_trial_metrics.json"
+    run = searching_run(tmp_path, SEARCH_ARGV)
     try:
-        deadline = time.monotonic() + 120
-        training: list[Path] = []
-        while len(training) < 2 and time.monotonic() < deadline and run.process.poll() is None:
-            time.sleep(0.5)
-            training = list(tmp_path.glob(interim))  # each trial past its first checkpoint
-        assert len(training) == 2, "the search's two trials did not start training"
-        trials = descendants(run.process.pid)
-        assert sum("trial_spec.json" in cmdline(pid) for pid, _ in trials) == 2
-        assert stop_alone(run, signum, trials) == 128 + signum
+        assert stop_alone(run, signum, descendants(run.process.pid)) == 128 + signum
         assert not list((tmp_path / "data").iterdir())  # no folder, reservation or scratch
+    finally:
+        run.kill()
+
+
+def test_slm_bench_run_killed_alone_leaves_no_process(tmp_path):
+    """`kill -9 PID` of `slm-bench run` (or the OOM killer's), which no handler sees: every
+    process it started (its session workers, Python's resource tracker) ends within 20 s
+    instead of training on, orphaned, for the rest of the run."""
+    run, workers = training_run(tmp_path)
+    try:
+        started = descendants(run.process.pid)
+        assert workers <= started
+        assert stop_alone(run, signal.SIGKILL, started) == -signal.SIGKILL
+    finally:
+        run.kill()
+
+
+def test_slm_bench_search_killed_alone_leaves_no_process(tmp_path):
+    """`kill -9 PID` of `slm-bench run ... search` while two trials train: the trial processes
+    end within 20 s instead of training on, orphaned. Their spec checkpoints once in a million
+    frames: a trial that wrote a line would die of the search's closed pipe anyway."""
+    spec = SEARCH_SPEC.read_text()
+    quiet = spec.replace("log_frequency: 500", "log_frequency: 1000000")
+    assert quiet != spec
+    (tmp_path / "quiet.yaml").write_text(quiet)
+    argv = [*SEARCH_ARGV[: SEARCH_ARGV.index("--") + 1], "quiet.yaml", "ppo_tiny", "search"]
+    argv[argv.index("max_frame=400000")] = "max_frame=4000000"
+    run = searching_run(tmp_path, argv, quiet=True)
+    try:
+        assert stop_alone(run, signal.SIGKILL, descendants(run.process.pid)) == -signal.SIGKILL
     finally:
         run.kill()
 

@@ -10,6 +10,11 @@ its whole group, itself last. When the run ends normally the job closes the pipe
 also removes any process the runner left behind. A signal to the whole group (a stop's SIGTERM,
 Ctrl-C, a hangup) does not end the keeper: the job's closing the pipe does.
 
+``slm-bench run`` started by its user, in no owned group, owns one the same way (``run_owned``):
+it runs the same command as its child in a group it owns, so a ``kill -9`` of it, or the OOM
+killer's, ends its session workers and a search's trials too. The child, marked as owned
+(``OWNED_GROUP_ENV``), and whatever it starts (a search's trials) do not own another.
+
 Why not ``PR_SET_PDEATHSIG``: it fires on the death of the parent *thread* (a search starts its
 trials from worker threads), it reaches only the process that set it (not the real SLM-Lab's own
 children), and each process in the chain would have to set it. The keeper needs nothing from the
@@ -20,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 # The keeper ignores what a stop, a time limit or a closed terminal sends to the whole group:
@@ -32,6 +39,9 @@ from typing import Any
 # no process holds the pipe's write end; `kill 0` is the caller's whole process group.
 KEEPER_WAIT = "trap '' INT TERM HUP; read _;"
 KEEPER = ["/bin/sh", "-c", f"{KEEPER_WAIT} kill -KILL 0"]
+# In the environment of every process an owned group starts (and so of its descendants): the
+# group's id. It marks a process of that group only: one that left it has another group id.
+OWNED_GROUP_ENV = "SLM_BENCH_OWNED_GROUP"
 
 
 def keeper_argv(on_close: list[str] | None = None) -> list[str]:
@@ -85,9 +95,11 @@ def owned_group(
     finally:
         os.close(read_end)
     group = None
+    env = popen_args.pop("env", None)
+    env = {**(os.environ if env is None else env), OWNED_GROUP_ENV: str(keeper.pid)}
     try:
         process = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, process_group=keeper.pid, **popen_args
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, process_group=keeper.pid, env=env, **popen_args
         )
         group = OwnedGroup(process, keeper.pid)
         yield group
@@ -96,6 +108,37 @@ def owned_group(
         keeper.wait()
         if group is not None and group.process.poll() is None:
             group.process.wait()
+
+
+def in_owned_group() -> bool:
+    """Whether this process runs in a group that ``owned_group`` started."""
+    return os.environ.get(OWNED_GROUP_ENV) == str(os.getpgrp())
+
+
+def run_owned(argv: list[str], cwd: Path, relay: tuple[int, ...]) -> int:
+    """``argv`` run to its end in a group this process owns (``owned_group``): it and all it
+    starts die with this process, SIGKILL included. Each signal of ``relay`` this process gets
+    goes on to ``argv``'s process alone (a terminal's Ctrl-C or hangup does not reach its
+    background group); one this process ignores stays ignored, and so in ``argv``, which
+    inherits that. Returns its exit status, 128+N if signal N ended it, as a shell reports."""
+    process: subprocess.Popen | None = None
+
+    def pass_on(signum: int, _frame: FrameType | None) -> None:
+        if process is None:  # not started yet: leaving ``owned_group`` ends what has
+            raise SystemExit(128 + signum)
+        process.send_signal(signum)
+
+    previous = {s: signal.getsignal(s) for s in relay if signal.getsignal(s) != signal.SIG_IGN}
+    for signum in previous:
+        signal.signal(signum, pass_on)
+    try:
+        with owned_group(argv, cwd) as group:
+            process = group.process
+            code = process.wait()
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
+    return code if code >= 0 else 128 - code
 
 
 def proc_stat(pid: int) -> tuple[int, int, int] | None:
