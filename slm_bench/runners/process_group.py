@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from slm_bench.runners.signal_handlers import handling
 
 # The keeper ignores what a stop, a time limit or a closed terminal sends to the whole group:
 # dead, it would leave the group unowned, and a member that survives the signal would outlive
@@ -128,16 +129,9 @@ def run_owned(argv: list[str], cwd: Path, relay: tuple[int, ...]) -> int:
             raise SystemExit(128 + signum)
         process.send_signal(signum)
 
-    previous = {s: signal.getsignal(s) for s in relay if signal.getsignal(s) != signal.SIG_IGN}
-    for signum in previous:
-        signal.signal(signum, pass_on)
-    try:
-        with owned_group(argv, cwd) as group:
-            process = group.process
-            code = process.wait()
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old if old is not None else signal.SIG_DFL)
+    with handling(relay, pass_on), owned_group(argv, cwd) as group:
+        process = group.process
+        code = process.wait()
     return code if code >= 0 else 128 - code
 
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager, suppress
 from types import FrameType
 
 from slm_bench.runners.process_group import proc_stat
+from slm_bench.runners.signal_handlers import handling
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # What stops `slm-bench run` sent to it alone: a stop, a time limit, Ctrl-C, a closed terminal.
@@ -132,14 +133,8 @@ def stop_first(stop: Callable[[], None], signums: tuple = RUN_STOP_SIGNALS) -> I
             stop()
         _hand_on(previous[signum], signum, frame)
 
-    previous = {s: signal.getsignal(s) for s in signums if signal.getsignal(s) != signal.SIG_IGN}
-    for signum in previous:
-        signal.signal(signum, handler)
-    try:
+    with handling(signums, handler) as previous:
         yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
 @contextmanager
