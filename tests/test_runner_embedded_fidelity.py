@@ -239,12 +239,25 @@ SEARCH_ARGV = [sys.executable, "-m", "slm_bench", "run", "--workers", "2", "-s",
 SEARCH_ARGV += ["--reevaluate-top", "0", "--", str(SEARCH_SPEC), "ppo_tiny", "search"]
 
 
+def default_stop_signals() -> None:
+    """In the child before exec: the stop signals at their default dispositions, as from a
+    terminal, even when pytest itself runs under ``nohup`` (which the run would inherit)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def standalone(argv: list[str], cwd: Path) -> OwnedProcess:
     """``argv`` started as its user starts it, outside any owned group (``env -u`` drops the
     mark ``owned_group`` gives its process), yet in a group this test owns: nothing it starts
     outlives the test."""
     argv = ["env", "-u", OWNED_GROUP_ENV, *argv]
-    return OwnedProcess(argv, cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return OwnedProcess(
+        argv,
+        cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=default_stop_signals,
+    )
 
 
 def wait_for_both(run: OwnedProcess, root: Path, pattern: str, text: str) -> None:
