@@ -9,13 +9,13 @@ options (as in ``slm-lab run``), so a spec path starting with ``-`` is read as S
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from types import FrameType
 
 from slm_bench.errors import BenchError
 from slm_bench.runners.process_group import in_owned_group, run_owned
+from slm_bench.runners.signal_handlers import handling
 from slm_bench.runners.stop_signals import RUN_STOP_SIGNALS
 
 
@@ -122,14 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     # search stops its trial processes first: ``stop_signals.stop_first``). SIGINT too, so
     # that every stop ends with 128+signal and no traceback. An ignored signal (nohup, a
     # background job of a script) stays ignored.
-    for signum in RUN_STOP_SIGNALS:
-        if signal.getsignal(signum) != signal.SIG_IGN:
-            signal.signal(signum, _exit_on_signal)
-    try:
-        return {"run": run_command}[args.command](args)
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    with handling(RUN_STOP_SIGNALS, _exit_on_signal):
+        try:
+            return {"run": run_command}[args.command](args)
+        except BenchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

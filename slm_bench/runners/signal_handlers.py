@@ -1,7 +1,8 @@
 """A handler installed for a while on the signals a process does not ignore, and the previous
-handlers put back after: shared by ``slm-bench run``'s owner (``process_group.run_owned``) and a
-search's stop (``stop_signals.stop_first``). A signal the process ignores (``nohup``, a script's
-background job) stays ignored, and so in the children it starts."""
+handlers put back after: shared by ``slm-bench run`` (``cli.main``), its owner
+(``process_group.run_owned``) and a search's stop (``stop_signals.stop_first``). A signal the
+process ignores (``nohup``, a script's background job) stays ignored, and so in the children it
+starts."""
 
 from __future__ import annotations
 
